@@ -1,0 +1,627 @@
+"""The command line: parse, validate, call the library, report. Every user mistake
+ends as one line on standard error and a non-zero exit status."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import click
+
+from .config import OPTIMIZERS, SCHEDULES, Config
+
+# Built from the Config defaults so help text and behaviour cannot drift apart.
+D = Config()
+
+
+class UserError(click.ClickException):
+    """One line, exit status 1."""
+
+
+def _fail(msg):
+    raise UserError(msg)
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+def input_options(f):
+    """FILE... plus the reading options shared by train, eval and tokenize."""
+    f = click.option("--no-cache", is_flag=True, help="Tokenize afresh; neither read nor write the "
+                     "tokenized-corpus cache.")(f)
+    f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Where tokenized corpora are cached [default: $RNNCLI_CACHE_DIR, else "
+                     "$XDG_CACHE_HOME/rnncli, else ~/.cache/rnncli].")(f)
+    f = click.option("--csv-column", default=None, metavar="NAME",
+                     help="Read CSV files with a header row, one document per cell of column NAME.")(f)
+    f = click.option("--encoding", default=None, help="Text encoding of the inputs [default: utf-8].")(f)
+    return f
+
+
+class Progress:
+    """tqdm bars on standard error; silent with --quiet or when stderr is not a terminal."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def bar(self, **kw):
+        from tqdm import tqdm
+        return tqdm(file=sys.stderr, disable=True if self.quiet else None, dynamic_ncols=True,
+                    leave=False, **kw)
+
+    def note(self, msg):
+        if not self.quiet:
+            click.echo(msg, err=True)
+
+
+def _threads(n):
+    """Limit BLAS threads (and our own elementwise threads) to n; None keeps the BLAS default."""
+    if n:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n)
+
+
+def load_inputs(paths, cfg: Config, stored_splitter: dict | None, cache: bool, cache_dir, prog: Progress,
+                what="corpus"):
+    """FILE... -> (Tokens, splitter dict, whether it came from the cache)."""
+    from . import data
+    sources = [data.read_source(p, cfg.encoding) for p in paths]
+    if stored_splitter and stored_splitter.get("kind") == "trained":
+        sig = data.Splitter("trained", stored_splitter.get("params_json")).signature()
+    else:
+        sig = "punkt_tab" if data.punkt_tab_available() else "trained-on-input"
+    use_cache = cache and "<stdin>" not in [s.name for s in sources]
+    path = None
+    if use_cache:
+        key = data.cache_key(sources, cfg.lowercase, cfg.csv_column, sig)
+        path = os.path.join(cache_dir or data.default_cache_dir(), key + ".npz")
+        hit = data.load_cached(path)
+        if hit:
+            tokens, meta = hit
+            prog.note(f"{what}: tokenized corpus read from the cache ({path}); sentence splitter was "
+                      f"{data.Splitter(meta['kind'], meta.get('params_json')).describe()}")
+            return tokens, {"kind": meta["kind"], "params_json": meta.get("params_json")}, True
+    docs = []
+    for s in sources:
+        docs.extend(data.documents(s, cfg.csv_column))
+    if not docs:
+        _fail(f"{', '.join(s.name for s in sources)}: no text found")
+    if stored_splitter and stored_splitter.get("kind") == "punkt_tab" and not data.punkt_tab_available():
+        prog.note("note: the model was trained with the installed punkt_tab model, which is not installed "
+                  "here; splitting sentences with Punkt trained on this text instead")
+    splitter = data.make_splitter(docs, stored_splitter)
+    prog.note(f"{what}: sentence splitter: {splitter.describe()}")
+    total = sum(len(d) for d in docs)
+    with prog.bar(total=total, unit="char", unit_scale=True, desc="tokenizing") as bar:
+        tokens = data.tokenize(docs, splitter, cfg.lowercase, progress=bar.update)
+    if tokens.n_sentences == 0:
+        _fail(f"{', '.join(s.name for s in sources)}: no sentences found")
+    meta = {"kind": splitter.kind, "params_json": splitter.params_json}
+    if use_cache and not data.save_cached(path, tokens, meta):
+        prog.note(f"note: could not write the tokenization cache in {os.path.dirname(path)}")
+    return tokens, meta, False
+
+
+def _check_writable(path):
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        _fail(f"{path}: is a directory; give a file name for the checkpoint")
+    if not os.path.isdir(d):
+        _fail(f"{path}: directory {d} does not exist")
+    import tempfile
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".rnncli-write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        _fail(f"{path}: cannot write there ({e.strerror})")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        _fail(f"{path}: exists and is not writable")
+
+
+def _load_checkpoint(path):
+    from .checkpoint import CheckpointError, load
+    try:
+        return load(path)
+    except CheckpointError as e:
+        _fail(str(e))
+
+
+def _catching(fn):
+    """Library errors become one-line messages."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        from .checkpoint import CheckpointError
+        from .data import DataError
+        try:
+            return fn(*a, **kw)
+        except (DataError, CheckpointError) as e:
+            raise UserError(str(e)) from None
+        except MemoryError:
+            raise UserError("out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim") from None
+    return wrapper
+
+
+# ------------------------------------------------------------------ the group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="rnncli", message="rnncli %(version)s")
+def cli():
+    """Train word-level recurrent neural network language models on NumPy,
+    sample sentences from them and score text with them.
+
+    \b
+      rnn train corpus.txt          # writes model.npz (and model.best.npz)
+      rnn generate -n 5             # sentences from model.npz
+      rnn eval held-out.txt         # perplexity of new text
+    """
+
+
+# ------------------------------------------------------------------ train
+
+
+@cli.command(short_help="Train a model on text files.")
+@click.argument("files", nargs=-1, type=click.Path(), metavar="FILE...")
+@input_options
+@click.option("--val", "val_files", multiple=True, type=click.Path(), metavar="FILE",
+              help="Validation text (repeatable); default: hold out --val-fraction of the sentences.")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=None,
+              help=f"Share of sentences held out for validation when no --val is given [default: {D.val_fraction}].")
+@click.option("-o", "--output", type=click.Path(), default="model.npz", show_default=True,
+              help="Checkpoint written after every epoch and on Ctrl-C; the best by validation loss "
+                   "also goes to NAME.best.npz.")
+@click.option("--resume", type=click.Path(), default=None, metavar="CKPT",
+              help="Continue training from a checkpoint (same vocabulary and model; FILE... as before).")
+@click.option("--vocab-size", type=click.IntRange(min=4), default=None,
+              help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {D.vocab_size}].")
+@click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text [default: lowercase].")
+@click.option("--hidden-dim", type=click.IntRange(min=1), default=None, help=f"Hidden units H [default: {D.hidden_dim}].")
+@click.option("--bias/--no-bias", default=None, help="Add hidden and output biases (off: the tutorial's model).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help=f"Floating-point precision [default: {D.dtype}].")
+@click.option("--bptt-truncate", type=click.IntRange(min=-1), default=None,
+              help=f"The error of output t flows back through at most K earlier steps; -1: full BPTT [default: {D.bptt_truncate}].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help=f"Sentences per update; the gradient is summed over each sentence and averaged over the batch [default: {D.batch_size}].")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help=f"Update rule [default: {D.optimizer}].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"Learning rate [default: {D.lr} for adam; 0.005 for sgd, as in the tutorial].")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Momentum factor [default: {D.momentum}].")
+@click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Adam's first-moment decay [default: {D.beta1}].")
+@click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Adam's second-moment decay [default: {D.beta2}].")
+@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=None, help=f"Denominator guard for adam/adagrad/rmsprop [default: {D.eps}].")
+@click.option("--decay", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"RMSprop's moving-average factor [default: {D.decay}].")
+@click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
+              help="halve: when validation loss rises (the tutorial); mikolov: halve once gains fall below "
+                   "--min-gain, stop at the next; plateau: multiply by --lr-factor when validation stalls; "
+                   f"cosine/linear: decay to zero over --epochs or --max-time; constant [default: {D.lr_schedule}; halve for sgd].")
+@click.option("--lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help=f"plateau: factor applied to the rate [default: {D.lr_factor}].")
+@click.option("--min-gain", type=click.FloatRange(min=0), default=None,
+              help=f"mikolov/plateau: relative validation gain that counts as progress [default: {D.min_gain}].")
+@click.option("--patience", type=click.IntRange(min=0), default=None,
+              help="Stop after this many epochs without validation gain and restore the best weights; 0: off [default: 0].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Dropout on the hidden-to-output path [default: 0, off].")
+@click.option("--clip", type=click.FloatRange(min=0), default=None,
+              help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time].")
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop training after this many seconds (tokenizing excluded); alone, trains until the time is up.")
+@click.option("--seed", type=int, default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used [default: the BLAS default].")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="Append one JSON object per epoch to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars or summaries.")
+@_catching
+def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, **opts):
+    """Tokenize FILE... (text, .gz, - for standard input, CSV with --csv-column, or a
+    corpus from `rnn tokenize`) and train the RNN language model on it.
+
+    Sentences are split with NLTK's Punkt (the installed punkt_tab model, or one
+    trained on the corpus when none is installed) and words with NLTK's
+    Treebank-style tokenizer; every sentence is wrapped in SENTENCE_START ...
+    SENTENCE_END. After each epoch the validation loss is computed, the checkpoint
+    written and the learning-rate schedule applied.
+    """
+    import numpy as np
+
+    from . import data, model
+    from .checkpoint import best_path
+    from .train import Diverged, Hooks, Interrupted, Trainer
+
+    prog = Progress(quiet)
+    if not files:
+        _fail("no training text given: rnn train FILE... (see rnn train --help)")
+    given = {k: v for k, v in opts.items() if v is not None}
+    if "val_fraction" in given and val_files:
+        _fail("--val and --val-fraction exclude each other")
+
+    ck = None
+    if resume:
+        ck = _load_checkpoint(resume)
+        cfg = ck.config
+        from .config import MODEL_DEFINING
+        for k in MODEL_DEFINING + ("dtype",):
+            if k in given and given[k] != getattr(cfg, k) and not (k == "vocab_size"):
+                _fail(f"--{k.replace('_', '-')} {given[k]} contradicts the checkpoint {resume} "
+                      f"({getattr(cfg, k)}); drop the option or start a new run")
+        if "vocab_size" in given and given["vocab_size"] != len(ck.vocab):
+            _fail(f"--vocab-size {given['vocab_size']} contradicts the checkpoint {resume} "
+                  f"({len(ck.vocab)} entries); drop the option or start a new run")
+        cfg = cfg.replace(**{k: v for k, v in given.items() if k not in ("vocab_size",)})
+    else:
+        base = Config()
+        if given.get("optimizer") == "sgd":
+            # the tutorial's recipe is one flag away
+            base = base.replace(lr=0.005, lr_schedule="halve")
+        cfg = base.replace(**given)
+    _check_writable(output)
+    _threads(cfg.threads)
+
+    # ---- data
+    t0 = time.perf_counter()
+    corpus_file = len(files) == 1 and data.is_corpus_file(files[0])
+    if corpus_file:
+        enc, vocab, settings = data.load_corpus(files[0])
+        splitter = settings.get("splitter", {})
+        if ck is not None and vocab.words != ck.vocab.words:
+            enc, _ = data.remap_encoded(enc, vocab, ck.vocab)
+            vocab = ck.vocab
+        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
+        stats = {"sentences": enc.n_sentences, "tokens": enc.n_predicted - enc.n_sentences,
+                 "vocab_size": len(vocab)}
+        prog.note(f"corpus: {files[0]}: tokenized corpus, {enc.n_sentences:,} sentences, vocabulary {len(vocab):,}")
+    else:
+        tokens, splitter, _ = load_inputs(files, cfg, ck.splitter if ck else None, not no_cache, cache_dir, prog)
+        if ck is not None:
+            vocab = ck.vocab
+            enc, _ = data.encode(tokens, vocab)
+        else:
+            vocab, stats, note = data.build_vocab(tokens, cfg.vocab_size)
+            if note:
+                prog.note("note: " + note)
+            cfg = cfg.replace(vocab_size=len(vocab))
+            enc, _ = data.encode(tokens, vocab)
+            prog.note(f"corpus: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens, "
+                      f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
+                      f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
+                      f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
+        del tokens
+    if val_files:
+        vt, _, _ = load_inputs(val_files, cfg, splitter, not no_cache, cache_dir, prog, what="validation")
+        train_enc, val_enc = enc, data.encode(vt, vocab)[0]
+    elif ck is not None and ck.val is not None and cfg.val_fraction == ck.config.val_fraction:
+        train_enc, _ = data.split_validation(enc, cfg.val_fraction)
+        val_enc = ck.val
+    else:
+        train_enc, val_enc = data.split_validation(enc, cfg.val_fraction)
+    if train_enc.n_sentences == 0:
+        _fail("no training sentences left after holding out validation sentences")
+    cfg.extra["splitter"] = splitter.get("kind") if isinstance(splitter, dict) else None
+    prog.note(f"data ready in {time.perf_counter() - t0:.1f}s: {train_enc.n_sentences:,} training sentences "
+              f"({train_enc.n_predicted:,} predicted tokens), "
+              f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
+
+    # ---- model
+    if ck is not None:
+        params = model.as_layout(ck.params, np.dtype(cfg.dtype))
+        state, opt_state = ck.state, ck.opt_state
+        if ck.config.optimizer != cfg.optimizer:
+            opt_state = {}
+            prog.note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
+    else:
+        params = model.init_params(len(vocab), cfg.hidden_dim, np.random.default_rng(cfg.seed), cfg.dtype, cfg.bias)
+        state, opt_state = None, None
+    n_params = sum(v.size for v in params.values())
+    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} parameters={n_params:,} {cfg.dtype}; "
+              f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
+              f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
+
+    bar = [None]
+
+    def epoch_start(epoch, n_batches, n_tokens):
+        bar[0] = prog.bar(total=n_tokens, unit="tok", unit_scale=True, desc=f"epoch {epoch + 1}")
+        bar[0].t_start = time.perf_counter()
+
+    def on_batch(n, loss, lr):
+        b = bar[0]
+        b.update(n)
+        if b.n and not b.disable:
+            b.set_postfix_str(f"loss={loss:.3f} {b.n / (time.perf_counter() - b.t_start):,.0f} tok/s lr={lr:.3g}",
+                              refresh=False)
+
+    def epoch_end(r):
+        if bar[0] is not None:
+            bar[0].close()
+        if quiet:
+            return
+        val = f"val loss {r['val_loss']:.4f} ppl {r['val_ppl']:.1f}" if r["val_loss"] is not None else "no validation"
+        ep = f"epoch {r['epoch']}" + (" (stopped by --max-time)" if r["partial"] else "")
+        tps = r["tokens_per_s"] or 0
+        click.echo(f"{ep}: train loss {r['train_loss'] or float('nan'):.4f}, {val}, lr {r['lr']:.3g}, "
+                   f"{r['seconds']:.1f}s, {tps:,.0f} tok/s")
+
+    stop_flag = {"n": 0}
+
+    def on_sigint(signum, frame):
+        stop_flag["n"] += 1
+        if stop_flag["n"] > 1:
+            raise KeyboardInterrupt
+        if not quiet:
+            click.echo("\ninterrupt: saving the checkpoint after this batch (Ctrl-C again to abort)", err=True)
+
+    hooks = Hooks(epoch_start=epoch_start, batch=on_batch, epoch_end=epoch_end, note=prog.note,
+                  should_stop=lambda: stop_flag["n"] > 0)
+    trainer = Trainer(cfg, params, vocab, train_enc, val_enc, output, splitter, state, opt_state, hooks, log_path)
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = trainer.run()
+    except Interrupted:
+        if bar[0] is not None:
+            bar[0].close()
+        click.echo(f"interrupted: checkpoint saved to {output} (resume with --resume {output})", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo(f"aborted; the last checkpoint written ({output}) is intact", err=True)
+        sys.exit(130)
+    except Diverged as e:
+        if bar[0] is not None:
+            bar[0].close()
+        _fail(str(e))
+    finally:
+        signal.signal(signal.SIGINT, old)
+    why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
+           "patience": "early stopping"}[result.stopped]
+    bv = result.best_val
+    best = f"; best validation loss {bv:.4f} (perplexity {math.exp(bv):.1f}) in {best_path(output)}" if bv else ""
+    prog.note(f"done ({why}): {output}{best}")
+
+
+# ------------------------------------------------------------------ generate
+
+
+@cli.command()
+@click.option("-m", "--model", "model_path", type=click.Path(), default="model.npz", show_default=True,
+              help="Checkpoint to sample from.")
+@click.option("-n", "count", type=int, default=10, show_default=True, help="Number of sentences.")
+@click.option("--min-length", type=int, default=7, show_default=True,
+              help="SENTENCE_END is not allowed before this many words.")
+@click.option("--max-length", type=int, default=50, show_default=True, help="Sentences are cut at this many words.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Divide the logits by this; 0 picks the most likely word every time.")
+@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Sample only among the K most likely words; 0: all words.")
+@click.option("--seed", type=int, default=None, help="Random seed; the same seed gives the same sentences.")
+@click.option("--prefix", default=None, help="Start every sentence with these words and continue them.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {tokens, text, logprob, ended}.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used.")
+@_catching
+def generate(model_path, count, min_length, max_length, temperature, top_k, seed, prefix, as_json, threads):
+    """Sample sentences from a checkpoint. Each starts at SENTENCE_START and is sampled
+    word by word until SENTENCE_END; UNKNOWN_TOKEN is never emitted."""
+    import numpy as np
+
+    from .generate import detokenize, sample
+
+    if count < 1:
+        _fail("-n must be at least 1")
+    if min_length < 0 or max_length < 1:
+        _fail("--min-length must be >= 0 and --max-length >= 1")
+    if min_length > max_length:
+        _fail(f"--min-length {min_length} is above --max-length {max_length}")
+    if temperature < 0 or not math.isfinite(temperature):
+        _fail("--temperature must be 0 or positive")
+    _threads(threads)
+    ck = _load_checkpoint(model_path)
+    prefix_ids = []
+    if prefix:
+        from nltk.tokenize.destructive import NLTKWordTokenizer
+        text = prefix.lower() if ck.config.lowercase else prefix
+        words = NLTKWordTokenizer().tokenize(text)
+        unknown = [w for w in words if w not in ck.vocab.index or ck.vocab.index[w] < 3]
+        if unknown:
+            click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
+        prefix_ids = [ck.vocab.index[w] if w not in unknown else 0 for w in words]
+        if len(prefix_ids) > max_length:
+            _fail(f"--prefix has {len(prefix_ids)} words, more than --max-length {max_length}")
+    rng = np.random.default_rng(seed)
+    out = sample(ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
+    if as_json:
+        items = [{"tokens": [ck.vocab.words[i] for i in ws] + (["SENTENCE_END"] if ended else []),
+                  "text": detokenize([ck.vocab.words[i] for i in ws]), "logprob": lp, "ended": ended}
+                 for ws, lp, ended in out]
+        click.echo(json.dumps(items, indent=1))
+    else:
+        for ws, _, _ in out:
+            click.echo(detokenize([ck.vocab.words[i] for i in ws]))
+
+
+# ------------------------------------------------------------------ eval
+
+
+@cli.command("eval", short_help="Score text: cross-entropy and perplexity.")
+@click.argument("files", nargs=-1, type=click.Path(), metavar="[FILE...]")
+@click.option("-m", "--model", "model_path", type=click.Path(), default="model.npz", show_default=True,
+              help="Checkpoint to score with.")
+@input_options
+@click.option("--per-sentence", is_flag=True, help="Also print each sentence's log-probability and per-token surprisal.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with --per-sentence, one per line first).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
+@_catching
+def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_sentence, as_json, threads, quiet):
+    """Score text with a checkpoint: cross-entropy and perplexity. With no FILE, the
+    validation sentences stored in the checkpoint are scored.
+
+    Convention: every sentence starts from a zero hidden state; every token after
+    SENTENCE_START is predicted, SENTENCE_END included; words outside the
+    vocabulary are scored as UNKNOWN_TOKEN; cross-entropy = total negative
+    log-likelihood / predicted tokens (nats); perplexity = exp(cross-entropy).
+    """
+    from . import data, evaluate, model
+    from .config import END_ID, START_ID, UNK_ID
+
+    prog = Progress(quiet)
+    _threads(threads)
+    ck = _load_checkpoint(model_path)
+    cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column or ck.config.csv_column)
+    if files:
+        if len(files) == 1 and data.is_corpus_file(files[0]):
+            enc, cvocab, _ = data.load_corpus(files[0])
+            enc, _ = data.remap_encoded(enc, cvocab, ck.vocab)
+        else:
+            tokens, _, _ = load_inputs(files, cfg, ck.splitter, not no_cache, cache_dir, prog, what="eval")
+            enc, _ = data.encode(tokens, ck.vocab)
+    else:
+        if ck.val is None or ck.val.n_sentences == 0:
+            _fail(f"{model_path} holds no validation sentences; give FILE... to score")
+        enc = ck.val
+    body = (enc.ids != START_ID) & (enc.ids != END_ID)
+    words = int(body.sum())
+    oov = int(((enc.ids == UNK_ID) & body).sum())
+    ws = model.Workspace(threads)
+    total, n = 0.0, 0
+    with prog.bar(total=enc.n_predicted, unit="tok", unit_scale=True, desc="scoring") as bar:
+        if per_sentence:
+            for i, ids, surprisal in evaluate.per_sentence(ck.params, enc, ws):
+                total += float(surprisal.sum())
+                n += len(surprisal)
+                bar.update(len(surprisal))
+                toks = [ck.vocab.words[j] for j in ids[1:]]
+                if as_json:
+                    click.echo(json.dumps({"sentence": i, "logprob": -float(surprisal.sum()),
+                                           "tokens": toks, "surprisal": [round(float(s), 4) for s in surprisal]}))
+                else:
+                    pairs = " ".join(f"{t}:{s:.2f}" for t, s in zip(toks, surprisal))
+                    click.echo(f"{i}\tlogprob {-surprisal.sum():.3f}\t{pairs}")
+        else:
+            total, n = evaluate.total_nll(ck.params, enc, ws, progress=bar.update)
+    s = evaluate.summary(total, n, enc.n_sentences, oov, words)
+    if as_json:
+        click.echo(json.dumps(s))
+    else:
+        click.echo(f"sentences {s['sentences']:,}  tokens {s['tokens']:,}  oov rate {100 * s['oov_rate']:.2f}%\n"
+                   f"cross-entropy {s['cross_entropy']:.4f} nats/token ({s['bits_per_token']:.4f} bits)  "
+                   f"perplexity {s['perplexity']:.2f}")
+
+
+# ------------------------------------------------------------------ info
+
+
+@cli.command()
+@click.option("-m", "--model", "model_path", type=click.Path(), default="model.npz", show_default=True,
+              help="Checkpoint to describe.")
+@click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many of the most frequent vocabulary entries to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_catching
+def info(model_path, top, as_json):
+    """Describe a checkpoint: config, sizes, training history and vocabulary."""
+    ck = _load_checkpoint(model_path)
+    cfg = ck.config
+    n_params = int(sum(v.size for v in ck.params.values()))
+    st = ck.state
+    d = {"model": model_path, "config": json.loads(cfg.to_json()),
+         "vocab_size": len(ck.vocab), "hidden_dim": cfg.hidden_dim, "parameters": n_params,
+         "epochs": st.get("epoch"), "steps": st.get("step"), "best_val_loss": st.get("best_val"),
+         "learning_rate": st.get("lr"), "history": st.get("history", []),
+         "validation_sentences": ck.val.n_sentences if ck.val is not None else 0,
+         "sentence_splitter": ck.splitter.get("kind"),
+         "vocabulary_head": ck.vocab.words[3:3 + top]}
+    if as_json:
+        click.echo(json.dumps(d, indent=1))
+        return
+    click.echo(f"{model_path}: C={len(ck.vocab):,} H={cfg.hidden_dim} bias={cfg.bias} {cfg.dtype}, "
+               f"{n_params:,} parameters")
+    click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
+               f"{st.get('lr', cfg.lr):.4g}; best validation loss "
+               + (f"{st['best_val']:.4f} (perplexity {math.exp(st['best_val']):.1f})" if st.get("best_val") else "-"))
+    click.echo("config: " + " ".join(f"{k}={v}" for k, v in sorted(json.loads(cfg.to_json()).items()) if k != "extra"))
+    click.echo(f"sentence splitter: {ck.splitter.get('kind')}; validation sentences stored: {d['validation_sentences']:,}")
+    if d["history"]:
+        click.echo("epoch  train_loss  val_loss  val_ppl      lr  tokens/s")
+        for r in d["history"]:
+            fmt = lambda v, f: (f % v) if v is not None else "-"
+            click.echo(f"{r['epoch']!s:>5}  {fmt(r['train_loss'], '%10.4f')}  {fmt(r['val_loss'], '%8.4f')}  "
+                       f"{fmt(r['val_ppl'], '%7.1f')}  {fmt(r['lr'], '%6.3g')}  {fmt(r.get('tokens_per_s'), '%8.0f')}")
+    click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
+
+
+# ------------------------------------------------------------------ tokenize
+
+
+@cli.command(short_help="Write a tokenized corpus for train, eval and other tools.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(), metavar="FILE...")
+@input_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The tokenized corpus (.npz) to write.")
+@click.option("--vocab-size", type=click.IntRange(min=4), default=D.vocab_size, show_default=True,
+              help="Vocabulary entries including the three special tokens.")
+@click.option("--lowercase/--no-lowercase", default=True, show_default=True, help="Lowercase the text.")
+@click.option("-m", "--model", "model_path", type=click.Path(), default=None,
+              help="Use this checkpoint's vocabulary and settings instead of building a vocabulary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
+@_catching
+def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_size, lowercase, model_path, quiet):
+    """Tokenize FILE... once and write the token ids, sentence offsets, vocabulary and
+    settings to a .npz that `rnn train` and `rnn eval` (and other tools) read.
+
+    \b
+    Format (numpy.load(path, allow_pickle=False)):
+      ids       int32 (n,)   vocabulary ids; every sentence is SENTENCE_START .. SENTENCE_END
+      offsets   int64 (S+1,) sentence i is ids[offsets[i]:offsets[i+1]]
+      vocab     str   (C,)   id -> word; 0 UNKNOWN_TOKEN, 1 SENTENCE_START, 2 SENTENCE_END
+      settings  JSON string  lowercase, vocab_size, sentence splitter, sources
+      format    "rnncli-corpus", version 1
+    """
+    from . import data
+    prog = Progress(quiet)
+    _check_writable(output)
+    if model_path:
+        ck = _load_checkpoint(model_path)
+        cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
+        tokens, splitter, _ = load_inputs(files, cfg, ck.splitter, not no_cache, cache_dir, prog)
+        vocab = ck.vocab
+    else:
+        cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column)
+        tokens, splitter, _ = load_inputs(files, cfg, None, not no_cache, cache_dir, prog)
+        vocab, _, note = data.build_vocab(tokens, vocab_size)
+        if note:
+            prog.note("note: " + note)
+    enc, oov = data.encode(tokens, vocab)
+    settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
+                "sources": list(files), "csv_column": csv_column}
+    data.save_corpus(output, enc, vocab, settings)
+    prog.note(f"{output}: {enc.n_sentences:,} sentences, {len(tokens.ids):,} word tokens "
+              f"({100 * oov / max(1, len(tokens.ids)):.2f}% UNKNOWN_TOKEN), vocabulary {len(vocab):,}")
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def main(argv=None):
+    """Console entry: click's errors and ours as one line 'rnn: error: ...'."""
+    try:
+        rv = cli.main(args=argv, prog_name="rnn", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("rnn: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        cmd = e.ctx.command_path if e.ctx else "rnn"
+        click.echo(f"{cmd}: error: {e.format_message()} (see '{cmd} --help')", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"rnn: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,75 @@
+"""Sampling sentences from a model, all requested sentences advancing together."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import model
+from .config import END_ID, START_ID, UNK_ID
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def sample(params: dict, n: int, rng: np.random.Generator, min_length: int = 7, max_length: int = 50,
+           temperature: float = 1.0, top_k: int = 0, prefix: list[int] | None = None):
+    """Returns n (word ids, log-probability, ended) tuples. Word ids exclude START/END.
+
+    UNKNOWN_TOKEN is removed from the distribution before sampling (never emitted,
+    no rejection loop); SENTENCE_END is removed while a sentence is shorter than
+    ``min_length`` words; a sentence still open at ``max_length`` words is cut.
+    The log-probability is the model's own (temperature 1, nothing removed) of the
+    words, plus SENTENCE_END when the sentence ended, given SENTENCE_START:
+    the number ``rnn eval --per-sentence`` reports for the same sentence."""
+    prefix = list(prefix or [])
+    s = model.step(params, np.full(n, START_ID), None)             # (n, H)
+    logp_total = np.zeros(n)
+    words = [list(prefix) for _ in range(n)]
+    for w in prefix:
+        logp_total += _log_softmax(model.logits(params, s))[:, w]
+        s = model.step(params, np.full(n, w), s)
+    done = np.zeros(n, bool)
+    ended = np.zeros(n, bool)
+    length = len(prefix)
+    while length < max_length and not done.all():
+        z = model.logits(params, s).astype(np.float64)               # (n, C)
+        logp = _log_softmax(z)
+        q = z.copy()
+        q[:, [UNK_ID, START_ID]] = -np.inf
+        if length < min_length:
+            q[:, END_ID] = -np.inf
+        if temperature == 0:
+            nxt = q.argmax(axis=1)
+        else:
+            q /= temperature
+            if top_k and top_k < q.shape[1]:
+                kth = np.partition(q, -top_k, axis=1)[:, -top_k][:, None]
+                q[q < kth] = -np.inf
+            q -= q.max(axis=1, keepdims=True)
+            p = np.exp(q)                                            # excluded ids: exactly 0
+            c = np.cumsum(p, axis=1)
+            u = rng.random(n) * c[:, -1]
+            nxt = (c <= u[:, None]).sum(axis=1)
+            # rounding at the top edge could step past the last allowed id
+            bad = (nxt >= q.shape[1]) | (p[np.arange(n), np.minimum(nxt, q.shape[1] - 1)] == 0)
+            if bad.any():
+                nxt[bad] = p[bad].argmax(axis=1)
+        live = ~done
+        logp_total[live] += logp[live, nxt[live]]
+        is_end = (nxt == END_ID) & live
+        ended |= is_end
+        for i in np.flatnonzero(live & ~is_end):
+            words[i].append(int(nxt[i]))
+        done |= is_end
+        length += 1
+        s = model.step(params, nxt, s)
+    # sentences still open at max_length are cut: no SENTENCE_END, and none scored
+    return [(words[i], float(logp_total[i]), bool(ended[i])) for i in range(n)]
+
+
+def detokenize(words: list[str]) -> str:
+    """Treebank detokenization, first letter and a lone 'i' capitalised."""
+    from nltk.tokenize.treebank import TreebankWordDetokenizer
+    text = TreebankWordDetokenizer().detokenize(["I" if w == "i" else w for w in words])
+    return text[:1].upper() + text[1:]

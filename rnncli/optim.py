@@ -1,0 +1,163 @@
+"""Optimizers and learning-rate schedules. Optimizers update parameters in place
+from a gradient dict; their state is a dict of arrays plus a step count so a
+checkpoint can carry it. Schedules are small state machines over validation
+losses (per epoch) and training progress (per step)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def global_norm(grads: dict) -> float:
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
+def clip_(grads: dict, max_norm: float) -> float:
+    """Scale gradients so their global norm is at most max_norm; returns the norm before."""
+    norm = global_norm(grads)
+    if max_norm > 0 and norm > max_norm:
+        f = max_norm / (norm + 1e-12)
+        for g in grads.values():
+            g *= f
+    return norm
+
+
+class Optimizer:
+    """sgd | momentum | adagrad | rmsprop | adam, updating params in place."""
+
+    slots = {"sgd": (), "momentum": ("v",), "adagrad": ("m",), "rmsprop": ("m",), "adam": ("m", "v")}
+
+    def __init__(self, name: str, params: dict, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
+                 decay=0.95, weight_decay=0.0, adagrad_init=0.0):
+        if name not in self.slots:
+            raise ValueError(f"unknown optimizer {name!r}")
+        self.name = name
+        self.momentum, self.beta1, self.beta2, self.eps, self.decay = momentum, beta1, beta2, eps, decay
+        self.weight_decay = weight_decay
+        self.t = 0
+        self.state = {f"{s}.{k}": np.zeros_like(p) for s in self.slots[name] for k, p in params.items()}
+        if name == "adagrad" and adagrad_init:
+            for k in params:
+                self.state[f"m.{k}"][...] = adagrad_init
+        self._tmp = {k: np.empty_like(p) for k, p in params.items()}
+
+    def state_arrays(self) -> dict:
+        return dict(self.state)
+
+    def load_state(self, arrays: dict, t: int):
+        for k, v in arrays.items():
+            if k not in self.state or self.state[k].shape != v.shape:
+                raise ValueError(f"optimizer state {k!r} does not fit this model")
+            self.state[k][...] = v
+        missing = set(self.state) - set(arrays)
+        if missing:
+            raise ValueError(f"optimizer state lacks {sorted(missing)}")
+        self.t = int(t)
+
+    def step(self, params: dict, grads: dict, lr: float):
+        self.t += 1
+        for k, p in params.items():
+            g = grads[k]
+            if self.weight_decay:
+                g += self.weight_decay * p
+            tmp = self._tmp[k]
+            n = self.name
+            if n == "sgd":
+                np.multiply(g, lr, out=tmp)
+                p -= tmp
+            elif n == "momentum":
+                v = self.state["v." + k]
+                v *= self.momentum
+                np.multiply(g, lr, out=tmp)
+                v -= tmp
+                p += v
+            elif n in ("adagrad", "rmsprop"):
+                m = self.state["m." + k]
+                np.multiply(g, g, out=tmp)
+                if n == "rmsprop":
+                    m *= self.decay
+                    tmp *= 1 - self.decay
+                m += tmp
+                np.sqrt(m, out=tmp)
+                tmp += self.eps
+                np.divide(g, tmp, out=tmp)
+                tmp *= lr
+                p -= tmp
+            else:  # adam, with bias correction folded into the step size
+                m, v = self.state["m." + k], self.state["v." + k]
+                b1, b2 = self.beta1, self.beta2
+                m *= b1
+                np.multiply(g, 1 - b1, out=tmp)
+                m += tmp
+                v *= b2
+                np.multiply(g, g, out=tmp)
+                tmp *= 1 - b2
+                v += tmp
+                c2 = math.sqrt(1 - b2 ** self.t)
+                step = lr * c2 / (1 - b1 ** self.t)
+                np.sqrt(v, out=tmp)
+                tmp += self.eps * c2
+                np.divide(m, tmp, out=tmp)
+                tmp *= step
+                p -= tmp
+
+
+class Schedule:
+    """Learning rate over training.
+
+    halve     the tutorial's rule: halve the rate after an epoch whose validation loss rose
+    mikolov   RNNLM's: once an epoch improves validation loss by less than ``min_gain``
+              (relative), halve the rate every epoch; the next such epoch stops training
+    plateau   multiply the rate by ``factor`` after an epoch that does not improve the best
+              validation loss by ``min_gain`` (relative)
+    cosine    cosine decay to zero over the horizon (epochs, or --max-time)
+    linear    linear decay to zero over the horizon
+    constant  never changes
+    """
+
+    def __init__(self, kind: str, lr: float, factor: float = 0.25, min_gain: float = 0.003):
+        self.kind, self.base_lr, self.factor, self.min_gain = kind, lr, factor, min_gain
+        self.lr = lr              # the rate for the coming epoch (before any per-step decay)
+        self.prev = None          # previous epoch's validation loss
+        self.best = None
+        self.halving = False
+
+    def at(self, progress: float) -> float:
+        """The rate for a step at ``progress`` in [0, 1] of the horizon."""
+        p = min(max(progress, 0.0), 1.0)
+        if self.kind == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * p))
+        if self.kind == "linear":
+            return self.lr * (1 - p)
+        return self.lr
+
+    def end_epoch(self, val: float | None) -> bool:
+        """Update after an epoch's validation loss; True means stop training."""
+        stop = False
+        if val is None:
+            return False
+        k = self.kind
+        if k == "halve" and self.prev is not None and val > self.prev:
+            self.lr *= 0.5
+        elif k == "mikolov" and self.prev is not None:
+            small = (self.prev - val) < self.min_gain * abs(self.prev)
+            if self.halving and small:
+                stop = True
+            elif small:
+                self.halving = True
+            if self.halving and not stop:
+                self.lr *= 0.5
+        elif k == "plateau" and self.best is not None:
+            if (self.best - val) < self.min_gain * abs(self.best):
+                self.lr *= self.factor
+        self.prev = val
+        self.best = val if self.best is None else min(self.best, val)
+        return stop
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "lr": self.lr, "prev": self.prev, "best": self.best,
+                "halving": self.halving}
+
+    def load(self, d: dict):
+        self.lr, self.prev, self.best, self.halving = d["lr"], d["prev"], d["best"], d["halving"]

@@ -1,0 +1,216 @@
+"""The training loop. It knows the model only through ``init_params``,
+``loss_and_grads`` and ``token_nll``; progress display, checkpoint paths and
+interruption come in as hooks so the CLI stays thin and tests can drive it."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import checkpoint, model
+from .config import Config
+from .data import Encoded, Vocab, batch_indices, pack
+from .evaluate import total_nll
+from .optim import Optimizer, Schedule, clip_
+
+DEFAULT_EPOCHS = 10
+
+
+class Diverged(Exception):
+    pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+@dataclass
+class Hooks:
+    """Callbacks for display; every one optional."""
+    epoch_start: object = None     # (epoch, n_batches, n_tokens)
+    batch: object = None           # (tokens, running_loss, lr)
+    epoch_end: object = None       # (record dict)
+    note: object = None            # (message)
+    should_stop: object = None     # () -> bool, polled between batches
+    saved: object = None           # (path)
+
+
+@dataclass
+class Result:
+    stopped: str                   # "epochs", "time", "schedule", "patience", "interrupted"
+    history: list = field(default_factory=list)
+    best_val: float | None = None
+
+
+def target_epochs(cfg: Config) -> float:
+    if cfg.epochs is not None:
+        return cfg.epochs
+    return math.inf if cfg.max_time else DEFAULT_EPOCHS
+
+
+class Trainer:
+    def __init__(self, cfg: Config, params: dict, vocab: Vocab, train: Encoded, val: Encoded | None,
+                 output: str, splitter: dict, state: dict | None = None, opt_state: dict | None = None,
+                 hooks: Hooks | None = None, log_path: str | None = None, save_best: bool = True):
+        self.cfg, self.params, self.vocab = cfg, params, vocab
+        self.train, self.val = train, val
+        self.output, self.splitter = output, splitter
+        self.hooks = hooks or Hooks()
+        self.log_path = log_path
+        self.save_best = save_best
+        self.state = state or {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
+                               "bad_epochs": 0, "history": [], "train_seconds": 0.0}
+        self.ws = model.Workspace(cfg.threads)
+        self.grads = model.zeros_like_params(params)
+        self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
+                             cfg.weight_decay)
+        if opt_state:
+            self.opt.load_state(opt_state, self.state.get("opt_t", 0))
+        self.sched = Schedule(cfg.lr_schedule, cfg.lr, cfg.lr_factor, cfg.min_gain)
+        if "schedule" in self.state:
+            self.sched.load(self.state["schedule"])
+        self.best_params = None
+        self.last_lr = self.sched.lr
+
+    # ------------------------------------------------------------ helpers
+
+    def _note(self, msg):
+        if self.hooks.note:
+            self.hooks.note(msg)
+
+    def checkpoint(self, params=None) -> checkpoint.Checkpoint:
+        st = dict(self.state, schedule=self.sched.to_dict(), opt_t=self.opt.t, lr=self.sched.lr)
+        return checkpoint.Checkpoint(self.cfg, params or self.params, self.vocab, st,
+                                     self.opt.state_arrays(), self.val, self.splitter)
+
+    def save(self, path=None, params=None):
+        path = path or self.output
+        checkpoint.save(path, self.checkpoint(params))
+        if self.hooks.saved:
+            self.hooks.saved(path)
+
+    def validation_loss(self) -> float | None:
+        if self.val is None or self.val.n_sentences == 0:
+            return None
+        nll, n = total_nll(self.params, self.val, self.ws)
+        return nll / n
+
+    # ------------------------------------------------------------ loop
+
+    def run(self) -> Result:
+        cfg, st = self.cfg, self.state
+        n_target = target_epochs(cfg)
+        t_start = time.perf_counter()
+        stopped = "epochs"
+        while st["epoch"] < n_target:
+            epoch = st["epoch"]
+            batches = batch_indices(self.train.lens, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
+            if st["batch_in_epoch"] and st.get("dropout_rng"):
+                drng = np.random.default_rng()
+                drng.bit_generator.state = st["dropout_rng"]
+            else:
+                drng = np.random.default_rng([cfg.seed, epoch, 1])
+            first = st["batch_in_epoch"]
+            if self.hooks.epoch_start:
+                self.hooks.epoch_start(epoch, len(batches) - first,
+                                       int(sum(self.train.lens[b].sum() - len(b) for b in batches[first:])))
+            t_epoch = time.perf_counter()
+            t_train = 0.0
+            ep_nll, ep_tok = 0.0, 0
+            timed_out = False
+            for bi in range(first, len(batches)):
+                if self.hooks.should_stop and self.hooks.should_stop():
+                    st["batch_in_epoch"] = bi
+                    st["dropout_rng"] = drng.bit_generator.state
+                    st["train_seconds"] += t_train
+                    self.save()
+                    raise Interrupted()
+                elapsed = time.perf_counter() - t_start
+                if cfg.max_time and elapsed >= cfg.max_time:
+                    timed_out = True
+                    st["batch_in_epoch"] = bi
+                    st["dropout_rng"] = drng.bit_generator.state
+                    break
+                t0 = time.perf_counter()
+                b = pack(self.train, batches[bi])
+                progress = (epoch + bi / len(batches)) / n_target if n_target != math.inf else 0.0
+                if cfg.max_time:
+                    progress = max(progress, elapsed / cfg.max_time)
+                lr = self.last_lr = self.sched.at(progress)
+                nll = model.loss_and_grads(self.params, b, self.grads, self.ws, cfg.bptt_truncate,
+                                           scale=1.0 / b.B, dropout=cfg.dropout, rng=drng)
+                if not math.isfinite(nll):
+                    raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
+                                   f"(loss {nll}); the last good checkpoint {self.output} is unchanged; "
+                                   f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {cfg.clip:g})")
+                clip_(self.grads, cfg.clip)
+                self.opt.step(self.params, self.grads, lr)
+                st["step"] += 1
+                ep_nll += nll
+                ep_tok += b.N
+                t_train += time.perf_counter() - t0
+                if self.hooks.batch:
+                    self.hooks.batch(b.N, ep_nll / ep_tok, lr)
+            st["train_seconds"] += t_train
+            if not timed_out:
+                st["epoch"] += 1
+                st["batch_in_epoch"] = 0
+                st.pop("dropout_rng", None)
+            stop = self._end_epoch(epoch, ep_nll, ep_tok, t_train, time.perf_counter() - t_epoch, timed_out)
+            if timed_out:
+                stopped = "time"
+                break
+            if stop:
+                stopped = stop
+                break
+        return Result(stopped, st["history"], st["best_val"])
+
+    def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial):
+        cfg, st = self.cfg, self.state
+        t0 = time.perf_counter()
+        val = self.validation_loss()
+        stop = None
+        if not partial and self.sched.end_epoch(val):
+            stop = "schedule"
+        improved = val is not None and (st["best_val"] is None or val < st["best_val"])
+        if improved:
+            st["best_val"] = val
+            st["bad_epochs"] = 0
+            if cfg.patience:
+                self.best_params = {k: v.copy() for k, v in self.params.items()}
+        elif val is not None and not partial:
+            st["bad_epochs"] += 1
+        record = {
+            "epoch": epoch + 1 if not partial else round(epoch + st["batch_in_epoch"] / max(1, self._n_batches()), 4),
+            "train_loss": ep_nll / ep_tok if ep_tok else None,
+            "val_loss": val,
+            "val_ppl": math.exp(val) if val is not None and val < 700 else None,
+            "lr": self.last_lr,
+            "train_tokens": ep_tok,
+            "tokens_per_s": ep_tok / t_train if t_train > 0 else None,
+            "partial": partial,
+        }
+        if cfg.patience and st["bad_epochs"] >= cfg.patience:
+            stop = "patience"
+            if self.best_params is not None:
+                for k, v in self.best_params.items():
+                    self.params[k][...] = v
+                self._note(f"no validation gain for {cfg.patience} epochs: stopping, best weights restored "
+                           f"(validation loss {st['best_val']:.4f})")
+        record["seconds"] = round(t_epoch_so_far + time.perf_counter() - t0, 3)  # training + validation
+        st["history"].append(record)
+        if improved and self.save_best:
+            self.save(checkpoint.best_path(self.output))
+        self.save()
+        if self.log_path:
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.hooks.epoch_end:
+            self.hooks.epoch_end(record)
+        return stop
+
+    def _n_batches(self):
+        return -(-self.train.n_sentences // self.cfg.batch_size)

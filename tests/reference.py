@@ -1,0 +1,65 @@
+"""A slow, obviously-correct reference written straight from the equations:
+one sentence at a time, Python loops over time, float64, no tricks. The fast
+batched kernels in rnncli.model must agree with it."""
+import numpy as np
+
+
+def softmax(z):
+    e = np.exp(z - np.max(z))
+    return e / e.sum()
+
+
+def forward(p, x):
+    """x: input ids of one sentence. Returns hidden states s[0..T-1] and outputs o."""
+    U, V, W = p["U"], p["V"], p["W"]
+    H = W.shape[0]
+    T = len(x)
+    s = np.zeros((T, H))
+    o = np.zeros((T, V.shape[0]))
+    prev = np.zeros(H)
+    for t in range(T):
+        onehot = np.zeros(U.shape[1])
+        onehot[x[t]] = 1.0
+        a = U @ onehot + W @ prev
+        if "b" in p:
+            a = a + p["b"]
+        s[t] = np.tanh(a)
+        z = V @ s[t]
+        if "c" in p:
+            z = z + p["c"]
+        o[t] = softmax(z)
+        prev = s[t]
+    return s, o
+
+
+def sentence_loss(p, ids):
+    """Summed cross-entropy of one sentence given as ids START w1 .. wn END."""
+    x, y = ids[:-1], ids[1:]
+    _, o = forward(p, x)
+    return -sum(np.log(o[t, y[t]]) for t in range(len(y)))
+
+
+def sentence_grads(p, ids, truncate):
+    """The tutorial's truncated BPTT: the error of output t flows back through at most
+    ``truncate`` earlier steps (-1: all)."""
+    x, y = ids[:-1], ids[1:]
+    T = len(y)
+    s, o = forward(p, x)
+    g = {k: np.zeros_like(v) for k, v in p.items()}
+    H = p["W"].shape[0]
+    for t in reversed(range(T)):
+        d_o = o[t].copy()
+        d_o[y[t]] -= 1.0
+        g["V"] += np.outer(d_o, s[t])
+        if "c" in g:
+            g["c"] += d_o
+        delta = (p["V"].T @ d_o) * (1 - s[t] ** 2)
+        lowest = 0 if truncate < 0 else max(0, t - truncate)
+        for k in range(t, lowest - 1, -1):
+            s_prev = s[k - 1] if k > 0 else np.zeros(H)
+            g["W"] += np.outer(delta, s_prev)
+            g["U"][:, x[k]] += delta
+            if "b" in g:
+                g["b"] += delta
+            delta = (p["W"].T @ delta) * (1 - s_prev ** 2)
+    return g
