@@ -1,0 +1,36 @@
+# Two commands matter:  `make demo` (train on the bundled corpus, then sample) and `make test`.
+# Both create .venv with the Python found below and install into it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_SECONDS ?= 90
+
+.PHONY: test demo bench install clean
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q
+
+demo: $(VENV)/.installed
+	@mkdir -p demo
+	$(BIN)/rnn train data/corpus.txt -o demo/model.npz --max-time $(DEMO_SECONDS) --log demo/log.jsonl
+	$(BIN)/rnn generate -m demo/model.npz -n 10 --seed 1
+	$(BIN)/rnn eval -m demo/model.npz
+
+bench: $(VENV)/.installed
+	$(BIN)/pip install -q threadpoolctl
+	$(BIN)/python benchmarks/bench.py
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) demo build *.egg-info
