@@ -69,6 +69,7 @@ class Trainer:
                              cfg.weight_decay)
         if opt_state:
             self.opt.load_state(opt_state, self.state.get("opt_t", 0))
+        self.opt.t = self.state.get("opt_t", 0)
         self.sched = Schedule(cfg.lr_schedule, cfg.lr, cfg.lr_factor, cfg.min_gain)
         if "schedule" in self.state:
             self.sched.load(self.state["schedule"])

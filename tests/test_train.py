@@ -1,0 +1,346 @@
+"""Training loop, optimizers, schedules, checkpoints and resuming."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rnncli import checkpoint, model
+from rnncli.config import OPTIMIZERS, Config
+from rnncli.data import Encoded, Vocab
+from rnncli.optim import Optimizer, Schedule
+from rnncli.train import Hooks, Interrupted, Trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def toy_corpus(n_sent=120, C=25, seed=0):
+    """Sentences from a first-order Markov chain over words 3..C-1: learnable structure."""
+    rng = np.random.default_rng(seed)
+    trans = rng.dirichlet(np.full(C - 3, 0.2), size=C - 3)
+    sents = []
+    for _ in range(n_sent):
+        w = rng.integers(0, C - 3)
+        s = [1]
+        for _ in range(rng.integers(2, 12)):
+            s.append(3 + w)
+            w = rng.choice(C - 3, p=trans[w])
+        s.append(2)
+        sents.append(s)
+    lens = np.array([len(s) for s in sents], np.int32)
+    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    vocab = Vocab(["UNKNOWN_TOKEN", "SENTENCE_START", "SENTENCE_END"] + [f"w{i}" for i in range(3, C)])
+    return Encoded(np.concatenate(sents).astype(np.int32), starts, lens), vocab
+
+
+def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz"):
+    enc, vocab = toy_corpus()
+    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
+    if params is None:
+        params = model.init_params(len(vocab), cfg.hidden_dim, np.random.default_rng(cfg.seed), cfg.dtype, cfg.bias)
+    return Trainer(cfg, params, vocab, train, val, str(tmp_path / name), {"kind": "trained"},
+                   state, opt_state, hooks)
+
+
+def small_cfg(**kw):
+    base = dict(hidden_dim=8, batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
+                lr_schedule="halve", clip=5.0)
+    base.update(kw)
+    return Config(**base)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_each_optimizer_lowers_loss(tmp_path, opt):
+    lr = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}[opt]
+    t = make_trainer(tmp_path, small_cfg(optimizer=opt, lr=lr, epochs=4, lr_schedule="constant"))
+    before = t.validation_loss()
+    t.run()
+    assert t.validation_loss() < before - 0.2
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_resume_at_epoch_boundary_equals_uninterrupted(tmp_path, opt, dropout):
+    cfg = small_cfg(optimizer=opt, lr=0.02, epochs=3, dropout=dropout, bias=True, lr_schedule="plateau")
+    full = make_trainer(tmp_path, cfg, name="full.npz")
+    full.run()
+    first = make_trainer(tmp_path, cfg.replace(epochs=1), name="part.npz")
+    first.run()
+    ck = checkpoint.load(str(tmp_path / "part.npz"))
+    assert ck.state["epoch"] == 1
+    resumed = make_trainer(tmp_path, ck.config.replace(epochs=3), ck.params, ck.state, ck.opt_state, name="part.npz")
+    resumed.run()
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+    assert resumed.opt.t == full.opt.t
+    for k, v in full.opt.state.items():
+        np.testing.assert_array_equal(resumed.opt.state[k], v)
+
+
+def test_resume_mid_epoch_after_interrupt_equals_uninterrupted(tmp_path):
+    cfg = small_cfg(optimizer="adam", dropout=0.2, epochs=2)
+    full = make_trainer(tmp_path, cfg, name="full.npz")
+    full.run()
+    calls = {"n": 0}
+
+    def stop_after_5():
+        calls["n"] += 1
+        return calls["n"] > 5 + 13  # inside the second epoch (13 batches per epoch)
+
+    t = make_trainer(tmp_path, cfg, hooks=Hooks(should_stop=stop_after_5), name="int.npz")
+    with pytest.raises(Interrupted):
+        t.run()
+    ck = checkpoint.load(str(tmp_path / "int.npz"))
+    assert ck.state["epoch"] == 1 and ck.state["batch_in_epoch"] == 5
+    resumed = make_trainer(tmp_path, ck.config, ck.params, ck.state, ck.opt_state, name="int.npz")
+    resumed.run()
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+def test_same_seed_same_parameters_and_other_seed_differs(tmp_path):
+    a = make_trainer(tmp_path, small_cfg(seed=3), name="a.npz")
+    a.run()
+    b = make_trainer(tmp_path, small_cfg(seed=3), name="b.npz")
+    b.run()
+    c = make_trainer(tmp_path, small_cfg(seed=4), name="c.npz")
+    c.run()
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert not np.array_equal(a.params["V"], c.params["V"])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    t = make_trainer(tmp_path, small_cfg(bias=True, optimizer="rmsprop", lr=0.01))
+    t.run()
+    path = str(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as z:   # a plain npz, no pickles anywhere
+        keys = set(z.files)
+        for k in z.files:
+            assert z[k].dtype != object
+    assert {"U", "V", "W", "b", "c", "vocab", "config", "format_version", "state", "val_ids"} <= keys
+    ck = checkpoint.load(path)
+    for k, v in t.params.items():
+        np.testing.assert_array_equal(ck.params[k], v)
+        assert ck.params[k].dtype == np.float64
+    assert ck.vocab.words == t.vocab.words
+    assert ck.config == t.cfg
+    assert ck.state["epoch"] == 2 and len(ck.state["history"]) == 2
+    for k, v in t.opt.state.items():
+        np.testing.assert_array_equal(ck.opt_state[k], v)
+    np.testing.assert_array_equal(ck.val.ids, t.val.ids)
+    assert os.path.exists(checkpoint.best_path(path))
+    # U keeps the layout the kernels expect after loading
+    assert ck.params["U"].T.flags.c_contiguous
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_history_and_log_records(tmp_path):
+    log = tmp_path / "log.jsonl"
+    t = make_trainer(tmp_path, small_cfg(epochs=2))
+    t.log_path = str(log)
+    t.run()
+    import json
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in recs] == [1, 2]
+    for r in recs:
+        for k in ("epoch", "train_loss", "val_loss", "val_ppl", "lr", "train_tokens", "seconds", "tokens_per_s"):
+            assert r[k] is not None, k
+        assert r["val_ppl"] == pytest.approx(math.exp(r["val_loss"]))
+        assert r["train_tokens"] == t.train.n_predicted
+
+
+def test_max_time_stops_and_saves(tmp_path):
+    t = make_trainer(tmp_path, small_cfg(epochs=None, max_time=0.5))
+    res = t.run()
+    assert res.stopped == "time"
+    ck = checkpoint.load(str(tmp_path / "m.npz"))
+    assert ck.state["step"] > 0
+
+
+def test_divergence_keeps_last_good_checkpoint(tmp_path):
+    t = make_trainer(tmp_path, small_cfg(epochs=1, optimizer="sgd", lr=0.1, clip=0))
+    t.run()
+    path = str(tmp_path / "m.npz")
+    before = checkpoint.load(path).params["V"].copy()
+    t2 = make_trainer(tmp_path, small_cfg(epochs=3, optimizer="sgd", lr=1e6, clip=0))
+    t2.params["V"][0, 0] = np.nan  # what an exploding update leaves behind
+    from rnncli.train import Diverged
+    with pytest.raises(Diverged, match="smaller --lr"):
+        t2.run()
+    np.testing.assert_array_equal(checkpoint.load(path).params["V"], before)
+
+
+def test_early_stopping_restores_best_weights(tmp_path, monkeypatch):
+    scripted = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
+    snapshots = []
+    t = make_trainer(tmp_path, small_cfg(epochs=6, patience=2, lr_schedule="constant"),
+                     hooks=Hooks(epoch_end=lambda r: snapshots.append({k: v.copy() for k, v in t.params.items()})))
+    monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
+    res = t.run()
+    assert res.stopped == "patience" and len(snapshots) == 4
+    for k in t.params:  # epoch 2 was the best
+        np.testing.assert_array_equal(t.params[k], snapshots[1][k])
+    np.testing.assert_array_equal(checkpoint.load(str(tmp_path / "m.npz")).params["V"], snapshots[1]["V"])
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def run_schedule(kind, vals, **kw):
+    s = Schedule(kind, 1.0, **kw)
+    lrs, stop_at = [], None
+    for i, v in enumerate(vals):
+        lrs.append(s.lr)
+        if s.end_epoch(v):
+            stop_at = i
+            break
+    return lrs, stop_at
+
+
+def test_schedule_halve_when_validation_rises():
+    lrs, stop = run_schedule("halve", [5, 4, 4.5, 4.2, 4.3, 4.0])
+    assert lrs == [1, 1, 1, 0.5, 0.5, 0.25] and stop is None
+
+
+def test_schedule_mikolov_halves_after_small_gain_then_stops():
+    # gains: 1.0 (big), 0.001 (small: start halving), 0.5 (big: keep halving), 0.0001 (small: stop)
+    lrs, stop = run_schedule("mikolov", [5.0, 4.0, 3.999, 3.5, 3.4999, 3.0], min_gain=0.003)
+    assert lrs == [1, 1, 1, 0.5, 0.25] and stop == 4
+
+
+def test_schedule_plateau_multiplies_by_factor():
+    lrs, _ = run_schedule("plateau", [5, 4, 4.5, 3.9, 3.9, 3.0], factor=0.25, min_gain=0.003)
+    assert lrs == [1, 1, 1, 0.25, 0.25, 0.0625]
+
+
+@pytest.mark.parametrize("kind", ["cosine", "linear"])
+def test_schedule_decay_to_zero(kind):
+    s = Schedule(kind, 2.0)
+    assert s.at(0) == pytest.approx(2.0) and s.at(1.0) == pytest.approx(0.0)
+    mid = 1.0 if kind == "cosine" else 1.0
+    assert s.at(0.5) == pytest.approx(mid)
+    assert s.at(0.25) == pytest.approx(2.0 * (0.5 * (1 + math.cos(math.pi / 4)) if kind == "cosine" else 0.75))
+    assert not s.end_epoch(3.0) and s.lr == 2.0
+
+
+# ---------------------------------------------------------------- optimizer arithmetic
+
+
+def test_optimizer_updates_match_textbook_formulas():
+    rng = np.random.default_rng(0)
+    p0 = {"V": rng.normal(size=(3, 2))}
+    gs = [{"V": rng.normal(size=(3, 2))} for _ in range(3)]
+    lr, b1, b2, eps = 0.1, 0.9, 0.99, 1e-8
+    opt = Optimizer("adam", {k: v.copy() for k, v in p0.items()}, beta1=b1, beta2=b2, eps=eps)
+    p = {k: v.copy() for k, v in p0.items()}
+    m = np.zeros((3, 2))
+    v = np.zeros((3, 2))
+    ref = p0["V"].copy()
+    for t, g in enumerate(gs, 1):
+        opt.step(p, {"V": g["V"].copy()}, lr)
+        m = b1 * m + (1 - b1) * g["V"]
+        v = b2 * v + (1 - b2) * g["V"] ** 2
+        ref -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    np.testing.assert_allclose(p["V"], ref, rtol=1e-10)
+
+    for name, rule in [("sgd", lambda st, g: -lr * g),
+                       ("adagrad", lambda st, g: -lr * g / (np.sqrt(st.setdefault("m", 0) + g * g) + eps))]:
+        opt = Optimizer(name, {"V": p0["V"].copy()}, eps=eps)
+        p = {"V": p0["V"].copy()}
+        opt.step(p, {"V": gs[0]["V"].copy()}, lr)
+        np.testing.assert_allclose(p["V"], p0["V"] + rule({}, gs[0]["V"]), rtol=1e-12)
+
+
+def test_batch_one_sgd_step_equals_tutorial_step(tmp_path):
+    """--batch-size 1 --lr 0.005 --optimizer sgd: one update is the tutorial's per-sentence step."""
+    from rnncli.data import pack
+
+    from . import reference as ref
+    enc, vocab = toy_corpus(n_sent=3)
+    p = model.init_params(len(vocab), 6, np.random.default_rng(0), "float64")
+    p_ref = {k: v.copy() for k, v in p.items()}
+    g = model.zeros_like_params(p)
+    b = pack(enc, np.array([1]))
+    model.loss_and_grads(p, b, g, model.Workspace(), 4, scale=1.0 / b.B)
+    Optimizer("sgd", p).step(p, g, 0.005)
+    s = enc.ids[enc.starts[1]:enc.starts[1] + enc.lens[1]]
+    for k, d in ref.sentence_grads(p_ref, s, 4).items():
+        p_ref[k] -= 0.005 * d
+    for k in p:
+        np.testing.assert_allclose(p[k], p_ref[k], atol=1e-12)
+
+
+# ---------------------------------------------------------------- through the CLI
+
+
+def rnn(*args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "rnncli", *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, RNNCLI_CACHE_DIR=str(cwd / "cache")), **kw)
+
+
+def write_text(path, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    nouns = ["cat", "dog", "bird", "horse", "farmer", "child", "teacher", "river", "house", "tree"]
+    verbs = ["sees", "likes", "finds", "follows", "hears", "paints"]
+    adjs = ["small", "old", "red", "quiet", "happy"]
+    lines = []
+    for i in range(n):
+        s = (f"The {rng.choice(adjs)} {rng.choice(nouns)} {rng.choice(verbs)} the {rng.choice(nouns)}"
+             + (f" near the {rng.choice(nouns)}" if rng.random() < 0.5 else "") + ".")
+        lines.append(s)
+        if i % 7 == 6:
+            lines.append("")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_cli_resume_equals_uninterrupted(tmp_path):
+    corpus = tmp_path / "c.txt"
+    write_text(corpus)
+    common = ["--hidden-dim", "8", "--batch-size", "4", "--seed", "1", "-q"]
+    r = rnn("train", str(corpus), "-o", "full.npz", "--epochs", "2", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = rnn("train", str(corpus), "-o", "part.npz", "--epochs", "1", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = rnn("train", str(corpus), "--resume", "part.npz", "-o", "part.npz", "--epochs", "2", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    a, b = checkpoint.load(str(tmp_path / "full.npz")), checkpoint.load(str(tmp_path / "part.npz"))
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert b.state["epoch"] == 2
+
+
+def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
+    corpus = tmp_path / "c.txt"
+    write_text(corpus, n=3000)
+    p = subprocess.Popen([sys.executable, "-m", "rnncli", "train", str(corpus), "-o", "m.npz", "--epochs", "1000",
+                          "--hidden-dim", "16", "--batch-size", "2"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, RNNCLI_CACHE_DIR=str(tmp_path / "cache")))
+    deadline = time.time() + 120
+    while not (tmp_path / "m.npz").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    assert (tmp_path / "m.npz").exists(), p.communicate()[1]
+    first = checkpoint.load(str(tmp_path / "m.npz")).state["step"]
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "checkpoint saved" in err
+    ck = checkpoint.load(str(tmp_path / "m.npz"))
+    assert ck.state["step"] > first and ck.state["batch_in_epoch"] > 0
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_training_lowers_loss_on_bundled_corpus(tmp_path):
+    corpus = os.path.join(REPO, "data", "corpus.txt")
+    r = rnn("train", corpus, "-o", "m.npz", "--epochs", "1", "--max-time", "25", "--vocab-size", "2000",
+            "--hidden-dim", "32", "--log", "log.jsonl", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+    rec = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert rec["val_loss"] < math.log(2000) - 1.5, rec  # far below the uniform guess
