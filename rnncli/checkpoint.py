@@ -68,6 +68,16 @@ def load(path: str) -> Checkpoint:
     if os.path.isdir(path):
         raise CheckpointError(f"{path}: is a directory, not a checkpoint")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
+    if not magic:
+        raise CheckpointError(f"{path}: is empty, not a checkpoint")
+    if magic != b"PK\x03\x04":
+        # np.load would take any non-zip file for a pickle; it is simply not an .npz
+        raise CheckpointError(f"{path}: not an rnncli checkpoint (not an .npz archive)")
+    try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
             if "format" not in files or str(z["format"]) != FORMAT_NAME:
@@ -81,6 +91,8 @@ def load(path: str) -> Checkpoint:
             params = {k: z[k] for k in model.PARAM_NAMES if k in files}
             state = json.loads(str(z["state"]))
             splitter = json.loads(str(z["splitter"])) if "splitter" in files else {}
+            if not isinstance(state, dict) or not isinstance(splitter, dict):
+                raise CheckpointError(f"{path}: corrupt checkpoint (training state is not a JSON object)")
             opt_state = {k[4:]: z[k] for k in files if k.startswith("opt.")}
             val = Encoded.from_offsets(z["val_ids"], z["val_offsets"]) if "val_ids" in files else None
     except CheckpointError:
@@ -92,7 +104,7 @@ def load(path: str) -> Checkpoint:
         if "pickle" in msg.lower():
             raise CheckpointError(f"{path}: holds pickled objects; refusing to unpickle it") from None
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg})") from None
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+    except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e})") from None
     _validate(path, cfg, params, vocab, val)
     params = model.as_layout(params, np.dtype(cfg.dtype))
@@ -116,3 +128,6 @@ def _validate(path, cfg, params, vocab, val):
             raise CheckpointError(f"{path}: parameter {k} is not floating point")
     if val is not None and len(val.ids) and (val.ids.min() < 0 or val.ids.max() >= C):
         raise CheckpointError(f"{path}: validation sentences hold ids outside the vocabulary")
+    if val is not None and (val.n_sentences and (val.starts[0] != 0 or (val.lens < 2).any()
+                                                 or val.starts[-1] + val.lens[-1] != len(val.ids))):
+        raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")

@@ -28,7 +28,7 @@ import numpy as np
 
 from .config import END_ID, SPECIALS, START_ID, UNK_ID
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: sentences without a letter or digit are dropped
 CORPUS_FORMAT = "rnncli-corpus"
 CORPUS_VERSION = 1
 
@@ -180,6 +180,7 @@ def make_splitter(texts: list[str], stored: dict | None = None) -> Splitter:
 # ---------------------------------------------------------------- tokenizing
 
 _worker: dict = {}
+_HAS_WORD = re.compile(r"[^\W_]")  # a letter or digit in any script
 
 
 def _tokenize_docs(docs: list[str]):
@@ -196,6 +197,8 @@ def _tokenize_docs(docs: list[str]):
         # Punkt decides on case cues, so it sees the text as the user wrote it when
         # case is kept; lowercased text splits slightly worse but consistently.
         for sent in split(doc):
+            if not _HAS_WORD.search(sent):
+                continue  # only punctuation or symbols ("* * *", "..."): not a sentence
             ws = words_of(sent)
             if not ws:
                 continue
