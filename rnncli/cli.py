@@ -122,6 +122,14 @@ def _check_writable(path):
         _fail(f"{path}: exists and is not writable")
 
 
+def _as_option(name, value):
+    """('lowercase', False) -> '--no-lowercase'; ('hidden_dim', 5) -> '--hidden-dim 5'"""
+    opt = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{opt}" if value else f"--no-{opt}"
+    return f"--{opt} {value}" if value is not None else f"no --{opt}"
+
+
 def _load_checkpoint(path):
     from .checkpoint import CheckpointError, load
     try:
@@ -252,8 +260,8 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
         from .config import MODEL_DEFINING
         for k in MODEL_DEFINING + ("dtype",):
             if k in given and given[k] != getattr(cfg, k) and not (k == "vocab_size"):
-                _fail(f"--{k.replace('_', '-')} {given[k]} contradicts the checkpoint {resume} "
-                      f"({getattr(cfg, k)}); drop the option or start a new run")
+                _fail(f"{_as_option(k, given[k])} contradicts the checkpoint {resume} "
+                      f"(trained with {_as_option(k, getattr(cfg, k))}); drop the option or start a new run")
         if "vocab_size" in given and given["vocab_size"] != len(ck.vocab):
             _fail(f"--vocab-size {given['vocab_size']} contradicts the checkpoint {resume} "
                   f"({len(ck.vocab)} entries); drop the option or start a new run")
@@ -490,6 +498,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
     oov = int(((enc.ids == UNK_ID) & body).sum())
     ws = model.Workspace(threads)
     total, n = 0.0, 0
+    t0 = time.perf_counter()
     with prog.bar(total=enc.n_predicted, unit="tok", unit_scale=True, desc="scoring") as bar:
         if per_sentence:
             for i, ids, surprisal in evaluate.per_sentence(ck.params, enc, ws):
@@ -505,7 +514,10 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
                     click.echo(f"{i}\tlogprob {-surprisal.sum():.3f}\t{pairs}")
         else:
             total, n = evaluate.total_nll(ck.params, enc, ws, progress=bar.update)
+    seconds = time.perf_counter() - t0
     s = evaluate.summary(total, n, enc.n_sentences, oov, words)
+    s["seconds"] = round(seconds, 3)
+    s["tokens_per_s"] = round(n / seconds, 1) if seconds > 0 else None
     if as_json:
         click.echo(json.dumps(s))
     else:
@@ -568,7 +580,8 @@ def info(model_path, top, as_json):
               help="Vocabulary entries including the three special tokens.")
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True, help="Lowercase the text.")
 @click.option("-m", "--model", "model_path", type=click.Path(), default=None,
-              help="Use this checkpoint's vocabulary and settings instead of building a vocabulary.")
+              help="Use the vocabulary and settings of this checkpoint or tokenized corpus instead of "
+                   "building a vocabulary (e.g. to tokenize test text for a training corpus).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
 @_catching
 def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_size, lowercase, model_path, quiet):
@@ -586,7 +599,12 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
     from . import data
     prog = Progress(quiet)
     _check_writable(output)
-    if model_path:
+    if model_path and data.is_corpus_file(model_path):
+        # another tokenized corpus: same vocabulary, settings and sentence splitter
+        _, vocab, st = data.load_corpus(model_path)
+        cfg = Config(lowercase=st.get("lowercase", True), encoding=encoding or "utf-8", csv_column=csv_column)
+        tokens, splitter, _ = load_inputs(files, cfg, st.get("splitter"), not no_cache, cache_dir, prog)
+    elif model_path:
         ck = _load_checkpoint(model_path)
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
         tokens, splitter, _ = load_inputs(files, cfg, ck.splitter, not no_cache, cache_dir, prog)

@@ -108,15 +108,29 @@ def logit_bound(params: dict, hscale: float = 1.0) -> float:
     return b
 
 
-def _softmax_unnormalized_(Z: np.ndarray, bound: float, ws: Workspace):
-    """exp(Z - shift) in place; returns the per-row shift (a scalar 0 when the logit
-    bound makes exp safe, which saves a full pass over Z)."""
-    if bound < _NO_SHIFT_BOUND[Z.dtype]:
-        ws.rows_parallel(_exp_, Z)
-        return 0.0
-    m = Z.max(axis=1)
-    ws.rows_parallel(_exp_shifted_, Z, m)
-    return m
+def _exp_logits_(params: dict, Hin: np.ndarray, y: np.ndarray, Z: np.ndarray, bound: float,
+                 ws: Workspace, chunk: int = 128):
+    """Z = exp(Hin V^T [+ c] - shift) in place, computed in row blocks small enough that
+    the exponential runs while the block is still in cache. Returns (target logits
+    (N,) float64, shift: 0.0 or (N,))."""
+    V = params["V"]
+    N = len(Hin)
+    zy = np.empty(N)
+    shift = 0.0 if bound < _NO_SHIFT_BOUND[Z.dtype] else np.empty(N)
+    for i in range(0, N, chunk):
+        j = min(i + chunk, N)
+        Zb = Z[i:j]
+        np.matmul(Hin[i:j], V.T, out=Zb)                 # (n, C)  logits
+        if "c" in params:
+            Zb += params["c"]
+        zy[i:j] = Zb[np.arange(j - i), y[i:j]]
+        if isinstance(shift, float):
+            ws.rows_parallel(_exp_, Zb)
+        else:
+            m = Zb.max(axis=1)
+            shift[i:j] = m
+            ws.rows_parallel(_exp_shifted_, Zb, m)
+    return zy, shift
 
 
 def hidden_states(params: dict, x: np.ndarray, offsets: list, S: np.ndarray, tmp: np.ndarray):
@@ -161,13 +175,9 @@ def loss_and_grads(params: dict, batch, grads: dict, ws: Workspace, bptt_truncat
         hscale = 1.0 / keep
     else:
         Hout = S
-    Z = ws.get("Z", (N, C), dt)
-    np.matmul(Hout, V.T, out=Z)                          # (N, C)  logits
-    if "c" in params:
-        Z += params["c"]
+    Z = ws.get("Z", (N, C), dt)                          # (N, C)  exp(logits - shift)
+    zy, shift = _exp_logits_(params, Hout, y, Z, logit_bound(params, hscale), ws)
     rows = np.arange(N)
-    zy = Z[rows, y].astype(np.float64)                   # (N,)  target logits
-    shift = _softmax_unnormalized_(Z, logit_bound(params, hscale), ws)
 
     # A column of ones next to V makes the same product return P @ V and the
     # softmax denominators r = P @ 1, so the probabilities are never normalised.
@@ -246,7 +256,7 @@ def loss_and_grads(params: dict, batch, grads: dict, ws: Workspace, bptt_truncat
 
 
 def token_nll(params: dict, batch, ws: Workspace, out: np.ndarray | None = None,
-              chunk: int = 512) -> np.ndarray:
+              chunk: int = 128) -> np.ndarray:
     """Negative log-likelihood of every packed row (N,), float64. Memory is bounded
     by the batch and ``chunk`` rows of logits."""
     U, V = params["U"], params["V"]
@@ -261,11 +271,7 @@ def token_nll(params: dict, batch, ws: Workspace, out: np.ndarray | None = None,
     for i in range(0, N, chunk):
         j = min(i + chunk, N)
         Z = ws.get("Zc", (j - i, C), dt)
-        np.matmul(S[i:j], V.T, out=Z)
-        if "c" in params:
-            Z += params["c"]
-        zy = Z[np.arange(j - i), y[i:j]].astype(np.float64)
-        shift = _softmax_unnormalized_(Z, bound, ws)
+        zy, shift = _exp_logits_(params, S[i:j], y[i:j], Z, bound, ws, chunk)
         r = Z @ ones                                     # (n,)  softmax denominators
         out[i:j] = np.log(r, dtype=np.float64) + shift - zy
     return out

@@ -203,9 +203,13 @@ class Trainer:
                            f"(validation loss {st['best_val']:.4f})")
         record["seconds"] = round(t_epoch_so_far + time.perf_counter() - t0, 3)  # training + validation
         st["history"].append(record)
+        t_save = time.perf_counter()
         if improved and self.save_best:
             self.save(checkpoint.best_path(self.output))
         self.save()
+        # the log line also says what writing the checkpoint(s) cost, which the record
+        # stored inside them cannot know
+        record = dict(record, checkpoint_seconds=round(time.perf_counter() - t_save, 3))
         if self.log_path:
             with open(self.log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")

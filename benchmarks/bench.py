@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""rnncli's benchmark: every figure of the speed issue measured in one run on this
+machine, with the ratios between them (absolute numbers move with the machine's
+load; the ratios measured side by side are what to compare).
+
+  python benchmarks/bench.py                 # everything (about 10 minutes on 2 cores)
+  python benchmarks/bench.py --skip-memory   # without the 20M-token memory run
+  python benchmarks/bench.py --corpus FILE   # default: ../shared/corpora/tinyshakespeare.txt,
+                                             # else the bundled data/corpus.txt
+
+Rows: training tokens/s of `rnn train` (whole epochs, validation and checkpoint writing
+included, tokenizing excluded) in the reference configuration (C = 8000, H = 100, plain
+SGD, batch 32), full and truncated BPTT, float32 and float64; the slow per-sentence
+reference from tests/reference.py; `rnn eval`; tokenizing cold and cached; PyTorch
+nn.RNN (if importable); the float32 FLOP bound from numpy's measured GEMM speed
+(6CH + 6H^2 FLOPs per token); peak resident memory training on 20M tokens.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+C, H = 8000, 100
+
+
+def rnn(*args, env=None, check=True):
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "rnncli", *args], capture_output=True, text=True,
+                       env=dict(os.environ, **(env or {})))
+    if check and r.returncode != 0:
+        sys.exit(f"bench: rnn {' '.join(args)} failed:\n{r.stderr}")
+    return r, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------ measurements
+
+
+def gemm_bound(dtype, N=1120, secs=1.0):
+    """tokens/s if the three (N x H x C) output-layer GEMMs and the recurrent GEMMs ran at
+    numpy's measured speed; nothing else counted, so an upper bound."""
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((N, H)).astype(dtype)
+    V = rng.standard_normal((C, H)).astype(dtype)
+    g = rng.standard_normal((N, C)).astype(dtype)
+    out_z, out_h, out_v = np.empty((N, C), dtype), np.empty((N, H), dtype), np.empty((C, H), dtype)
+    ops = [lambda: np.matmul(h, V.T, out=out_z), lambda: np.matmul(g, V, out=out_h),
+           lambda: np.matmul(g.T, h, out=out_v)]
+    t_tok = 0.0
+    for op in ops:
+        op()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < secs or n < 3:
+            op()
+            n += 1
+        rate = n * 2.0 * N * C * H / (time.perf_counter() - t0)
+        t_tok += 2.0 * C * H / rate
+    rate = 6.0 * C * H / t_tok
+    return 1.0 / (t_tok + 6.0 * H * H / rate), rate / 1e9
+
+
+def train_rate(corpus, tmp, cache, dtype, truncate, epochs=2, extra=()):
+    d = tempfile.mkdtemp(dir=tmp)
+    log = os.path.join(d, "log.jsonl")
+    rnn("train", corpus, "-o", os.path.join(d, "m.npz"), "--optimizer", "sgd", "--lr", "0.005",
+        "--batch-size", "32", "--vocab-size", str(C), "--hidden-dim", str(H), "--dtype", dtype,
+        "--bptt-truncate", str(truncate), "--epochs", str(epochs), "--log", log, "-q", "--cache-dir", cache, *extra)
+    recs = [json.loads(line) for line in open(log)]
+    toks = sum(r["train_tokens"] for r in recs)
+    secs = sum(r["seconds"] + r["checkpoint_seconds"] for r in recs)
+    return toks / secs, os.path.join(d, "m.npz")
+
+
+def reference_rate(n_sent=12, seed=0):
+    sys.path.insert(0, REPO)
+    from tests import reference as ref
+    rng = np.random.default_rng(seed)
+    p = {"U": rng.uniform(-C ** -0.5, C ** -0.5, (H, C)), "V": rng.uniform(-H ** -0.5, H ** -0.5, (C, H)),
+         "W": rng.uniform(-H ** -0.5, H ** -0.5, (H, H))}
+    lens = np.clip(np.rint(rng.gamma(3.0, 25 / 3.0, n_sent)), 2, 120).astype(int)
+    sents = [np.r_[1, rng.integers(3, C, L), 2] for L in lens]
+    t0 = time.perf_counter()
+    for s in sents:
+        for k, g in ref.sentence_grads(p, s, 4).items():
+            p[k] -= 0.005 * g
+    return sum(len(s) - 1 for s in sents) / (time.perf_counter() - t0)
+
+
+def torch_rate():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    r = subprocess.run([sys.executable, os.path.join(HERE, "torch_baseline.py"), "speed", "--threads", "2"],
+                       capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if line.startswith("tokens_per_s="):
+            return float(line.split("=")[1])
+    return None
+
+
+def peak_rss_mb(cmd):
+    """Peak resident set size of a child process (MiB), from wait4's rusage."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read()
+    if p.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed:\n{err}")
+    return ru.ru_maxrss / 1024.0
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = ""
+    try:
+        from threadpoolctl import threadpool_info
+        blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+                         for i in threadpool_info())
+    except ImportError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"numpy {np.__version__}, BLAS: {blas or 'unknown'}")
+
+
+# ------------------------------------------------------------------ main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shared = os.path.join(REPO, "..", "shared", "corpora", "tinyshakespeare.txt")
+    ap.add_argument("--corpus", default=shared if os.path.exists(shared) else os.path.join(REPO, "data", "corpus.txt"))
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds for the headline rows (median)")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--memory-tokens", type=float, default=20e6)
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="rnncli-bench-")
+    cache = os.path.join(tmp, "cache")
+    print(f"machine: {machine()}")
+    print(f"corpus: {a.corpus}", flush=True)
+    res = {}
+
+    # tokenizing: cold (empty cache) then cached
+    out_npz = os.path.join(tmp, "tok.npz")
+    r, cold = rnn("tokenize", a.corpus, "-o", out_npz, "--cache-dir", cache)
+    with np.load(out_npz) as z:
+        n_words = int(len(z["ids"]) - 2 * (len(z["offsets"]) - 1))
+    r, warm = rnn("tokenize", a.corpus, "-o", out_npz, "--cache-dir", cache)
+    res["tokenize_cold"] = n_words / cold
+    res["tokenize_cached"] = n_words / warm
+    print(f"tokenizing: {n_words:,} words, cold {cold:.2f}s, cached {warm:.2f}s (process wall time)", flush=True)
+
+    # headline rows, interleaved so slow spells hit all of them
+    heads = {"rnncli float32 full": [], "rnncli float32 trunc4": [], "torch": [], "bound32": []}
+    model_path = None
+    for i in range(a.rounds):
+        v, model_path = train_rate(a.corpus, tmp, cache, "float32", -1)
+        heads["rnncli float32 full"].append(v)
+        v, _ = train_rate(a.corpus, tmp, cache, "float32", 4)
+        heads["rnncli float32 trunc4"].append(v)
+        t = torch_rate()
+        if t:
+            heads["torch"].append(t)
+        heads["bound32"].append(gemm_bound(np.float32)[0])
+        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in heads.items() if v), flush=True)
+    med = {k: statistics.median(v) for k, v in heads.items() if v}
+    res.update(med)
+    res["rnncli float64 full"], _ = train_rate(a.corpus, tmp, cache, "float64", -1)
+    res["rnncli float64 trunc4"], _ = train_rate(a.corpus, tmp, cache, "float64", 4)
+    res["bound64"] = gemm_bound(np.float64)[0]
+    res["reference"] = reference_rate()
+    r, _ = rnn("eval", "-m", model_path, a.corpus, "--json", "-q", "--cache-dir", cache)
+    res["eval"] = json.loads(r.stdout)["tokens_per_s"]
+
+    if not a.skip_memory:
+        big = os.path.join(tmp, "big.txt")
+        src = open(os.path.join(REPO, "data", "corpus.txt")).read()
+        per_copy = len(src.split())
+        copies = int(np.ceil(a.memory_tokens / per_copy))
+        with open(big, "w") as f:
+            for _ in range(copies):
+                f.write(src)
+                f.write("\n\n")
+        print(f"memory: {copies} copies of data/corpus.txt, {copies * per_copy / 1e6:.1f}M words", flush=True)
+        t0 = time.perf_counter()
+        rss = peak_rss_mb([sys.executable, "-m", "rnncli", "train", big, "-o", os.path.join(tmp, "big.npz"),
+                           "--epochs", "1", "--max-time", "30", "-q", "--cache-dir", cache])
+        res["peak_rss_mb_20M_cold"] = rss
+        res["memory_run_seconds"] = time.perf_counter() - t0
+        rss2 = peak_rss_mb([sys.executable, "-m", "rnncli", "train", big, "-o", os.path.join(tmp, "big.npz"),
+                            "--epochs", "1", "--max-time", "30", "-q", "--cache-dir", cache])
+        res["peak_rss_mb_20M_cached"] = rss2
+
+    f32 = res["rnncli float32 full"]
+    rows = [
+        ("rnncli train, full BPTT", "float32", f32, ""),
+        ("rnncli train, --bptt-truncate 4", "float32", res["rnncli float32 trunc4"],
+         f"{res['rnncli float32 trunc4'] / f32:.2f}x full BPTT"),
+        ("rnncli train, full BPTT", "float64", res["rnncli float64 full"], ""),
+        ("rnncli train, --bptt-truncate 4", "float64", res["rnncli float64 trunc4"], ""),
+        ("per-sentence reference (tests/reference.py)", "float64", res["reference"],
+         f"rnncli float32 full is {f32 / res['reference']:.0f}x"),
+        ("rnn eval", "float32", res["eval"], f"{res['eval'] / f32:.2f}x training"),
+        ("tokenizing, cold (NLTK, all cores)", "-", res["tokenize_cold"], ""),
+        ("tokenizing, cached", "-", res["tokenize_cached"], f"{res['tokenize_cached'] / res['tokenize_cold']:.0f}x cold"),
+    ]
+    if "torch" in res:
+        rows.append(("PyTorch nn.RNN, 2 threads, 32x35", "float32", res["torch"],
+                     f"rnncli float32 full is {f32 / res['torch']:.2f}x"))
+    rows.append(("FLOP bound at numpy GEMM speed", "float32", res["bound32"],
+                 f"rnncli float32 full is {100 * f32 / res['bound32']:.0f}%"))
+    rows.append(("FLOP bound at numpy GEMM speed", "float64", res["bound64"],
+                 f"rnncli float64 full is {100 * res['rnncli float64 full'] / res['bound64']:.0f}%"))
+    print()
+    print(f"| {'what':46s} | {'dtype':7s} | {'tokens/s':>10s} | ratio |")
+    print(f"|{'-' * 48}|{'-' * 9}|{'-' * 12}|-------|")
+    for name, dt, v, note in rows:
+        print(f"| {name:46s} | {dt:7s} | {v:10,.0f} | {note} |")
+    if "peak_rss_mb_20M_cold" in res:
+        print(f"\npeak resident memory, `rnn train` on {a.memory_tokens / 1e6:.0f}M tokens: "
+              f"{res['peak_rss_mb_20M_cold']:.0f} MiB (tokenizing cold), "
+              f"{res['peak_rss_mb_20M_cached']:.0f} MiB (from the cache); "
+              f"cold run {res['memory_run_seconds']:.0f}s")
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"machine": machine(), "corpus": a.corpus, **res}, f, indent=1)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

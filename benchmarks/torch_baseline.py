@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""The same model in PyTorch, for comparison only (PyTorch is never a dependency).
+
+Model: s_t = tanh(U x_t + W s_{t-1}), o_t = softmax(V s_t), no biases; U is an
+embedding table (row i = column i of U), the recurrence is ``nn.RNN`` with its input
+weight fixed to the identity so that U x_t enters unchanged.
+
+  speed    tokens/s of plain-SGD training on random token streams, batch B x T
+           (the layout of PyTorch's word_language_model example)
+  quality  train with Adam on the token ids of an `rnn tokenize` corpus for a fixed
+           time, sentence batches with a zero initial state per sentence (rnncli's
+           convention), then score validation and test corpora the way `rnn eval` does
+"""
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class ElmanLM(nn.Module):
+    def __init__(self, C, H):
+        super().__init__()
+        self.U = nn.Embedding(C, H)
+        self.rnn = nn.RNN(H, H, nonlinearity="tanh", bias=False, batch_first=True)
+        self.V = nn.Linear(H, C, bias=False)
+        with torch.no_grad():
+            self.U.weight.uniform_(-C ** -0.5, C ** -0.5)
+            self.rnn.weight_hh_l0.uniform_(-H ** -0.5, H ** -0.5)
+            self.V.weight.uniform_(-H ** -0.5, H ** -0.5)
+            self.rnn.weight_ih_l0.copy_(torch.eye(H))
+        self.rnn.weight_ih_l0.requires_grad_(False)
+
+    def forward(self, x, h0=None):                       # x: (B, T)
+        out, h = self.rnn(self.U(x), h0)
+        return self.V(out), h                            # (B, T, C)
+
+
+def speed(a):
+    torch.manual_seed(a.seed)
+    m = ElmanLM(a.C, a.H)
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.005)
+    stream = torch.randint(0, a.C, (a.B, (a.chunks + 3) * a.T + 1))
+    h = torch.zeros(1, a.B, a.H)
+    t0 = None
+    for i in range(a.chunks + 3):
+        if i == 3:
+            t0 = time.perf_counter()
+        x = stream[:, i * a.T:(i + 1) * a.T]
+        y = stream[:, i * a.T + 1:(i + 1) * a.T + 1]
+        logits, h = m(x, h.detach())
+        loss = F.cross_entropy(logits.reshape(-1, a.C), y.reshape(-1), reduction="sum") / a.B
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    dt = time.perf_counter() - t0
+    print(f"tokens_per_s={a.chunks * a.B * a.T / dt:.1f}")
+
+
+def load_corpus(path):
+    with np.load(path, allow_pickle=False) as z:
+        return z["ids"].astype(np.int64), z["offsets"].astype(np.int64), z["vocab"].shape[0]
+
+
+def sentence_batches(offsets, B, rng=None):
+    idx = np.arange(len(offsets) - 1)
+    if rng is not None:
+        idx = rng.permutation(idx)
+    for i in range(0, len(idx), B):
+        yield idx[i:i + B]
+
+
+def make_batch(ids, offsets, sel):
+    lens = offsets[sel + 1] - offsets[sel] - 1           # predicted tokens per sentence
+    T = int(lens.max())
+    x = np.zeros((len(sel), T), np.int64)
+    y = np.full((len(sel), T), -100, np.int64)           # ignore_index: padding never counts
+    for b, i in enumerate(sel):
+        s = ids[offsets[i]:offsets[i + 1]]
+        x[b, :len(s) - 1] = s[:-1]
+        y[b, :len(s) - 1] = s[1:]
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lens)
+
+
+def score(m, ids, offsets, C):
+    m.eval()
+    nll, n = 0.0, 0
+    with torch.no_grad():
+        for sel in sentence_batches(offsets, 256):
+            x, y, lens = make_batch(ids, offsets, sel)
+            packed = nn.utils.rnn.pack_padded_sequence(m.U(x), lens, batch_first=True, enforce_sorted=False)
+            out, _ = m.rnn(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+            nll += F.cross_entropy(m.V(out).reshape(-1, C), y.reshape(-1), ignore_index=-100,
+                                   reduction="sum").item()
+            n += int(lens.sum())
+    m.train()
+    return nll / n
+
+
+def quality(a):
+    torch.manual_seed(a.seed)
+    ids, offsets, C = load_corpus(a.train)
+    m = ElmanLM(C, a.H)
+    params = [p for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=a.lr)
+    rng = np.random.default_rng(a.seed)
+    t0 = time.perf_counter()
+    epochs, steps, toks = 0.0, 0, 0
+    nb = math.ceil((len(offsets) - 1) / a.B)
+    done = False
+    while not done:
+        for k, sel in enumerate(sentence_batches(offsets, a.B, rng)):
+            if time.perf_counter() - t0 >= a.max_time:
+                epochs += k / nb
+                done = True
+                break
+            x, y, lens = make_batch(ids, offsets, sel)
+            logits, _ = m(x)
+            loss = F.cross_entropy(logits.reshape(-1, C), y.reshape(-1), ignore_index=-100, reduction="sum") / len(sel)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, a.clip)
+            opt.step()
+            steps += 1
+            toks += int(lens.sum())
+        else:
+            epochs += 1
+    res = {"impl": "torch_adam", "epochs": round(epochs, 3), "steps": steps, "train_tokens": toks,
+           "seconds": round(time.perf_counter() - t0, 1)}
+    for name, path in [("val", a.val), ("test", a.test)]:
+        if path:
+            vi, vo, vc = load_corpus(path)
+            assert vc == C, "corpora must share the training vocabulary (rnn tokenize -m MODEL)"
+            ce = score(m, vi, vo, C)
+            res[f"{name}_ppl"] = round(math.exp(ce), 2)
+    print(json.dumps(res))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["speed", "quality"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--C", type=int, default=8000)
+    ap.add_argument("--H", type=int, default=100)
+    ap.add_argument("--B", type=int, default=32)
+    ap.add_argument("--T", type=int, default=35)
+    ap.add_argument("--chunks", type=int, default=30)
+    ap.add_argument("--train", help="quality: tokenized training corpus (.npz from rnn tokenize)")
+    ap.add_argument("--val")
+    ap.add_argument("--test")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--max-time", type=float, default=300)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    speed(a) if a.mode == "speed" else quality(a)
+
+
+if __name__ == "__main__":
+    main()
