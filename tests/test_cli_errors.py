@@ -326,13 +326,19 @@ def test_pickled_object_array_is_refused_unopened(capsys, tmp_path, corpus, trai
 # ------------------------------------------------------------------ resume contradictions
 
 
-@pytest.mark.parametrize("opt", [["--hidden-dim", "5"], ["--vocab-size", "40"], ["--no-lowercase"]])
-def test_resume_with_contradicting_options(capsys, tmp_path, corpus, trained, opt):
+@pytest.mark.parametrize("opt,stored", [
+    (["--hidden-dim", "5"], "(trained with --hidden-dim 3)"),
+    (["--vocab-size", "40"], "(12 entries)"),
+    (["--no-lowercase"], "(trained with --lowercase)"),
+    (["--dtype", "float64"], "(trained with --dtype float32)"),
+    (["--csv-column", "body"], "(trained with no --csv-column)"),
+])
+def test_resume_with_contradicting_options(capsys, tmp_path, corpus, trained, opt, stored):
     before = trained.read_bytes()
     out = tmp_path / "out.npz"
     r = rnn(capsys, "train", corpus, "--resume", trained, "-o", out, "--epochs", "2", "-q", *opt)
-    msg = assert_user_error(r, "contradicts", str(trained))
-    assert opt[0].replace("--no-", "--") in msg
+    msg = assert_user_error(r, " ".join(opt) + " contradicts the checkpoint", str(trained), stored)
+    assert "False" not in msg and "None" not in msg
     assert not out.exists()
     assert trained.read_bytes() == before
 
