@@ -68,6 +68,9 @@ def load_inputs(paths, cfg: Config, stored_splitter: dict | None, cache: bool, c
                 what="corpus"):
     """FILE... -> (Tokens, splitter dict, whether it came from the cache)."""
     from . import data
+    for p in paths:
+        if p.endswith(".npz") and not data.is_corpus_file(p):
+            _fail(f"{p}: not a tokenized corpus written by `rnn tokenize` (an .npz is not read as text)")
     sources = [data.read_source(p, cfg.encoding) for p in paths]
     if stored_splitter and stored_splitter.get("kind") == "trained":
         sig = data.Splitter("trained", stored_splitter.get("params_json")).signature()
@@ -252,6 +255,9 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     given = {k: v for k, v in opts.items() if v is not None}
     if "val_fraction" in given and val_files:
         _fail("--val and --val-fraction exclude each other")
+    for p in tuple(files) + tuple(val_files):  # before minutes of tokenizing, not after
+        if p != "-" and not os.path.exists(p):
+            _fail(f"{p}: no such file")
 
     ck = None
     if resume:
@@ -435,12 +441,12 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         from nltk.tokenize.destructive import NLTKWordTokenizer
         text = prefix.lower() if ck.config.lowercase else prefix
         words = NLTKWordTokenizer().tokenize(text)
+        if len(words) > max_length:
+            _fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
         unknown = [w for w in words if w not in ck.vocab.index or ck.vocab.index[w] < 3]
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
         prefix_ids = [ck.vocab.index[w] if w not in unknown else 0 for w in words]
-        if len(prefix_ids) > max_length:
-            _fail(f"--prefix has {len(prefix_ids)} words, more than --max-length {max_length}")
     rng = np.random.default_rng(seed)
     out = sample(ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
     if as_json:

@@ -10,7 +10,8 @@ import numpy as np
 
 
 def global_norm(grads: dict) -> float:
-    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    # ravel(order="K") is a view for U's transposed layout, where vdot would copy
+    return math.sqrt(sum(float(np.dot(f, f)) for f in (g.ravel(order="K") for g in grads.values())))
 
 
 def clip_(grads: dict, max_norm: float) -> float:
