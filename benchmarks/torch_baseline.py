@@ -67,23 +67,40 @@ def load_corpus(path):
 
 
 def sentence_batches(offsets, B, rng=None):
+    """Sentence indices per batch; when training, shuffled and then grouped by length
+    inside windows of 50 batches (less padding), batch order shuffled again."""
     idx = np.arange(len(offsets) - 1)
-    if rng is not None:
-        idx = rng.permutation(idx)
-    for i in range(0, len(idx), B):
-        yield idx[i:i + B]
+    if rng is None:
+        yield from (idx[i:i + B] for i in range(0, len(idx), B))
+        return
+    lens = np.diff(offsets)
+    idx = rng.permutation(idx)
+    out = []
+    for i in range(0, len(idx), 50 * B):
+        w = idx[i:i + 50 * B]
+        w = w[np.argsort(lens[w], kind="stable")]
+        out.extend(w[j:j + B] for j in range(0, len(w), B))
+    yield from (out[k] for k in rng.permutation(len(out)))
 
 
 def make_batch(ids, offsets, sel):
     lens = offsets[sel + 1] - offsets[sel] - 1           # predicted tokens per sentence
     T = int(lens.max())
     x = np.zeros((len(sel), T), np.int64)
-    y = np.full((len(sel), T), -100, np.int64)           # ignore_index: padding never counts
+    y = np.zeros((len(sel), T), np.int64)
     for b, i in enumerate(sel):
         s = ids[offsets[i]:offsets[i + 1]]
         x[b, :len(s) - 1] = s[:-1]
         y[b, :len(s) - 1] = s[1:]
     return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lens)
+
+
+def packed_nll(m, x, y, lens):
+    """Summed NLL with the output layer applied to real tokens only (no padding rows)."""
+    pe = nn.utils.rnn.pack_padded_sequence(m.U(x), lens, batch_first=True, enforce_sorted=False)
+    out, _ = m.rnn(pe)
+    py = nn.utils.rnn.pack_padded_sequence(y, lens, batch_first=True, enforce_sorted=False)
+    return F.cross_entropy(m.V(out.data), py.data, reduction="sum")
 
 
 def score(m, ids, offsets, C):
@@ -92,11 +109,7 @@ def score(m, ids, offsets, C):
     with torch.no_grad():
         for sel in sentence_batches(offsets, 256):
             x, y, lens = make_batch(ids, offsets, sel)
-            packed = nn.utils.rnn.pack_padded_sequence(m.U(x), lens, batch_first=True, enforce_sorted=False)
-            out, _ = m.rnn(packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-            nll += F.cross_entropy(m.V(out).reshape(-1, C), y.reshape(-1), ignore_index=-100,
-                                   reduction="sum").item()
+            nll += packed_nll(m, x, y, lens).item()
             n += int(lens.sum())
     m.train()
     return nll / n
@@ -120,8 +133,7 @@ def quality(a):
                 done = True
                 break
             x, y, lens = make_batch(ids, offsets, sel)
-            logits, _ = m(x)
-            loss = F.cross_entropy(logits.reshape(-1, C), y.reshape(-1), ignore_index=-100, reduction="sum") / len(sel)
+            loss = packed_nll(m, x, y, lens) / len(sel)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, a.clip)
