@@ -548,6 +548,36 @@ def pack(enc: Encoded, sel: np.ndarray) -> Packed:
                   offsets.tolist(), prev, order, B)
 
 
+def split_long(enc: Encoded, max_pred: int) -> Encoded:
+    """Sentences with more than ``max_pred`` predicted tokens as consecutive pieces of at
+    most ``max_pred``, for training only: text without sentence punctuation would
+    otherwise make one batch the size of the corpus. Each piece's first input is the
+    previous piece's last target (the spans share one id); its hidden state starts at
+    zero, so context further back than a piece is not seen in training."""
+    T = enc.lens.astype(np.int64) - 1
+    if len(T) == 0 or T.max() <= max_pred:
+        return enc
+    pieces = np.maximum(1, -(-T // max_pred))
+    sent = np.repeat(np.arange(len(T)), pieces)
+    k = np.arange(len(sent)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    pred = np.minimum(max_pred, T[sent] - k * max_pred)
+    return Encoded(enc.ids, enc.starts[sent] + k * max_pred, (pred + 1).astype(np.int32))
+
+
+def batch_by_tokens(lens: np.ndarray, max_sentences: int, max_tokens: int):
+    """Consecutive sentences, at most ``max_sentences`` and ``max_tokens`` ids per batch
+    (a longer sentence goes alone): memory bounded by the batch, in corpus order."""
+    csum = np.cumsum(lens, dtype=np.int64)
+    out, start, S = [], 0, len(lens)
+    while start < S:
+        base = csum[start - 1] if start else 0
+        end = int(np.searchsorted(csum, base + max_tokens, side="right"))
+        end = max(start + 1, min(end, start + max_sentences, S))
+        out.append(np.arange(start, end))
+        start = end
+    return out
+
+
 def batch_indices(lens: np.ndarray, batch_size: int, rng: np.random.Generator | None):
     """Sentence indices per batch. Shuffled, then sorted by length inside windows of
     50 batches so a batch's sentences are of similar length (fewer sequential steps);

@@ -12,14 +12,15 @@ import math
 import numpy as np
 
 from . import model
-from .data import Encoded, batch_indices, pack
+from .data import Encoded, batch_by_tokens, pack
 
-EVAL_BATCH = 256  # sentences; larger batches mean fewer sequential steps per token
+EVAL_BATCH = 256      # sentences; larger batches mean fewer sequential steps per token
+EVAL_TOKENS = 32768   # and at most this many tokens, so memory is bounded by a batch
 
 
 def score_batches(params: dict, enc: Encoded, ws: model.Workspace, batch_size: int = EVAL_BATCH):
     """Yields (sentence indices, packed batch, per-row NLL) batch by batch, in corpus order."""
-    for sel in batch_indices(enc.lens, batch_size, None):
+    for sel in batch_by_tokens(enc.lens, batch_size, EVAL_TOKENS):
         b = pack(enc, sel)
         nll = model.token_nll(params, b, ws, ws.get("nll", (b.N,), np.float64))
         yield sel, b, nll

@@ -12,11 +12,12 @@ import numpy as np
 
 from . import checkpoint, model
 from .config import Config
-from .data import Encoded, Vocab, batch_indices, pack
+from .data import Encoded, Vocab, batch_indices, pack, split_long
 from .evaluate import total_nll
 from .optim import Optimizer, Schedule, clip_
 
 DEFAULT_EPOCHS = 10
+MAX_PIECE = 128  # predicted tokens per training sequence; longer sentences are cut (data.split_long)
 
 
 class Diverged(Exception):
@@ -56,7 +57,7 @@ class Trainer:
                  output: str, splitter: dict, state: dict | None = None, opt_state: dict | None = None,
                  hooks: Hooks | None = None, log_path: str | None = None, save_best: bool = True):
         self.cfg, self.params, self.vocab = cfg, params, vocab
-        self.train, self.val = train, val
+        self.train, self.val = split_long(train, MAX_PIECE), val
         self.output, self.splitter = output, splitter
         self.hooks = hooks or Hooks()
         self.log_path = log_path

@@ -1,0 +1,74 @@
+"""Packing, long-sentence pieces and token-bounded batches."""
+import numpy as np
+import pytest
+
+from rnncli import evaluate, model
+from rnncli.data import Encoded, batch_by_tokens, batch_indices, pack, split_long
+
+from . import reference as ref
+
+
+def corpus(lengths, C=50, seed=0):
+    rng = np.random.default_rng(seed)
+    sents = [np.r_[1, rng.integers(3, C, n), 2] for n in lengths]
+    lens = np.array([len(s) for s in sents], np.int32)
+    return Encoded(np.concatenate(sents).astype(np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64), lens), sents
+
+
+def pairs(enc):
+    """Multiset of (input, target, position-in-corpus) over all predicted tokens."""
+    out = []
+    for s, L in zip(enc.starts, enc.lens):
+        out += [(int(enc.ids[s + i]), int(enc.ids[s + i + 1]), int(s + i + 1)) for i in range(L - 1)]
+    return sorted(out)
+
+
+def test_split_long_partitions_predicted_tokens():
+    enc, _ = corpus([3, 300, 0, 129, 128, 127])
+    pieces = split_long(enc, 128)
+    assert (pieces.lens - 1).max() <= 128
+    assert pairs(pieces) == pairs(enc)
+    assert pieces.n_predicted == enc.n_predicted
+    assert split_long(enc, 1000) is enc
+
+
+def test_pack_layout():
+    enc, sents = corpus([4, 1, 6, 4])
+    b = pack(enc, np.arange(4))
+    n = np.diff(b.offsets)
+    assert list(n) == sorted(n, reverse=True) and b.B == 4 and b.N == enc.n_predicted
+    rows = b.sentence_of_row()
+    t = np.repeat(np.arange(len(n)), n)
+    for i in range(b.N):
+        s = sents[b.order[rows[i]]]
+        assert b.x[i] == s[t[i]] and b.y[i] == s[t[i] + 1]
+    for i in range(b.B, b.N):  # prev points at the same sentence one step earlier
+        j = b.prev[i - b.B]
+        assert rows[j] == rows[i] and t[j] == t[i] - 1
+
+
+def test_batch_by_tokens_bounds_and_order():
+    lens = np.array([5, 5, 50, 5, 200, 5, 5, 5], np.int32)
+    batches = batch_by_tokens(lens, 3, 60)
+    assert np.array_equal(np.concatenate(batches), np.arange(len(lens)))
+    for b in batches:
+        assert len(b) <= 3 and (lens[b].sum() <= 60 or len(b) == 1)
+
+
+def test_training_batches_cover_every_sentence_once():
+    lens = np.random.default_rng(0).integers(2, 40, 1000).astype(np.int32)
+    batches = batch_indices(lens, 32, np.random.default_rng(1))
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(1000))
+    assert max(len(b) for b in batches) == 32
+
+
+def test_eval_of_a_very_long_sentence_is_exact_in_small_batches(monkeypatch):
+    monkeypatch.setattr(evaluate, "EVAL_TOKENS", 64)
+    enc, sents = corpus([400, 3, 70, 2], C=20, seed=2)
+    p = model.init_params(20, 5, np.random.default_rng(3), "float64")
+    for k in p:
+        p[k][...] = np.random.default_rng(4).normal(0, 0.5, p[k].shape)
+    p = model.as_layout(p)
+    nll, n = evaluate.total_nll(p, enc, model.Workspace())
+    assert n == enc.n_predicted
+    assert nll == pytest.approx(sum(ref.sentence_loss(p, s) for s in sents), rel=1e-12)
