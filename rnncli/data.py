@@ -394,14 +394,23 @@ class Encoded:
         return int(self.lens.sum()) - self.n_sentences
 
     def subset(self, idx: np.ndarray) -> "Encoded":
+        """Sentences ``idx`` (ascending, no repeats) as a new compact encoding."""
         idx = np.asarray(idx, dtype=np.int64)
         lens = self.lens[idx]
         starts = np.zeros(len(idx), np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
-        total = int(lens.sum())
-        # gather positions without a per-sentence loop
-        pos = np.arange(total, dtype=np.int64) - np.repeat(starts - self.starts[idx], lens)
-        return Encoded(self.ids[pos], starts, lens)
+        if len(idx) == 0:
+            return Encoded(np.zeros(0, np.int32), starts, lens)
+        contiguous = np.all(self.starts[1:] == self.starts[:-1] + self.lens[:-1])
+        if contiguous and len(idx) > 1 and np.all(np.diff(idx) > 0):
+            # a token mask costs one byte per token, where gathered positions cost eight
+            keep = np.zeros(self.n_sentences, bool)
+            keep[idx] = True
+            ids = self.ids[self.starts[0]:self.starts[0] + int(self.lens.sum())][np.repeat(keep, self.lens)]
+        else:
+            pos = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(starts - self.starts[idx], lens)
+            ids = self.ids[pos]
+        return Encoded(ids, starts, lens)
 
     @staticmethod
     def from_offsets(ids, offsets) -> "Encoded":
@@ -428,11 +437,12 @@ def encode(tokens: Tokens, vocab: Vocab) -> tuple[Encoded, int]:
     if S:
         np.cumsum(lens[:-1], out=starts[1:])
     ids = np.empty(int(lens.sum()), np.int32)
+    is_word = np.ones(len(ids), bool)      # a byte per token: 20M tokens stay small
+    is_word[starts] = False
+    is_word[starts + lens - 1] = False
+    ids[is_word] = body
     ids[starts] = START_ID
     ids[starts + lens - 1] = END_ID
-    if len(body):
-        sent_of = np.repeat(np.arange(S, dtype=np.int64), tokens.lengths)
-        ids[np.arange(len(body), dtype=np.int64) + 2 * sent_of + 1] = body
     return Encoded(ids, starts, lens), n_oov
 
 

@@ -72,3 +72,15 @@ def test_eval_of_a_very_long_sentence_is_exact_in_small_batches(monkeypatch):
     nll, n = evaluate.total_nll(p, enc, model.Workspace())
     assert n == enc.n_predicted
     assert nll == pytest.approx(sum(ref.sentence_loss(p, s) for s in sents), rel=1e-12)
+
+
+@pytest.mark.parametrize("idx", [[0, 2, 3], [1], [], [0, 1, 2, 3, 4]])
+def test_subset_keeps_sentences(idx):
+    enc, sents = corpus([3, 0, 7, 2, 5])
+    for e in (enc, split_long(enc, 3)):  # contiguous (mask path) and overlapping spans
+        sub = e.subset(np.array(idx, dtype=np.int64))
+        assert sub.n_sentences == len(idx)
+        for k, i in enumerate(idx):
+            a = e.ids[e.starts[i]:e.starts[i] + e.lens[i]]
+            b = sub.ids[sub.starts[k]:sub.starts[k] + sub.lens[k]]
+            assert np.array_equal(a, b)
