@@ -122,6 +122,7 @@ class Trainer:
             t_epoch = time.perf_counter()
             t_train = 0.0
             ep_nll, ep_tok = 0.0, 0
+            norms = []
             timed_out = False
             for bi in range(first, len(batches)):
                 if self.hooks.should_stop and self.hooks.should_stop():
@@ -148,7 +149,8 @@ class Trainer:
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); the last good checkpoint {self.output} is unchanged; "
                                    f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {cfg.clip:g})")
-                clip_(self.grads, cfg.clip)
+                norm = clip_(self.grads, cfg.clip)
+                norms.append(norm)
                 self.opt.step(self.params, self.grads, lr)
                 st["step"] += 1
                 ep_nll += nll
@@ -161,7 +163,7 @@ class Trainer:
                 st["epoch"] += 1
                 st["batch_in_epoch"] = 0
                 st.pop("dropout_rng", None)
-            stop = self._end_epoch(epoch, ep_nll, ep_tok, t_train, time.perf_counter() - t_epoch, timed_out)
+            stop = self._end_epoch(epoch, ep_nll, ep_tok, t_train, time.perf_counter() - t_epoch, timed_out, norms)
             if timed_out:
                 stopped = "time"
                 break
@@ -170,7 +172,7 @@ class Trainer:
                 break
         return Result(stopped, st["history"], st["best_val"])
 
-    def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial):
+    def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial, norms=()):
         cfg, st = self.cfg, self.state
         t0 = time.perf_counter()
         val = self.validation_loss()
@@ -194,6 +196,11 @@ class Trainer:
             "train_tokens": ep_tok,
             "tokens_per_s": ep_tok / t_train if t_train > 0 else None,
             "partial": partial,
+            # gradient norms before clipping: what --clip acts on
+            "grad_norm_median": float(np.median(norms)) if len(norms) else None,
+            "grad_norm_max": float(np.max(norms)) if len(norms) else None,
+            "clipped_fraction": (float(np.mean(np.asarray(norms) > cfg.clip)) if len(norms) and cfg.clip > 0
+                                 else 0.0),
         }
         if cfg.patience and st["bad_epochs"] >= cfg.patience:
             stop = "patience"
