@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_SECONDS ?= 90
 
-.PHONY: test demo bench install clean
+.PHONY: test demo bench quality install clean
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q
@@ -17,8 +17,11 @@ demo: $(VENV)/.installed
 	$(BIN)/rnn eval -m demo/model.npz
 
 bench: $(VENV)/.installed
-	$(BIN)/pip install -q threadpoolctl
 	$(BIN)/python benchmarks/bench.py
+
+# perplexity in a fixed time on ../shared/corpora, against PyTorch+Adam when torch is installed
+quality: $(VENV)/.installed
+	$(BIN)/python benchmarks/quality.py
 
 install: $(VENV)/.installed
 
