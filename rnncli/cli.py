@@ -215,9 +215,10 @@ def cli():
 @click.option("--lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help=f"plateau: factor applied to the rate [default: {D.lr_factor}].")
 @click.option("--min-gain", type=click.FloatRange(min=0), default=None,
-              help=f"mikolov/plateau: relative validation gain that counts as progress [default: {D.min_gain}].")
+              help=f"mikolov/plateau/--patience: relative validation gain that counts as progress [default: {D.min_gain}].")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
-              help="Stop after this many epochs without validation gain and restore the best weights; 0: off [default: 0].")
+              help="Stop after this many epochs without a validation gain of --min-gain and restore the best "
+                   f"weights; 0: off [default: {D.patience}].")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Dropout on the hidden-to-output path [default: 0, off].")

@@ -48,7 +48,7 @@ class Config:
     lr_schedule: str = "plateau"
     lr_factor: float = 0.25         # plateau: multiply the rate by this
     min_gain: float = 0.003         # mikolov/plateau: relative validation gain that counts
-    patience: int = 0               # early stopping after this many epochs without gain; 0 = off
+    patience: int = 3               # stop after this many epochs without --min-gain, best weights back; 0 = off
     # run
     epochs: int | None = None       # total epochs; None with max_time = until time is up
     max_time: float | None = None   # seconds of training (tokenizing excluded)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -75,6 +76,12 @@ class Trainer:
         if "schedule" in self.state:
             self.sched.load(self.state["schedule"])
         self.best_params = None
+        bp = checkpoint.best_path(output)
+        if cfg.patience and self.state.get("best_val") is not None and os.path.exists(bp):
+            try:  # resuming: early stopping must be able to go back to the best weights
+                self.best_params = model.as_layout(checkpoint.load(bp).params, np.dtype(cfg.dtype))
+            except checkpoint.CheckpointError:
+                pass
         self.last_lr = self.sched.lr
 
     # ------------------------------------------------------------ helpers
@@ -179,12 +186,16 @@ class Trainer:
         stop = None
         if not partial and self.sched.end_epoch(val):
             stop = "schedule"
-        improved = val is not None and (st["best_val"] is None or val < st["best_val"])
+        best = st["best_val"]
+        improved = val is not None and (best is None or val < best)
+        # patience counts epochs without a gain that matters (--min-gain, relative)
+        gained = val is not None and (best is None or val < best - cfg.min_gain * abs(best))
         if improved:
             st["best_val"] = val
-            st["bad_epochs"] = 0
             if cfg.patience:
                 self.best_params = {k: v.copy() for k, v in self.params.items()}
+        if gained:
+            st["bad_epochs"] = 0
         elif val is not None and not partial:
             st["bad_epochs"] += 1
         record = {

@@ -48,7 +48,7 @@ def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=N
 
 def small_cfg(**kw):
     base = dict(hidden_dim=8, batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
-                lr_schedule="halve", clip=5.0)
+                lr_schedule="halve", clip=5.0, patience=0)
     base.update(kw)
     return Config(**base)
 
@@ -173,6 +173,16 @@ def test_divergence_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(Diverged, match="smaller --lr"):
         t2.run()
     np.testing.assert_array_equal(checkpoint.load(path).params["V"], before)
+
+
+def test_patience_counts_only_gains_above_min_gain(tmp_path, monkeypatch):
+    # 2.0 -> 1.999 is an improvement (kept as best) but below a 0.3% gain: it counts
+    # towards patience like a worse epoch
+    scripted = iter([2.0, 1.999, 1.9985, 1.5, 1.6])
+    t = make_trainer(tmp_path, small_cfg(epochs=5, patience=2, min_gain=0.003, lr_schedule="constant"))
+    monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
+    res = t.run()
+    assert res.stopped == "patience" and len(res.history) == 3 and res.best_val == 1.9985
 
 
 def test_early_stopping_restores_best_weights(tmp_path, monkeypatch):
