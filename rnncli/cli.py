@@ -292,8 +292,6 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
             enc, _ = data.remap_encoded(enc, vocab, ck.vocab)
             vocab = ck.vocab
         cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
-        stats = {"sentences": enc.n_sentences, "tokens": enc.n_predicted - enc.n_sentences,
-                 "vocab_size": len(vocab)}
         prog.note(f"corpus: {files[0]}: tokenized corpus, {enc.n_sentences:,} sentences, vocabulary {len(vocab):,}")
     else:
         tokens, splitter, _ = load_inputs(files, cfg, ck.splitter if ck else None, not no_cache, cache_dir, prog)

@@ -109,28 +109,19 @@ def logit_bound(params: dict, hscale: float = 1.0) -> float:
 
 
 def _exp_logits_(params: dict, Hin: np.ndarray, y: np.ndarray, Z: np.ndarray, bound: float,
-                 ws: Workspace, chunk: int = 128):
-    """Z = exp(Hin V^T [+ c] - shift) in place, computed in row blocks small enough that
-    the exponential runs while the block is still in cache. Returns (target logits
-    (N,) float64, shift: 0.0 or (N,))."""
-    V = params["V"]
-    N = len(Hin)
-    zy = np.empty(N)
-    shift = 0.0 if bound < _NO_SHIFT_BOUND[Z.dtype] else np.empty(N)
-    for i in range(0, N, chunk):
-        j = min(i + chunk, N)
-        Zb = Z[i:j]
-        np.matmul(Hin[i:j], V.T, out=Zb)                 # (n, C)  logits
-        if "c" in params:
-            Zb += params["c"]
-        zy[i:j] = Zb[np.arange(j - i), y[i:j]]
-        if isinstance(shift, float):
-            ws.rows_parallel(_exp_, Zb)
-        else:
-            m = Zb.max(axis=1)
-            shift[i:j] = m
-            ws.rows_parallel(_exp_shifted_, Zb, m)
-    return zy, shift
+                 ws: Workspace):
+    """Z = exp(Hin V^T [+ c] - shift) in place. Returns (target logits (N,) float64,
+    shift: 0.0 when the logit bound makes exp safe, saving a pass over Z, else (N,))."""
+    np.matmul(Hin, params["V"].T, out=Z)                 # (N, C)  logits
+    if "c" in params:
+        Z += params["c"]
+    zy = Z[np.arange(len(Z)), y].astype(np.float64)
+    if bound < _NO_SHIFT_BOUND[Z.dtype]:
+        ws.rows_parallel(_exp_, Z)
+        return zy, 0.0
+    m = Z.max(axis=1)
+    ws.rows_parallel(_exp_shifted_, Z, m)
+    return zy, m
 
 
 def hidden_states(params: dict, x: np.ndarray, offsets: list, S: np.ndarray, tmp: np.ndarray):
@@ -177,8 +168,8 @@ def loss_and_grads(params: dict, batch, grads: dict, ws: Workspace, bptt_truncat
         Hout = S
     Z = ws.get("Z", (N, C), dt)                          # (N, C)  exp(logits - shift)
     # one product over the whole batch: for training, row blocks cost more in the
-    # product than they save in the exponential
-    zy, shift = _exp_logits_(params, Hout, y, Z, logit_bound(params, hscale), ws, chunk=N)
+    # product than they save in the exponential (scoring uses blocks, see token_nll)
+    zy, shift = _exp_logits_(params, Hout, y, Z, logit_bound(params, hscale), ws)
     rows = np.arange(N)
 
     # A column of ones next to V makes the same product return P @ V and the
@@ -273,7 +264,8 @@ def token_nll(params: dict, batch, ws: Workspace, out: np.ndarray | None = None,
     for i in range(0, N, chunk):
         j = min(i + chunk, N)
         Z = ws.get("Zc", (j - i, C), dt)
-        zy, shift = _exp_logits_(params, S[i:j], y[i:j], Z, bound, ws, chunk)
+        # blocks small enough that exp runs while the logits are still in cache
+        zy, shift = _exp_logits_(params, S[i:j], y[i:j], Z, bound, ws)
         r = Z @ ones                                     # (n,)  softmax denominators
         out[i:j] = np.log(r, dtype=np.float64) + shift - zy
     return out
