@@ -1,9 +1,23 @@
-"""Self-describing ``.npz`` checkpoints: parameters, vocabulary, config, training
-state, optimizer state and the held-out validation sentences. Plain arrays and
-JSON strings only, so ``numpy.load(path, allow_pickle=False)`` reads every key;
-written atomically (temporary file, fsync, rename)."""
+"""Self-describing ``.npz`` checkpoints, one format for every task. Plain arrays and JSON
+strings only, so ``numpy.load(path, allow_pickle=False)`` reads every key; written
+atomically (temporary file, fsync, rename).
+
+Format version 2:
+    format, format_version   "rnncli-model", 2
+    model                    JSON: the network's constructor arguments (nn.network.Network)
+    param.NAME               the network's parameters, namespaced (layer0.U, out.V, ...)
+    config                   JSON: the training configuration (config.Config)
+    state                    JSON: epoch, step, learning rate, best validation loss, history, ...
+    opt.SLOT.NAME            optimizer state
+    task                     JSON: {"kind": ..., ...} the task's own settings
+    task.NAME                the task's arrays (language model: vocab, val_ids, val_offsets)
+
+Version 1 (rnncli 0.1: U, V, W, b, c, vocab, splitter, val_ids, ...) still loads, into
+the same structure, with identical results.
+"""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import zipfile
@@ -11,11 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import model
-from .config import FORMAT_VERSION, SPECIALS, Config
-from .data import Encoded, Vocab, atomic_write_npz
+from .config import Config
+from .fileio import atomic_write_npz
+from .nn.network import Network
 
 FORMAT_NAME = "rnncli-model"
+FORMAT_VERSION = 2  # bump when a reader of the old format would misread
+
+# task kind -> "module:class" of its checkpoint section (from_section, to_section, validate)
+TASKS = {"lm": "rnncli.lm.task:LMData"}
+
+# version 1 parameter names -> version 2
+_V1_NAMES = {"U": "layer0.U", "W": "layer0.W", "b": "layer0.b", "V": "out.V", "c": "out.c"}
 
 
 class CheckpointError(Exception):
@@ -25,12 +46,14 @@ class CheckpointError(Exception):
 @dataclass
 class Checkpoint:
     config: Config
-    params: dict
-    vocab: Vocab
+    model: dict                                    # Network constructor arguments
+    params: dict                                   # namespaced, in the kernels' layout
+    task: object                                   # the task's section (lm.task.LMData, ...)
     state: dict = field(default_factory=dict)      # epoch, step, lr, best_val, history, rng, ...
-    opt_state: dict = field(default_factory=dict)  # name -> array
-    val: Encoded | None = None
-    splitter: dict = field(default_factory=dict)   # kind, params_json
+    opt_state: dict = field(default_factory=dict)  # "slot.name" -> array
+
+    def network(self) -> Network:
+        return Network(**self.model)
 
 
 def best_path(path: str) -> str:
@@ -40,26 +63,65 @@ def best_path(path: str) -> str:
 
 
 def save(path: str, ck: Checkpoint):
+    meta, task_arrays = ck.task.to_section()
     arrays = {
         "format": np.array(FORMAT_NAME),
         "format_version": np.array(FORMAT_VERSION),
-        "vocab": np.array(ck.vocab.words, dtype=str),
+        "model": np.array(json.dumps(ck.model, sort_keys=True)),
         "config": np.array(ck.config.to_json()),
         "state": np.array(json.dumps(ck.state, sort_keys=True)),
-        "splitter": np.array(json.dumps(ck.splitter, sort_keys=True)),
+        "task": np.array(json.dumps(meta, sort_keys=True)),
     }
-    for k, v in ck.params.items():
-        arrays[k] = v
-    for k, v in ck.opt_state.items():
-        arrays["opt." + k] = v
-    if ck.val is not None:
-        arrays["val_ids"] = ck.val.ids
-        arrays["val_offsets"] = ck.val.offsets()
+    arrays.update({"param." + k: v for k, v in ck.params.items()})
+    arrays.update({"opt." + k: v for k, v in ck.opt_state.items()})
+    arrays.update({"task." + k: v for k, v in task_arrays.items()})
     try:
         atomic_write_npz(path, arrays)
     except OSError as e:
         raise CheckpointError(f"{path}: could not write the checkpoint ({e.strerror or e}); "
                               "the previous checkpoint, if any, is unchanged") from None
+
+
+def _task_class(kind):
+    mod, cls = TASKS[kind].split(":")
+    return getattr(importlib.import_module(mod), cls)
+
+
+def _read(path: str, z) -> Checkpoint:
+    """The archive's contents in the version-2 structure, before validation."""
+    files = set(z.files)
+    if "format" not in files or str(z["format"]) != FORMAT_NAME:
+        raise CheckpointError(f"{path}: not an rnncli checkpoint (an .npz without rnncli's keys)")
+    version = int(z["format_version"])
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by a newer rnncli (format {version}; this version "
+                              f"reads up to {FORMAT_VERSION}); upgrade rnncli")
+    cfg = Config.from_json(str(z["config"]))
+    state = json.loads(str(z["state"]))
+    if version == 1:
+        params = {_V1_NAMES[k]: z[k] for k in _V1_NAMES if k in files}
+        opt_state = {}
+        for k in files:
+            if k.startswith("opt."):
+                slot, name = k[4:].split(".", 1)
+                opt_state[f"{slot}.{_V1_NAMES.get(name, name)}"] = z[k]
+        splitter = json.loads(str(z["splitter"])) if "splitter" in files else {}
+        meta = {"kind": "lm", "splitter": splitter}
+        task_arrays = {k: z[k] for k in ("vocab", "val_ids", "val_offsets") if k in files}
+        model = {"vocab_size": len(z["vocab"]), "hidden_dim": cfg.hidden_dim, "bias": cfg.bias}
+    else:
+        model = json.loads(str(z["model"]))
+        params = {k[6:]: z[k] for k in files if k.startswith("param.")}
+        opt_state = {k[4:]: z[k] for k in files if k.startswith("opt.")}
+        meta = json.loads(str(z["task"]))
+        task_arrays = {k[5:]: z[k] for k in files if k.startswith("task.")}
+    if not all(isinstance(d, dict) for d in (state, meta, model)):
+        raise CheckpointError(f"{path}: corrupt checkpoint (a JSON section is not an object)")
+    kind = meta.get("kind")
+    if kind not in TASKS:
+        raise CheckpointError(f"{path}: checkpoint of an unknown task {kind!r}; upgrade rnncli")
+    task = _task_class(kind).from_section(path, meta, task_arrays)
+    return Checkpoint(cfg, model, params, task, state, opt_state)
 
 
 def load(path: str) -> Checkpoint:
@@ -79,22 +141,7 @@ def load(path: str) -> Checkpoint:
         raise CheckpointError(f"{path}: not an rnncli checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-            if "format" not in files or str(z["format"]) != FORMAT_NAME:
-                raise CheckpointError(f"{path}: not an rnncli checkpoint (an .npz without rnncli's keys)")
-            version = int(z["format_version"])
-            if version > FORMAT_VERSION:
-                raise CheckpointError(f"{path}: written by a newer rnncli (format {version}; this version "
-                                      f"reads up to {FORMAT_VERSION}); upgrade rnncli")
-            cfg = Config.from_json(str(z["config"]))
-            vocab = Vocab(z["vocab"].tolist())
-            params = {k: z[k] for k in model.PARAM_NAMES if k in files}
-            state = json.loads(str(z["state"]))
-            splitter = json.loads(str(z["splitter"])) if "splitter" in files else {}
-            if not isinstance(state, dict) or not isinstance(splitter, dict):
-                raise CheckpointError(f"{path}: corrupt checkpoint (training state is not a JSON object)")
-            opt_state = {k[4:]: z[k] for k in files if k.startswith("opt.")}
-            val = Encoded.from_offsets(z["val_ids"], z["val_offsets"]) if "val_ids" in files else None
+            ck = _read(path, z)
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, EOFError) as e:
@@ -106,28 +153,26 @@ def load(path: str) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg})") from None
     except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e})") from None
-    _validate(path, cfg, params, vocab, val)
-    params = model.as_layout(params, np.dtype(cfg.dtype))
-    return Checkpoint(cfg, params, vocab, state, opt_state, val, splitter)
+    net = _validate(path, ck)
+    ck.params = net.as_layout(ck.params, np.dtype(ck.config.dtype))
+    return ck
 
 
-def _validate(path, cfg, params, vocab, val):
-    missing = [k for k in ("U", "V", "W") if k not in params]
+def _validate(path: str, ck: Checkpoint) -> Network:
+    try:
+        net = ck.network()
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint (model arguments: {e})") from None
+    want = net.shapes()
+    missing = [k for k in want if k not in ck.params]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks parameters {', '.join(missing)}")
-    U, V, W = params["U"], params["V"], params["W"]
-    H, C = U.shape if U.ndim == 2 else (-1, -1)
-    ok = (U.ndim == 2 and V.shape == (C, H) and W.shape == (H, H) and len(vocab) == C
-          and list(vocab.words[:3]) == list(SPECIALS) and H == cfg.hidden_dim)
-    if cfg.bias:
-        ok = ok and params.get("b", np.zeros(0)).shape == (H,) and params.get("c", np.zeros(0)).shape == (C,)
+    ok = (all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want)
+          and net.H == ck.config.hidden_dim and net.bias == ck.config.bias)
     if not ok:
         raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")
-    for k, v in params.items():
+    for k, v in ck.params.items():
         if v.dtype.kind != "f":
             raise CheckpointError(f"{path}: parameter {k} is not floating point")
-    if val is not None and len(val.ids) and (val.ids.min() < 0 or val.ids.max() >= C):
-        raise CheckpointError(f"{path}: validation sentences hold ids outside the vocabulary")
-    if val is not None and (val.n_sentences and (val.starts[0] != 0 or (val.lens < 2).any()
-                                                 or val.starts[-1] + val.lens[-1] != len(val.ids))):
-        raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")
+    ck.task.validate(path, net)
+    return net

@@ -7,13 +7,12 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-FORMAT_VERSION = 1  # checkpoint format; bump when a reader of the old format would misread
-
 UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
 SENTENCE_START = "SENTENCE_START"
 SENTENCE_END = "SENTENCE_END"
 SPECIALS = (UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END)  # ids 0, 1, 2
 UNK_ID, START_ID, END_ID = 0, 1, 2
+N_SPECIALS = len(SPECIALS)  # regular words have ids N_SPECIALS and up
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("halve", "mikolov", "plateau", "cosine", "linear", "constant")

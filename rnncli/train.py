@@ -1,6 +1,8 @@
-"""The training loop. It knows the model only through ``init_params``,
-``loss_and_grads`` and ``token_nll``; progress display, checkpoint paths and
-interruption come in as hooks so the CLI stays thin and tests can drive it."""
+"""The training loop, shared by every task. It knows the task only through its
+interface (batches of an epoch, loss and gradients of a batch, a validation loss,
+the metrics it reports, its checkpoint section), the model only through a parameter
+dict, and the processes it runs in only through a communicator (dist.py). Progress
+display and interruption come in as hooks so the CLI stays thin and tests can drive it."""
 from __future__ import annotations
 
 import json
@@ -11,14 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import checkpoint, model
+from . import checkpoint
 from .config import Config
-from .data import Encoded, Vocab, batch_indices, pack, split_long
-from .evaluate import total_nll
+from .dist import SingleProcess
+from .nn.workspace import Workspace
 from .optim import Optimizer, Schedule, clip_
 
 DEFAULT_EPOCHS = 10
-MAX_PIECE = 128  # predicted tokens per training sequence; longer sentences are cut (data.split_long)
 
 
 class Diverged(Exception):
@@ -54,19 +55,19 @@ def target_epochs(cfg: Config) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, params: dict, vocab: Vocab, train: Encoded, val: Encoded | None,
-                 output: str, splitter: dict, state: dict | None = None, opt_state: dict | None = None,
-                 hooks: Hooks | None = None, log_path: str | None = None, save_best: bool = True):
-        self.cfg, self.params, self.vocab = cfg, params, vocab
-        self.train, self.val = split_long(train, MAX_PIECE), val
-        self.output, self.splitter = output, splitter
+    def __init__(self, cfg: Config, net, params: dict, task, output: str, state: dict | None = None,
+                 opt_state: dict | None = None, hooks: Hooks | None = None, log_path: str | None = None,
+                 save_best: bool = True, comm=None):
+        self.cfg, self.net, self.params, self.task = cfg, net, params, task
+        self.output = output
+        self.comm = comm or SingleProcess()
         self.hooks = hooks or Hooks()
         self.log_path = log_path
         self.save_best = save_best
         self.state = state or {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                                "bad_epochs": 0, "history": [], "train_seconds": 0.0}
-        self.ws = model.Workspace(cfg.threads)
-        self.grads = model.zeros_like_params(params)
+        self.ws = Workspace(cfg.threads)
+        self.grads, self.flat_grads = flat_zeros_like(net, params)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
         if opt_state:
@@ -79,7 +80,7 @@ class Trainer:
         bp = checkpoint.best_path(output)
         if cfg.patience and self.state.get("best_val") is not None and os.path.exists(bp):
             try:  # resuming: early stopping must be able to go back to the best weights
-                self.best_params = model.as_layout(checkpoint.load(bp).params, np.dtype(cfg.dtype))
+                self.best_params = net.as_layout(checkpoint.load(bp).params, np.dtype(cfg.dtype))
             except checkpoint.CheckpointError:
                 pass
         self.last_lr = self.sched.lr
@@ -92,20 +93,19 @@ class Trainer:
 
     def checkpoint(self, params=None) -> checkpoint.Checkpoint:
         st = dict(self.state, schedule=self.sched.to_dict(), opt_t=self.opt.t, lr=self.sched.lr)
-        return checkpoint.Checkpoint(self.cfg, params or self.params, self.vocab, st,
-                                     self.opt.state_arrays(), self.val, self.splitter)
+        return checkpoint.Checkpoint(self.cfg, self.net.args, params or self.params, self.task.data, st,
+                                     self.opt.state_arrays())
 
     def save(self, path=None, params=None):
+        if not self.comm.is_writer:
+            return
         path = path or self.output
         checkpoint.save(path, self.checkpoint(params))
         if self.hooks.saved:
             self.hooks.saved(path)
 
     def validation_loss(self) -> float | None:
-        if self.val is None or self.val.n_sentences == 0:
-            return None
-        nll, n = total_nll(self.params, self.val, self.ws)
-        return nll / n
+        return self.task.validation_loss(self.params, self.ws)
 
     # ------------------------------------------------------------ loop
 
@@ -116,7 +116,7 @@ class Trainer:
         stopped = "epochs"
         while st["epoch"] < n_target:
             epoch = st["epoch"]
-            batches = batch_indices(self.train.lens, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
+            batches = self.task.epoch_batches(epoch)
             if st["batch_in_epoch"] and st.get("dropout_rng"):
                 drng = np.random.default_rng()
                 drng.bit_generator.state = st["dropout_rng"]
@@ -124,34 +124,33 @@ class Trainer:
                 drng = np.random.default_rng([cfg.seed, epoch, 1])
             first = st["batch_in_epoch"]
             if self.hooks.epoch_start:
-                self.hooks.epoch_start(epoch, len(batches) - first,
-                                       int(sum(self.train.lens[b].sum() - len(b) for b in batches[first:])))
+                self.hooks.epoch_start(epoch, len(batches) - first, self.task.units(batches[first:]))
             t_epoch = time.perf_counter()
             t_train = 0.0
             ep_nll, ep_tok = 0.0, 0
             norms = []
             timed_out = False
             for bi in range(first, len(batches)):
-                if self.hooks.should_stop and self.hooks.should_stop():
+                if self.comm.agree(bool(self.hooks.should_stop and self.hooks.should_stop())):
                     st["batch_in_epoch"] = bi
                     st["dropout_rng"] = drng.bit_generator.state
                     st["train_seconds"] += t_train
                     self.save()
                     raise Interrupted()
                 elapsed = time.perf_counter() - t_start
-                if cfg.max_time and elapsed >= cfg.max_time:
+                if cfg.max_time and self.comm.broadcast(elapsed >= cfg.max_time):  # rank 0's clock
                     timed_out = True
                     st["batch_in_epoch"] = bi
                     st["dropout_rng"] = drng.bit_generator.state
                     break
                 t0 = time.perf_counter()
-                b = pack(self.train, batches[bi])
                 progress = (epoch + bi / len(batches)) / n_target if n_target != math.inf else 0.0
                 if cfg.max_time:
                     progress = max(progress, elapsed / cfg.max_time)
                 lr = self.last_lr = self.sched.at(progress)
-                nll = model.loss_and_grads(self.params, b, self.grads, self.ws, cfg.bptt_truncate,
-                                           scale=1.0 / b.B, dropout=cfg.dropout, rng=drng)
+                nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng)
+                # the one place where the gradients of several processes are summed
+                self.comm.allreduce_(self.flat_grads)
                 if not math.isfinite(nll):
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); the last good checkpoint {self.output} is unchanged; "
@@ -161,10 +160,10 @@ class Trainer:
                 self.opt.step(self.params, self.grads, lr)
                 st["step"] += 1
                 ep_nll += nll
-                ep_tok += b.N
+                ep_tok += n_units
                 t_train += time.perf_counter() - t0
                 if self.hooks.batch:
-                    self.hooks.batch(b.N, ep_nll / ep_tok, lr)
+                    self.hooks.batch(n_units, ep_nll / ep_tok, lr)
             st["train_seconds"] += t_train
             if not timed_out:
                 st["epoch"] += 1
@@ -202,7 +201,7 @@ class Trainer:
             "epoch": epoch + 1 if not partial else round(epoch + st["batch_in_epoch"] / max(1, self._n_batches()), 4),
             "train_loss": ep_nll / ep_tok if ep_tok else None,
             "val_loss": val,
-            "val_ppl": math.exp(val) if val is not None and val < 700 else None,
+            **self.task.metrics(val),
             "lr": self.last_lr,
             "train_tokens": ep_tok,
             "tokens_per_s": ep_tok / t_train if t_train > 0 else None,
@@ -229,7 +228,7 @@ class Trainer:
         # the log line also says what writing the checkpoint(s) cost, which the record
         # stored inside them cannot know
         record = dict(record, checkpoint_seconds=round(time.perf_counter() - t_save, 3))
-        if self.log_path:
+        if self.log_path and self.comm.is_writer:
             with open(self.log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
         if self.hooks.epoch_end:
@@ -237,4 +236,18 @@ class Trainer:
         return stop
 
     def _n_batches(self):
-        return -(-self.train.n_sentences // self.cfg.batch_size)
+        return self.task.n_batches()
+
+
+def flat_zeros_like(net, params: dict):
+    """Zeroed gradients shaped and laid out like ``params``, all views into one flat
+    buffer (returned too) so a communicator can sum them in one call, without copies."""
+    flat = np.zeros(sum(v.size for v in params.values()), dtype=next(iter(params.values())).dtype)
+    grads, i = {}, 0
+    for k, v in params.items():
+        if k in net.embeddings:                          # transposed layout, see nn/layers.py
+            grads[k] = flat[i:i + v.size].reshape(v.shape[::-1]).T
+        else:
+            grads[k] = flat[i:i + v.size].reshape(v.shape)
+        i += v.size
+    return grads, flat

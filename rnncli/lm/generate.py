@@ -3,16 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import model
-from .config import END_ID, START_ID, UNK_ID
+from ..config import END_ID, START_ID, UNK_ID
+from ..nn.network import Network
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def sample(params: dict, n: int, rng: np.random.Generator, min_length: int = 7, max_length: int = 50,
+def sample(net: Network, params: dict, n: int, rng: np.random.Generator, min_length: int = 7, max_length: int = 50,
            temperature: float = 1.0, top_k: int = 0, prefix: list[int] | None = None):
     """Returns n (word ids, log-probability, ended) tuples. Word ids exclude START/END.
 
@@ -23,19 +18,18 @@ def sample(params: dict, n: int, rng: np.random.Generator, min_length: int = 7, 
     words, plus SENTENCE_END when the sentence ended, given SENTENCE_START:
     the number ``rnn eval --per-sentence`` reports for the same sentence."""
     prefix = list(prefix or [])
-    s = model.step(params, np.full(n, START_ID), None)             # (n, H)
+    s = net.step(params, np.full(n, START_ID), net.start(n))
     logp_total = np.zeros(n)
     words = [list(prefix) for _ in range(n)]
     for w in prefix:
-        logp_total += _log_softmax(model.logits(params, s))[:, w]
-        s = model.step(params, np.full(n, w), s)
+        logp_total += net.log_probs(params, s)[:, w]
+        s = net.step(params, np.full(n, w), s)
     done = np.zeros(n, bool)
     ended = np.zeros(n, bool)
     length = len(prefix)
     while length < max_length and not done.all():
-        z = model.logits(params, s).astype(np.float64)               # (n, C)
-        logp = _log_softmax(z)
-        q = z.copy()
+        logp = net.log_probs(params, s)                              # (n, C) float64
+        q = logp.copy()
         q[:, [UNK_ID, START_ID]] = -np.inf
         if length < min_length:
             q[:, END_ID] = -np.inf
@@ -63,7 +57,7 @@ def sample(params: dict, n: int, rng: np.random.Generator, min_length: int = 7, 
             words[i].append(int(nxt[i]))
         done |= is_end
         length += 1
-        s = model.step(params, nxt, s)
+        s = net.step(params, nxt, s)
     # sentences still open at max_length are cut: no SENTENCE_END, and none scored
     return [(words[i], float(logp_total[i]), bool(ended[i])) for i in range(n)]
 

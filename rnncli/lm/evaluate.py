@@ -11,24 +11,25 @@ import math
 
 import numpy as np
 
-from . import model
-from .data import Encoded, batch_by_tokens, pack
+from ..batching import Encoded, batch_by_tokens, pack
+from ..nn.network import Network
+from ..nn.workspace import Workspace
 
 EVAL_BATCH = 256      # sentences; larger batches mean fewer sequential steps per token
 EVAL_TOKENS = 32768   # and at most this many tokens, so memory is bounded by a batch
 
 
-def score_batches(params: dict, enc: Encoded, ws: model.Workspace, batch_size: int = EVAL_BATCH):
+def score_batches(net: Network, params: dict, enc: Encoded, ws: Workspace, batch_size: int = EVAL_BATCH):
     """Yields (sentence indices, packed batch, per-row NLL) batch by batch, in corpus order."""
     for sel in batch_by_tokens(enc.lens, batch_size, EVAL_TOKENS):
         b = pack(enc, sel)
-        nll = model.token_nll(params, b, ws, ws.get("nll", (b.N,), np.float64))
+        nll = net.token_nll(params, b, ws, ws.get("nll", (b.N,), np.float64))
         yield sel, b, nll
 
 
-def total_nll(params: dict, enc: Encoded, ws: model.Workspace, progress=None) -> tuple[float, int]:
+def total_nll(net: Network, params: dict, enc: Encoded, ws: Workspace, progress=None) -> tuple[float, int]:
     total, n = 0.0, 0
-    for _, b, nll in score_batches(params, enc, ws):
+    for _, b, nll in score_batches(net, params, enc, ws):
         total += float(nll.sum())
         n += b.N
         if progress:
@@ -49,9 +50,9 @@ def summary(nll: float, tokens: int, sentences: int, oov: int, words: int) -> di
     }
 
 
-def per_sentence(params: dict, enc: Encoded, ws: model.Workspace):
+def per_sentence(net: Network, params: dict, enc: Encoded, ws: Workspace):
     """Yields (sentence index, ids, per-token surprisal in nats) in corpus order."""
-    for sel, b, nll in score_batches(params, enc, ws):
+    for sel, b, nll in score_batches(net, params, enc, ws):
         n = np.diff(b.offsets)
         sent_rows = b.order[b.sentence_of_row()]       # (N,) position within sel
         order = np.lexsort((np.repeat(np.arange(len(n)), n), sent_rows))

@@ -1,178 +1,19 @@
-"""The command line: parse, validate, call the library, report. Every user mistake
-ends as one line on standard error and a non-zero exit status."""
+"""The language-model commands: train, generate, eval, info, tokenize."""
 from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
 import time
 
 import click
 
-from .config import OPTIMIZERS, SCHEDULES, Config
+from ..config import OPTIMIZERS, SCHEDULES, Config
+from . import Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
-
-
-class UserError(click.ClickException):
-    """One line, exit status 1."""
-
-
-def _fail(msg):
-    raise UserError(msg)
-
-
-# ------------------------------------------------------------------ shared pieces
-
-
-def input_options(f):
-    """FILE... plus the reading options shared by train, eval and tokenize."""
-    f = click.option("--no-cache", is_flag=True, help="Tokenize afresh; neither read nor write the "
-                     "tokenized-corpus cache.")(f)
-    f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-                     help="Where tokenized corpora are cached [default: $RNNCLI_CACHE_DIR, else "
-                     "$XDG_CACHE_HOME/rnncli, else ~/.cache/rnncli].")(f)
-    f = click.option("--csv-column", default=None, metavar="NAME",
-                     help="Read CSV files with a header row, one document per cell of column NAME.")(f)
-    f = click.option("--encoding", default=None, help="Text encoding of the inputs [default: utf-8].")(f)
-    return f
-
-
-class Progress:
-    """tqdm bars on standard error; silent with --quiet or when stderr is not a terminal."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def bar(self, **kw):
-        from tqdm import tqdm
-        return tqdm(file=sys.stderr, disable=True if self.quiet else None, dynamic_ncols=True,
-                    leave=False, **kw)
-
-    def note(self, msg):
-        if not self.quiet:
-            click.echo(msg, err=True)
-
-
-def _threads(n):
-    """Limit BLAS threads (and our own elementwise threads) to n; None keeps the BLAS default."""
-    if n:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(n)
-
-
-def load_inputs(paths, cfg: Config, stored_splitter: dict | None, cache: bool, cache_dir, prog: Progress,
-                what="corpus"):
-    """FILE... -> (Tokens, splitter dict, whether it came from the cache)."""
-    from . import data
-    for p in paths:
-        if p.endswith(".npz") and not data.is_corpus_file(p):
-            _fail(f"{p}: not a tokenized corpus written by `rnn tokenize` (an .npz is not read as text)")
-    sources = [data.read_source(p, cfg.encoding) for p in paths]
-    if stored_splitter and stored_splitter.get("kind") == "trained":
-        sig = data.Splitter("trained", stored_splitter.get("params_json")).signature()
-    else:
-        sig = "punkt_tab" if data.punkt_tab_available() else "trained-on-input"
-    use_cache = cache and "<stdin>" not in [s.name for s in sources]
-    path = None
-    if use_cache:
-        key = data.cache_key(sources, cfg.lowercase, cfg.csv_column, sig)
-        path = os.path.join(cache_dir or data.default_cache_dir(), key + ".npz")
-        hit = data.load_cached(path)
-        if hit:
-            tokens, meta = hit
-            prog.note(f"{what}: tokenized corpus read from the cache ({path}); sentence splitter was "
-                      f"{data.Splitter(meta['kind'], meta.get('params_json')).describe()}")
-            return tokens, {"kind": meta["kind"], "params_json": meta.get("params_json")}, True
-    docs = []
-    for s in sources:
-        docs.extend(data.documents(s, cfg.csv_column))
-    if not docs:
-        _fail(f"{', '.join(s.name for s in sources)}: no text found")
-    if stored_splitter and stored_splitter.get("kind") == "punkt_tab" and not data.punkt_tab_available():
-        prog.note("note: the model was trained with the installed punkt_tab model, which is not installed "
-                  "here; splitting sentences with Punkt trained on this text instead")
-    splitter = data.make_splitter(docs, stored_splitter)
-    prog.note(f"{what}: sentence splitter: {splitter.describe()}")
-    total = sum(len(d) for d in docs)
-    with prog.bar(total=total, unit="char", unit_scale=True, desc="tokenizing") as bar:
-        tokens = data.tokenize(docs, splitter, cfg.lowercase, progress=bar.update)
-    if tokens.n_sentences == 0:
-        _fail(f"{', '.join(s.name for s in sources)}: no sentences found")
-    meta = {"kind": splitter.kind, "params_json": splitter.params_json}
-    if use_cache and not data.save_cached(path, tokens, meta):
-        prog.note(f"note: could not write the tokenization cache in {os.path.dirname(path)}")
-    return tokens, meta, False
-
-
-def _check_writable(path):
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        _fail(f"{path}: is a directory; give a file name for the checkpoint")
-    if not os.path.isdir(d):
-        _fail(f"{path}: directory {d} does not exist")
-    import tempfile
-    try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".rnncli-write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        _fail(f"{path}: cannot write there ({e.strerror})")
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        _fail(f"{path}: exists and is not writable")
-
-
-def _as_option(name, value):
-    """('lowercase', False) -> '--no-lowercase'; ('hidden_dim', 5) -> '--hidden-dim 5'"""
-    opt = name.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{opt}" if value else f"--no-{opt}"
-    return f"--{opt} {value}" if value is not None else f"no --{opt}"
-
-
-def _load_checkpoint(path):
-    from .checkpoint import CheckpointError, load
-    try:
-        return load(path)
-    except CheckpointError as e:
-        _fail(str(e))
-
-
-def _catching(fn):
-    """Library errors become one-line messages."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        from .checkpoint import CheckpointError
-        from .data import DataError
-        try:
-            return fn(*a, **kw)
-        except (DataError, CheckpointError) as e:
-            raise UserError(str(e)) from None
-        except MemoryError:
-            raise UserError("out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim") from None
-    return wrapper
-
-
-# ------------------------------------------------------------------ the group
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="rnncli", message="rnncli %(version)s")
-def cli():
-    """Train word-level recurrent neural network language models on NumPy,
-    sample sentences from them and score text with them.
-
-    \b
-      rnn train corpus.txt          # writes model.npz (and model.best.npz)
-      rnn generate -n 5             # sentences from model.npz
-      rnn eval held-out.txt         # perplexity of new text
-    """
-
 
 # ------------------------------------------------------------------ train
 
@@ -244,11 +85,9 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     SENTENCE_END. After each epoch the validation loss is computed, the checkpoint
     written and the learning-rate schedule applied.
     """
-    import numpy as np
-
-    from . import data, model
-    from .checkpoint import best_path
-    from .train import Diverged, Hooks, Interrupted, Trainer
+    from ..checkpoint import best_path
+    from ..lm import corpus, prepare
+    from ..train import Diverged, Hooks, Interrupted, Trainer
 
     prog = Progress(quiet)
     if not files:
@@ -256,88 +95,13 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     given = {k: v for k, v in opts.items() if v is not None}
     if "val_fraction" in given and val_files:
         _fail("--val and --val-fraction exclude each other")
-    for p in tuple(files) + tuple(val_files):  # before minutes of tokenizing, not after
-        if p != "-" and not os.path.exists(p):
-            _fail(f"{p}: no such file")
-
-    ck = None
-    if resume:
-        ck = _load_checkpoint(resume)
-        cfg = ck.config
-        from .config import MODEL_DEFINING
-        for k in MODEL_DEFINING + ("dtype",):
-            if k in given and given[k] != getattr(cfg, k) and not (k == "vocab_size"):
-                _fail(f"{_as_option(k, given[k])} contradicts the checkpoint {resume} "
-                      f"(trained with {_as_option(k, getattr(cfg, k))}); drop the option or start a new run")
-        if "vocab_size" in given and given["vocab_size"] != len(ck.vocab):
-            _fail(f"--vocab-size {given['vocab_size']} contradicts the checkpoint {resume} "
-                  f"({len(ck.vocab)} entries); drop the option or start a new run")
-        cfg = cfg.replace(**{k: v for k, v in given.items() if k not in ("vocab_size",)})
-    else:
-        base = Config()
-        if given.get("optimizer") == "sgd":
-            # the tutorial's recipe is one flag away
-            base = base.replace(lr=0.005, lr_schedule="halve")
-        cfg = base.replace(**given)
+    corpus.check_inputs(tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
+    ck = _load_checkpoint(resume) if resume else None
+    cfg = prepare.configure(given, ck, resume)
     _check_writable(output)
     _threads(cfg.threads)
-
-    # ---- data
-    t0 = time.perf_counter()
-    corpus_file = len(files) == 1 and data.is_corpus_file(files[0])
-    if corpus_file:
-        enc, vocab, settings = data.load_corpus(files[0])
-        splitter = settings.get("splitter", {})
-        if ck is not None and vocab.words != ck.vocab.words:
-            enc, _ = data.remap_encoded(enc, vocab, ck.vocab)
-            vocab = ck.vocab
-        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
-        prog.note(f"corpus: {files[0]}: tokenized corpus, {enc.n_sentences:,} sentences, vocabulary {len(vocab):,}")
-    else:
-        tokens, splitter, _ = load_inputs(files, cfg, ck.splitter if ck else None, not no_cache, cache_dir, prog)
-        if ck is not None:
-            vocab = ck.vocab
-            enc, _ = data.encode(tokens, vocab)
-        else:
-            vocab, stats, note = data.build_vocab(tokens, cfg.vocab_size)
-            if note:
-                prog.note("note: " + note)
-            cfg = cfg.replace(vocab_size=len(vocab))
-            enc, _ = data.encode(tokens, vocab)
-            prog.note(f"corpus: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens, "
-                      f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
-                      f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
-                      f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
-        del tokens
-    if val_files:
-        vt, _, _ = load_inputs(val_files, cfg, splitter, not no_cache, cache_dir, prog, what="validation")
-        train_enc, val_enc = enc, data.encode(vt, vocab)[0]
-    elif ck is not None and ck.val is not None and cfg.val_fraction == ck.config.val_fraction:
-        train_enc, _ = data.split_validation(enc, cfg.val_fraction)
-        val_enc = ck.val
-    else:
-        train_enc, val_enc = data.split_validation(enc, cfg.val_fraction)
-    if train_enc.n_sentences == 0:
-        _fail("no training sentences left after holding out validation sentences")
-    cfg.extra["splitter"] = splitter.get("kind") if isinstance(splitter, dict) else None
-    prog.note(f"data ready in {time.perf_counter() - t0:.1f}s: {train_enc.n_sentences:,} training sentences "
-              f"({train_enc.n_predicted:,} predicted tokens), "
-              f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
-
-    # ---- model
-    if ck is not None:
-        params = model.as_layout(ck.params, np.dtype(cfg.dtype))
-        state, opt_state = ck.state, ck.opt_state
-        if ck.config.optimizer != cfg.optimizer:
-            opt_state = {}
-            prog.note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
-    else:
-        params = model.init_params(len(vocab), cfg.hidden_dim, np.random.default_rng(cfg.seed), cfg.dtype, cfg.bias)
-        state, opt_state = None, None
-    n_params = sum(v.size for v in params.values())
-    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} parameters={n_params:,} {cfg.dtype}; "
-              f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
-              f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
+    setup = prepare.prepare_training(files, val_files, cfg, ck, not no_cache, cache_dir, prog)
+    cfg = setup.cfg
 
     bar = [None]
 
@@ -374,7 +138,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
 
     hooks = Hooks(epoch_start=epoch_start, batch=on_batch, epoch_end=epoch_end, note=prog.note,
                   should_stop=lambda: stop_flag["n"] > 0)
-    trainer = Trainer(cfg, params, vocab, train_enc, val_enc, output, splitter, state, opt_state, hooks, log_path)
+    trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state, hooks, log_path)
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = trainer.run()
@@ -423,7 +187,8 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     word by word until SENTENCE_END; UNKNOWN_TOKEN is never emitted."""
     import numpy as np
 
-    from .generate import detokenize, sample
+    from ..config import N_SPECIALS
+    from ..lm.generate import detokenize, sample
 
     if count < 1:
         _fail("-n must be at least 1")
@@ -442,20 +207,22 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         words = NLTKWordTokenizer().tokenize(text)
         if len(words) > max_length:
             _fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
-        unknown = [w for w in words if w not in ck.vocab.index or ck.vocab.index[w] < 3]
+        vocab = ck.task.vocab
+        unknown = [w for w in words if w not in vocab.index or vocab.index[w] < N_SPECIALS]
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
-        prefix_ids = [ck.vocab.index[w] if w not in unknown else 0 for w in words]
+        prefix_ids = [vocab.index[w] if w not in unknown else 0 for w in words]
     rng = np.random.default_rng(seed)
-    out = sample(ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
+    out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
+    words_of = ck.task.vocab.words
     if as_json:
-        items = [{"tokens": [ck.vocab.words[i] for i in ws] + (["SENTENCE_END"] if ended else []),
-                  "text": detokenize([ck.vocab.words[i] for i in ws]), "logprob": lp, "ended": ended}
+        items = [{"tokens": [words_of[i] for i in ws] + (["SENTENCE_END"] if ended else []),
+                  "text": detokenize([words_of[i] for i in ws]), "logprob": lp, "ended": ended}
                  for ws, lp, ended in out]
         click.echo(json.dumps(items, indent=1))
     else:
         for ws, _, _ in out:
-            click.echo(detokenize([ck.vocab.words[i] for i in ws]))
+            click.echo(detokenize([words_of[i] for i in ws]))
 
 
 # ------------------------------------------------------------------ eval
@@ -480,37 +247,34 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
     vocabulary are scored as UNKNOWN_TOKEN; cross-entropy = total negative
     log-likelihood / predicted tokens (nats); perplexity = exp(cross-entropy).
     """
-    from . import data, evaluate, model
-    from .config import END_ID, START_ID, UNK_ID
+    from ..config import END_ID, START_ID, UNK_ID
+    from ..lm import corpus, evaluate
+    from ..nn.workspace import Workspace
 
     prog = Progress(quiet)
     _threads(threads)
     ck = _load_checkpoint(model_path)
     cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column or ck.config.csv_column)
+    vocab, net = ck.task.vocab, ck.network()
     if files:
-        if len(files) == 1 and data.is_corpus_file(files[0]):
-            enc, cvocab, _ = data.load_corpus(files[0])
-            enc, _ = data.remap_encoded(enc, cvocab, ck.vocab)
-        else:
-            tokens, _, _ = load_inputs(files, cfg, ck.splitter, not no_cache, cache_dir, prog, what="eval")
-            enc, _ = data.encode(tokens, ck.vocab)
+        enc, _, _ = corpus.encode_files(files, vocab, cfg, ck.task.splitter, not no_cache, cache_dir, prog, what="eval")
     else:
-        if ck.val is None or ck.val.n_sentences == 0:
+        if ck.task.val is None or ck.task.val.n_sentences == 0:
             _fail(f"{model_path} holds no validation sentences; give FILE... to score")
-        enc = ck.val
+        enc = ck.task.val
     body = (enc.ids != START_ID) & (enc.ids != END_ID)
     words = int(body.sum())
     oov = int(((enc.ids == UNK_ID) & body).sum())
-    ws = model.Workspace(threads)
+    ws = Workspace(threads)
     total, n = 0.0, 0
     t0 = time.perf_counter()
     with prog.bar(total=enc.n_predicted, unit="tok", unit_scale=True, desc="scoring") as bar:
         if per_sentence:
-            for i, ids, surprisal in evaluate.per_sentence(ck.params, enc, ws):
+            for i, ids, surprisal in evaluate.per_sentence(net, ck.params, enc, ws):
                 total += float(surprisal.sum())
                 n += len(surprisal)
                 bar.update(len(surprisal))
-                toks = [ck.vocab.words[j] for j in ids[1:]]
+                toks = [vocab.words[j] for j in ids[1:]]
                 if as_json:
                     click.echo(json.dumps({"sentence": i, "logprob": -float(surprisal.sum()),
                                            "tokens": toks, "surprisal": [round(float(s), 4) for s in surprisal]}))
@@ -518,7 +282,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
                     pairs = " ".join(f"{t}:{s:.2f}" for t, s in zip(toks, surprisal))
                     click.echo(f"{i}\tlogprob {-surprisal.sum():.3f}\t{pairs}")
         else:
-            total, n = evaluate.total_nll(ck.params, enc, ws, progress=bar.update)
+            total, n = evaluate.total_nll(net, ck.params, enc, ws, progress=bar.update)
     seconds = time.perf_counter() - t0
     s = evaluate.summary(total, n, enc.n_sentences, oov, words)
     s["seconds"] = round(seconds, 3)
@@ -543,27 +307,29 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 @_catching
 def info(model_path, top, as_json):
     """Describe a checkpoint: config, sizes, training history and vocabulary."""
+    from ..config import N_SPECIALS
     ck = _load_checkpoint(model_path)
+    vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
     cfg = ck.config
     n_params = int(sum(v.size for v in ck.params.values()))
     st = ck.state
     d = {"model": model_path, "config": json.loads(cfg.to_json()),
-         "vocab_size": len(ck.vocab), "hidden_dim": cfg.hidden_dim, "parameters": n_params,
+         "vocab_size": len(vocab), "hidden_dim": cfg.hidden_dim, "parameters": n_params,
          "epochs": st.get("epoch"), "steps": st.get("step"), "best_val_loss": st.get("best_val"),
          "learning_rate": st.get("lr"), "history": st.get("history", []),
-         "validation_sentences": ck.val.n_sentences if ck.val is not None else 0,
-         "sentence_splitter": ck.splitter.get("kind"),
-         "vocabulary_head": ck.vocab.words[3:3 + top]}
+         "validation_sentences": val.n_sentences if val is not None else 0,
+         "sentence_splitter": splitter.get("kind"),
+         "vocabulary_head": vocab.words[N_SPECIALS:N_SPECIALS + top]}
     if as_json:
         click.echo(json.dumps(d, indent=1))
         return
-    click.echo(f"{model_path}: C={len(ck.vocab):,} H={cfg.hidden_dim} bias={cfg.bias} {cfg.dtype}, "
+    click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} bias={cfg.bias} {cfg.dtype}, "
                f"{n_params:,} parameters")
     click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
                f"{st.get('lr', cfg.lr):.4g}; best validation loss "
                + (f"{st['best_val']:.4f} (perplexity {math.exp(st['best_val']):.1f})" if st.get("best_val") else "-"))
     click.echo("config: " + " ".join(f"{k}={v}" for k, v in sorted(json.loads(cfg.to_json()).items()) if k != "extra"))
-    click.echo(f"sentence splitter: {ck.splitter.get('kind')}; validation sentences stored: {d['validation_sentences']:,}")
+    click.echo(f"sentence splitter: {splitter.get('kind')}; validation sentences stored: {d['validation_sentences']:,}")
     if d["history"]:
         click.echo("epoch  train_loss  val_loss  val_ppl      lr  tokens/s")
         for r in d["history"]:
@@ -601,50 +367,34 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
       settings  JSON string  lowercase, vocab_size, sentence splitter, sources
       format    "rnncli-corpus", version 1
     """
-    from . import data
+    from ..lm import corpus, corpusfile
+    from ..lm.vocab import build_vocab, encode
     prog = Progress(quiet)
     _check_writable(output)
-    if model_path and data.is_corpus_file(model_path):
+    vocab = stored = None
+    if model_path and corpusfile.is_corpus_file(model_path):
         # another tokenized corpus: same vocabulary, settings and sentence splitter
-        _, vocab, st = data.load_corpus(model_path)
+        _, vocab, st = corpusfile.load_corpus(model_path)
         cfg = Config(lowercase=st.get("lowercase", True), encoding=encoding or "utf-8", csv_column=csv_column)
-        tokens, splitter, _ = load_inputs(files, cfg, st.get("splitter"), not no_cache, cache_dir, prog)
+        stored = st.get("splitter")
     elif model_path:
         ck = _load_checkpoint(model_path)
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
-        tokens, splitter, _ = load_inputs(files, cfg, ck.splitter, not no_cache, cache_dir, prog)
-        vocab = ck.vocab
+        vocab, stored = ck.task.vocab, ck.task.splitter
     else:
         cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column)
-        tokens, splitter, _ = load_inputs(files, cfg, None, not no_cache, cache_dir, prog)
-        vocab, _, note = data.build_vocab(tokens, vocab_size)
+    if vocab is not None:
+        enc, oov, splitter = corpus.encode_files(files, vocab, cfg, stored, not no_cache, cache_dir, prog)
+    else:
+        tokens, splitter, _ = corpus.read_tokens(files, cfg, None, not no_cache, cache_dir, prog)
+        vocab, _, note = build_vocab(tokens, vocab_size)
         if note:
             prog.note("note: " + note)
-    enc, oov = data.encode(tokens, vocab)
+        enc, oov = encode(tokens, vocab)
+        del tokens
     settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
                 "sources": list(files), "csv_column": csv_column}
-    data.save_corpus(output, enc, vocab, settings)
-    prog.note(f"{output}: {enc.n_sentences:,} sentences, {len(tokens.ids):,} word tokens "
-              f"({100 * oov / max(1, len(tokens.ids)):.2f}% UNKNOWN_TOKEN), vocabulary {len(vocab):,}")
-
-
-# ------------------------------------------------------------------ entry point
-
-
-def main(argv=None):
-    """Console entry: click's errors and ours as one line 'rnn: error: ...'."""
-    try:
-        rv = cli.main(args=argv, prog_name="rnn", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("rnn: aborted", err=True)
-        sys.exit(130)
-    except click.UsageError as e:
-        cmd = e.ctx.command_path if e.ctx else "rnn"
-        click.echo(f"{cmd}: error: {e.format_message()} (see '{cmd} --help')", err=True)
-        sys.exit(2)
-    except click.ClickException as e:
-        click.echo(f"rnn: error: {e.format_message()}", err=True)
-        sys.exit(e.exit_code)
-    except BrokenPipeError:
-        sys.exit(0)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    corpusfile.save_corpus(output, enc, vocab, settings)
+    n_words = len(enc.ids) - 2 * enc.n_sentences
+    prog.note(f"{output}: {enc.n_sentences:,} sentences, {n_words:,} word tokens "
+              f"({100 * oov / max(1, n_words):.2f}% UNKNOWN_TOKEN), vocabulary {len(vocab):,}")

@@ -1,0 +1,122 @@
+"""Everything `rnn train` needs before the first step: the configuration (new, or a
+checkpoint's with the options given), corpus, vocabulary, validation split, network,
+parameters and the task. Resuming with options that would train a different model
+is refused here."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import MODEL_DEFINING, Config
+from ..errors import DataError
+from ..nn.network import Network
+from . import corpus, corpusfile
+from .task import LanguageModel, LMData
+from .vocab import build_vocab, encode, remap_encoded, split_validation
+
+
+@dataclass
+class Setup:
+    cfg: Config
+    net: Network
+    params: dict
+    task: LanguageModel
+    state: dict | None
+    opt_state: dict | None
+
+
+def as_option(name, value):
+    """('lowercase', False) -> '--no-lowercase'; ('hidden_dim', 5) -> '--hidden-dim 5'"""
+    opt = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{opt}" if value else f"--no-{opt}"
+    return f"--{opt} {value}" if value is not None else f"no --{opt}"
+
+
+def network_for(cfg: Config, vocab_size: int) -> Network:
+    return Network(vocab_size, cfg.hidden_dim, bias=cfg.bias)
+
+
+def configure(given: dict, ck=None, resume: str | None = None) -> Config:
+    """The run's configuration: the defaults (the tutorial's SGD recipe when --optimizer
+    sgd is given) or the checkpoint's, with the options the user gave."""
+    if ck is None:
+        base = Config()
+        if given.get("optimizer") == "sgd":
+            # the tutorial's recipe is one flag away
+            base = base.replace(lr=0.005, lr_schedule="halve")
+        return base.replace(**given)
+    cfg = ck.config
+    for k in MODEL_DEFINING + ("dtype",):
+        if k in given and given[k] != getattr(cfg, k) and k != "vocab_size":
+            raise DataError(f"{as_option(k, given[k])} contradicts the checkpoint {resume} "
+                            f"(trained with {as_option(k, getattr(cfg, k))}); drop the option or start a new run")
+    if "vocab_size" in given and given["vocab_size"] != len(ck.task.vocab):
+        raise DataError(f"--vocab-size {given['vocab_size']} contradicts the checkpoint {resume} "
+                        f"({len(ck.task.vocab)} entries); drop the option or start a new run")
+    return cfg.replace(**{k: v for k, v in given.items() if k != "vocab_size"})
+
+
+def prepare_training(files, val_files, cfg: Config, ck, use_cache: bool, cache_dir, prog) -> Setup:
+    """Corpus, vocabulary, validation split, network and parameters for a run with
+    configuration ``cfg``; ``ck`` is the checkpoint being resumed, or None."""
+    t0 = time.perf_counter()
+    stored = ck.task.splitter if ck is not None else None
+    if corpus.is_single_corpus_file(files):
+        enc, vocab, settings = corpusfile.load_corpus(files[0])
+        splitter = settings.get("splitter", {})
+        if ck is not None and vocab.words != ck.task.vocab.words:
+            enc, _ = remap_encoded(enc, vocab, ck.task.vocab)
+            vocab = ck.task.vocab
+        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
+        prog.note(f"corpus: {files[0]}: tokenized corpus, {enc.n_sentences:,} sentences, vocabulary {len(vocab):,}")
+    else:
+        corpus.check_inputs(list(files) + list(val_files))
+        tokens, splitter, _ = corpus.read_tokens(files, cfg, stored, use_cache, cache_dir, prog)
+        if ck is not None:
+            vocab = ck.task.vocab
+        else:
+            vocab, stats, note = build_vocab(tokens, cfg.vocab_size)
+            if note:
+                prog.note("note: " + note)
+            cfg = cfg.replace(vocab_size=len(vocab))
+            prog.note(f"corpus: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens, "
+                      f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
+                      f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
+                      f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
+        enc, _ = encode(tokens, vocab)
+        del tokens
+    if val_files:
+        val_enc, _, _ = corpus.encode_files(val_files, vocab, cfg, splitter, use_cache, cache_dir, prog,
+                                            what="validation")
+        train_enc = enc
+    elif ck is not None and ck.task.val is not None and cfg.val_fraction == ck.config.val_fraction:
+        train_enc, _ = split_validation(enc, cfg.val_fraction)
+        val_enc = ck.task.val
+    else:
+        train_enc, val_enc = split_validation(enc, cfg.val_fraction)
+    if train_enc.n_sentences == 0:
+        raise DataError("no training sentences left after holding out validation sentences")
+    cfg.extra["splitter"] = splitter.get("kind") if isinstance(splitter, dict) else None
+    prog.note(f"data ready in {time.perf_counter() - t0:.1f}s: {train_enc.n_sentences:,} training sentences "
+              f"({train_enc.n_predicted:,} predicted tokens), "
+              f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
+
+    net = network_for(cfg, len(vocab))
+    if ck is not None:
+        params = net.as_layout(ck.params, np.dtype(cfg.dtype))
+        state, opt_state = ck.state, ck.opt_state
+        if ck.config.optimizer != cfg.optimizer:
+            opt_state = {}
+            prog.note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
+    else:
+        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
+        state, opt_state = None, None
+    n_params = sum(v.size for v in params.values())
+    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} parameters={n_params:,} {cfg.dtype}; "
+              f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
+              f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
+    data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {})
+    return Setup(cfg, net, params, LanguageModel(net, data, train_enc, cfg), state, opt_state)

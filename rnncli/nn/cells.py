@@ -1,0 +1,143 @@
+"""The cell seam: a recurrence over a packed batch, with explicit forward and backward.
+
+Packed batches (see ``rnncli.batching.pack``): the sentences of a batch are sorted by
+length, longest first, and their time steps are laid out time-major with no padding:
+rows ``off[t]:off[t+1]`` hold step t of the ``n_t`` sentences still running at t, and
+because lengths are sorted those are always the first ``n_t`` sentences, so row
+``off[t] + i`` continues row ``off[t-1] + i``. Padding never enters a sum.
+
+Every cell has the same interface:
+
+    gates                    G: the input projection A has G*H columns
+    bound                    max |h| over all inputs (tanh: 1; ReLU: inf); the softmax's
+                             no-shift exponent relies on it
+    init(rng, dtype, bias)   -> {"W": (G*H, H)[, "b": (G*H,)]}
+    forward(p, A, batch, ws) -> (S (N, H), cache); A (N, G*H) = U x_t without bias,
+                             a workspace buffer the cell may overwrite
+    backward(p, cache, dS, batch, truncate, grads, ws) -> dA (N, G*H); fills grads
+    start(n)                 -> the state before the first step (None: zeros)
+    step(p, a, state)        -> the next state, for sampling one step at a time
+    output(state)            -> h (B, H)
+
+Truncation is the tutorial's: the error of output t flows back through at most
+``truncate`` earlier steps; -1 means all of them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .layers import uniform
+
+
+def _relu_(a):
+    np.maximum(a, 0, out=a)
+    return a
+
+
+class Elman:
+    """s_t = f(U x_t + W s_{t-1} [+ b]), f = tanh or ReLU; W: (H, H), b: (H,)."""
+    gates = 1
+
+    def __init__(self, H: int, activation: str = "tanh"):
+        if activation not in ("tanh", "relu"):
+            raise ValueError(f"unknown activation {activation!r}")
+        self.H, self.activation = H, activation
+        self.bound = 1.0 if activation == "tanh" else math.inf
+        self._f = np.tanh if activation == "tanh" else (lambda a, out: _relu_(out))
+
+    def init(self, rng: np.random.Generator, dtype, bias: bool = False) -> dict:
+        H = self.H
+        p = {"W": uniform(rng, H, (H, H))}
+        if bias:
+            p["b"] = np.zeros(H)
+        return {k: v.astype(dtype) for k, v in p.items()}
+
+    def forward(self, p: dict, A: np.ndarray, batch, ws):
+        """A (N, H) becomes the hidden states S in place."""
+        off = batch.offsets_list
+        S = A
+        if "b" in p:
+            S += p["b"]
+        f, WT = self._f, p["W"].T
+        tmp = ws.get("elman.tmp", (batch.B, self.H), S.dtype)
+        for t in range(len(off) - 1):
+            a, e = off[t], off[t + 1]
+            if t:
+                q, n = off[t - 1], e - a
+                np.matmul(S[q:q + n], WT, out=tmp[:n])   # (n, H)  W s_{t-1}
+                S[a:e] += tmp[:n]
+            f(S[a:e], out=S[a:e])
+        return S, {"S": S}
+
+    def derivative(self, S: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """f'(a) from s = f(a): tanh' = 1 - s^2, ReLU' = [s > 0]."""
+        if self.activation == "tanh":
+            np.multiply(S, S, out=out)
+            return np.subtract(1, out, out=out)
+        return np.greater(S, 0, out=out)
+
+    def backward(self, p: dict, cache: dict, dS: np.ndarray, batch, truncate: int, grads: dict, ws) -> np.ndarray:
+        """G (N, H) = dLoss/da at every packed row (a = the pre-activation)."""
+        S, W = cache["S"], p["W"]
+        off, B, H, dt = batch.offsets_list, batch.B, self.H, S.dtype
+        N, T = len(S), len(off) - 1
+        D = self.derivative(S, ws.get("elman.D", (N, H), dt))   # (N, H)  f'(a)
+        G = ws.get("elman.G", (N, H), dt)
+        tmp = ws.get("elman.tmp", (B, H), dt)
+        K = truncate
+        if K < 0 or K >= T - 1:
+            np.multiply(dS, D, out=G)                    # direct error of every output
+            for t in range(T - 1, 0, -1):
+                a, q = off[t], off[t - 1]
+                n = off[t + 1] - a
+                np.matmul(G[a:a + n], W, out=tmp[:n])    # W^T g, in row form
+                tmp[:n] *= D[q:q + n]
+                G[q:q + n] += tmp[:n]
+        else:
+            # Truncation keeps one lane per output still within reach: lane j at step t
+            # carries the error of output t+j after j steps back. All K+1 lanes move
+            # back one step in a single product; a lane that has travelled K steps is
+            # overwritten by the next output's own error (slot t mod (K+1)).
+            E = ws.get("elman.E", (N, H), dt)
+            np.multiply(dS, D, out=E)
+            L = K + 1
+            R = ws.get("elman.R", (B, L, H), dt)
+            R.fill(0)
+            tmpR = ws.get("elman.tmpR", (B * L, H), dt)
+            for t in range(T - 1, -1, -1):
+                a = off[t]
+                n = off[t + 1] - a
+                Rn = R[:n]
+                Rn[:, t % L] = E[a:a + n]
+                np.sum(Rn, axis=1, out=G[a:a + n])
+                if t:
+                    q = off[t - 1]
+                    np.matmul(Rn.reshape(n * L, H), W, out=tmpR[:n * L])
+                    np.multiply(tmpR[:n * L].reshape(n, L, H), D[q:q + n, None, :], out=Rn)
+        Sp = ws.get("elman.Sp", (N - B, H), dt)
+        np.take(S, batch.prev, axis=0, out=Sp)           # (N-B, H)  s_{t-1} for rows t >= 1
+        np.matmul(G[B:].T, Sp, out=grads["W"])           # (H, H)
+        if "b" in p:
+            np.sum(G, axis=0, out=grads["b"])
+        return G
+
+    def start(self, n: int):
+        return None
+
+    def step(self, p: dict, a: np.ndarray, s):
+        """a (B, H) = U x_t, s (B, H) or None -> s_t (B, H)."""
+        a = a.copy()
+        if "b" in p:
+            a += p["b"]
+        if s is not None:
+            a += s @ p["W"].T
+        return self._f(a, out=a)
+
+    @staticmethod
+    def output(state) -> np.ndarray:
+        return state
+
+
+CELLS = {"rnn": Elman}
