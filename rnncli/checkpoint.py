@@ -89,7 +89,7 @@ def _task_class(kind):
 
 def _read(path: str, z) -> Checkpoint:
     """The archive's contents in the version-2 structure, before validation."""
-    files = set(z.files)
+    files = z.files
     if "format" not in files or str(z["format"]) != FORMAT_NAME:
         raise CheckpointError(f"{path}: not an rnncli checkpoint (an .npz without rnncli's keys)")
     version = int(z["format_version"])
@@ -154,7 +154,8 @@ def load(path: str) -> Checkpoint:
     except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e})") from None
     net = _validate(path, ck)
-    ck.params = net.as_layout(ck.params, np.dtype(ck.config.dtype))
+    # in the network's order: the global gradient norm sums in dict order
+    ck.params = net.as_layout({k: ck.params[k] for k in net.shapes()}, np.dtype(ck.config.dtype))
     return ck
 
 

@@ -242,12 +242,11 @@ class Trainer:
 def flat_zeros_like(net, params: dict):
     """Zeroed gradients shaped and laid out like ``params``, all views into one flat
     buffer (returned too) so a communicator can sum them in one call, without copies."""
-    flat = np.zeros(sum(v.size for v in params.values()), dtype=next(iter(params.values())).dtype)
+    flat = np.zeros(sum(v.size for v in params.values()), next(iter(params.values())).dtype)
     grads, i = {}, 0
     for k, v in params.items():
-        if k in net.embeddings:                          # transposed layout, see nn/layers.py
-            grads[k] = flat[i:i + v.size].reshape(v.shape[::-1]).T
-        else:
-            grads[k] = flat[i:i + v.size].reshape(v.shape)
+        view = flat[i:i + v.size]
+        # embeddings keep their transposed layout (nn/layers.py)
+        grads[k] = view.reshape(v.shape[::-1]).T if k in net.embeddings else view.reshape(v.shape)
         i += v.size
     return grads, flat

@@ -12,7 +12,9 @@ import pytest
 from rnncli import checkpoint
 from rnncli.cli import main
 from rnncli.config import SPECIALS, Config
-from rnncli.data import Encoded, Vocab
+from rnncli.batching import Encoded
+from rnncli.lm.task import LMData
+from rnncli.lm.vocab import Vocab
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_NLTK = os.path.join(REPO, "..", "shared", "nltk_data")
@@ -103,7 +105,10 @@ def make_checkpoint(path, words, U, V, W, val_sents=None, b=None, c=None, config
         lens = np.array([len(s) for s in sents], np.int32)
         starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
         val = Encoded(np.concatenate(sents), starts, lens)
-    ck = checkpoint.Checkpoint(cfg, params, vocab, state or {}, {}, val, {})
+    model = {"vocab_size": C, "hidden_dim": H, "bias": bias}
+    names = {"U": "layer0.U", "V": "out.V", "W": "layer0.W", "b": "layer0.b", "c": "out.c"}
+    ck = checkpoint.Checkpoint(cfg, model, {names[k]: v for k, v in params.items()}, LMData(vocab, val, {}),
+                               state or {})
     checkpoint.save(str(path), ck)
     return path
 

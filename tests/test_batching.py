@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from rnncli import evaluate, model
-from rnncli.data import Encoded, batch_by_tokens, batch_indices, pack, split_long
+from rnncli.batching import Encoded, batch_by_tokens, batch_indices, pack, split_long
+from rnncli.lm import evaluate
 
 from . import reference as ref
+from . import tutorial as model
 
 
 def corpus(lengths, C=50, seed=0):
@@ -69,7 +70,7 @@ def test_eval_of_a_very_long_sentence_is_exact_in_small_batches(monkeypatch):
     for k in p:
         p[k][...] = np.random.default_rng(4).normal(0, 0.5, p[k].shape)
     p = model.as_layout(p)
-    nll, n = evaluate.total_nll(p, enc, model.Workspace())
+    nll, n = evaluate.total_nll(model.network(p), model.namespaced(p), enc, model.Workspace())
     assert n == enc.n_predicted
     assert nll == pytest.approx(sum(ref.sentence_loss(p, s) for s in sents), rel=1e-12)
 

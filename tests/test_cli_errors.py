@@ -8,7 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from rnncli import checkpoint, data
+from rnncli import checkpoint, fileio
+from rnncli.lm import splitting, tokenizer
 
 from .helpers import (TINY, assert_user_error, isolated_cache, rnn, rnn_proc,  # noqa: F401
                       write_corpus)
@@ -95,7 +96,7 @@ def test_latin1_with_encoding_option(capsys, tmp_path):
     out = tmp_path / "m.npz"
     r = rnn(capsys, "train", f, "-o", out, "--encoding", "latin-1", *TINY)
     assert r.code == 0, r
-    assert "café" in checkpoint.load(str(out)).vocab.words
+    assert "café" in checkpoint.load(str(out)).task.vocab.words
     r = rnn(capsys, "eval", "-m", out, "-q", "--json", f)
     assert r.code == 0, r
 
@@ -135,7 +136,7 @@ def test_no_files(capsys, tmp_path):
 def test_bad_training_options(capsys, tmp_path, corpus, monkeypatch, opt, value):
     def boom(*a, **k):
         raise AssertionError("tokenized although an option was invalid")
-    monkeypatch.setattr(data, "tokenize", boom)
+    monkeypatch.setattr(tokenizer, "tokenize", boom)
     out = tmp_path / "m.npz"
     r = rnn(capsys, "train", corpus, "-o", out, opt, value, "-q")
     msg = assert_user_error(r, opt, value)
@@ -155,8 +156,8 @@ def test_tokenize_vocab_size_too_small(capsys, tmp_path, corpus):
 def _no_tokenizing(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("tokenizing started before the output path was checked")
-    monkeypatch.setattr(data, "tokenize", boom)
-    monkeypatch.setattr(data, "make_splitter", boom)
+    monkeypatch.setattr(tokenizer, "tokenize", boom)
+    monkeypatch.setattr(splitting, "make_splitter", boom)
 
 
 @pytest.mark.parametrize("cmd", ["train", "tokenize"])
@@ -273,14 +274,14 @@ def bad_checkpoint(kind, trained, d):
     if kind == "state-not-object":
         return _resave(trained, d / "bs.npz", state=np.array("[1, 2]")), ["corrupt"]
     if kind == "shapes-disagree":
-        return _resave(trained, d / "sh.npz", V=np.ones((5, 3), np.float32)), ["inconsistent"]
+        return _resave(trained, d / "sh.npz", **{"param.out.V": np.ones((5, 3), np.float32)}), ["inconsistent"]
     if kind == "integer-params":
-        return _resave(trained, d / "ip.npz", W=np.ones((3, 3), np.int64)), ["floating point"]
+        return _resave(trained, d / "ip.npz", **{"param.layer0.W": np.ones((3, 3), np.int64)}), ["floating point"]
     if kind == "val-offsets":
-        return _resave(trained, d / "vo.npz", val_offsets=np.array([0, 999])), ["validation"]
+        return _resave(trained, d / "vo.npz", **{"task.val_offsets": np.array([0, 999])}), ["validation"]
     if kind == "val-ids":
-        return _resave(trained, d / "vi.npz", val_ids=np.full(4, 500, np.int32),
-                       val_offsets=np.array([0, 4])), ["validation"]
+        return _resave(trained, d / "vi.npz", **{"task.val_ids": np.full(4, 500, np.int32),
+                                                 "task.val_offsets": np.array([0, 4])}), ["validation"]
     raise ValueError(kind)
 
 
@@ -311,7 +312,7 @@ def test_bad_checkpoint(capsys, tmp_path, corpus, trained, kind, cmd):
 
 
 @pytest.mark.parametrize("cmd", ["resume", "generate", "eval", "info"])
-@pytest.mark.parametrize("key", ["U", "vocab", "config"])
+@pytest.mark.parametrize("key", ["param.layer0.U", "task.vocab", "config"])
 def test_pickled_object_array_is_refused_unopened(capsys, tmp_path, corpus, trained, cmd, key):
     marker = tmp_path / "unpickled.txt"
     obj = np.empty(1, dtype=object)
@@ -346,7 +347,7 @@ def test_resume_with_contradicting_options(capsys, tmp_path, corpus, trained, op
 def test_resume_with_agreeing_options_works(capsys, tmp_path, corpus, trained):
     out = tmp_path / "out.npz"
     r = rnn(capsys, "train", corpus, "--resume", trained, "-o", out, "--epochs", "2", "-q",
-            "--hidden-dim", "3", "--vocab-size", str(len(checkpoint.load(str(trained)).vocab)))
+            "--hidden-dim", "3", "--vocab-size", str(len(checkpoint.load(str(trained)).task.vocab)))
     assert r.code == 0, r
     assert checkpoint.load(str(out)).state["epoch"] == 2
 
@@ -376,7 +377,7 @@ def test_generate_prefix_longer_than_max_length(capsys, trained):
 
 
 def test_eval_without_file_and_without_stored_sentences(capsys, tmp_path, trained):
-    path = _resave(trained, tmp_path / "noval.npz", val_ids=None, val_offsets=None)
+    path = _resave(trained, tmp_path / "noval.npz", **{"task.val_ids": None, "task.val_offsets": None})
     r = rnn(capsys, "eval", "-m", path)
     assert_user_error(r, "noval.npz", "validation")
 
@@ -392,7 +393,7 @@ def test_eval_default_model_missing(capsys, tmp_path, monkeypatch, corpus):
 
 def _full_disk_on(monkeypatch, target_name, fail_from_call):
     """np.savez writes a little, then fails with ENOSPC, on the Nth and later saves of
-    files named ``target_name`` (inside rnncli.data.atomic_write_npz, which writes to
+    files named ``target_name`` (inside rnncli.fileio.atomic_write_npz, which writes to
     a temporary file from tempfile.mkstemp: that is how the target is recognised)."""
     import tempfile
     real_savez, real_mkstemp = np.savez, tempfile.mkstemp
@@ -413,7 +414,7 @@ def _full_disk_on(monkeypatch, target_name, fail_from_call):
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_savez(file, *args, **kw)
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    monkeypatch.setattr(data.np, "savez", savez)
+    monkeypatch.setattr(fileio.np, "savez", savez)
     return calls
 
 

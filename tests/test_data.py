@@ -12,7 +12,10 @@ import nltk.downloader
 import numpy as np
 import pytest
 
-from rnncli import checkpoint, cli, data
+from rnncli import checkpoint, cli
+from rnncli.lm import corpus as lmcorpus
+from rnncli.lm import corpusfile, sources, splitting, tokenizer
+from rnncli.lm import vocab as vocabulary
 from rnncli.config import END_ID, SPECIALS, START_ID, UNK_ID, Config
 
 from .helpers import CORPUS, SHARED_NLTK, TINY, isolated_cache, rnn, write_corpus  # noqa: F401
@@ -20,7 +23,7 @@ from .helpers import CORPUS, SHARED_NLTK, TINY, isolated_cache, rnn, write_corpu
 HAVE_PUNKT_TAB = os.path.isdir(os.path.join(SHARED_NLTK, "tokenizers", "punkt_tab", "english"))
 
 
-def sentences_of(tokens: data.Tokens):
+def sentences_of(tokens: tokenizer.Tokens):
     """Tokens -> list of sentences, each a list of words."""
     out, i = [], 0
     for n in tokens.lengths:
@@ -30,9 +33,9 @@ def sentences_of(tokens: data.Tokens):
 
 
 def tokenize_text(text, lowercase=True, splitter=None):
-    docs = data.documents(data.Source("x", text, ""))
-    splitter = splitter or data.make_splitter(docs)
-    return data.tokenize(docs, splitter, lowercase)
+    docs = sources.documents(sources.Source("x", text, ""))
+    splitter = splitter or splitting.make_splitter(docs)
+    return tokenizer.tokenize(docs, splitter, lowercase)
 
 
 @pytest.fixture
@@ -68,7 +71,7 @@ def test_gz_is_read_transparently(tmp_path):
     plain = write_corpus(tmp_path / "c.txt")
     gz = tmp_path / "c.txt.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
-    a, b = data.read_source(str(plain)), data.read_source(str(gz))
+    a, b = sources.read_source(str(plain)), sources.read_source(str(gz))
     assert a.text == b.text == CORPUS
     assert a.digest == b.digest
 
@@ -80,8 +83,8 @@ def test_gz_through_the_cli_equals_plain(capsys, tmp_path):
     for src, out in ((plain, "a.npz"), (gz, "b.npz")):
         r = rnn(capsys, "tokenize", src, "-o", tmp_path / out, "--no-cache", "-q")
         assert r.code == 0, r
-    ea, va, _ = data.load_corpus(str(tmp_path / "a.npz"))
-    eb, vb, _ = data.load_corpus(str(tmp_path / "b.npz"))
+    ea, va, _ = corpusfile.load_corpus(str(tmp_path / "a.npz"))
+    eb, vb, _ = corpusfile.load_corpus(str(tmp_path / "b.npz"))
     assert va.words == vb.words
     np.testing.assert_array_equal(ea.ids, eb.ids)
 
@@ -97,8 +100,8 @@ def test_stdin_dash(tmp_path):
     p2 = subprocess.run([sys.executable, "-m", "rnncli", "tokenize", str(f), "-o", str(tmp_path / "f.npz"),
                          "-q", "--no-cache"], capture_output=True, env=env, timeout=120)
     assert p2.returncode == 0, p2.stderr
-    es, vs, ss = data.load_corpus(str(tmp_path / "s.npz"))
-    ef, vf, _ = data.load_corpus(str(tmp_path / "f.npz"))
+    es, vs, ss = corpusfile.load_corpus(str(tmp_path / "s.npz"))
+    ef, vf, _ = corpusfile.load_corpus(str(tmp_path / "f.npz"))
     assert vs.words == vf.words
     np.testing.assert_array_equal(es.ids, ef.ids)
     assert ss["sources"] == ["-"]
@@ -107,7 +110,7 @@ def test_stdin_dash(tmp_path):
 
 def test_blank_lines_separate_documents():
     text = "One doc\nstill one.\n\nTwo.\r\n\r\nThree\n \t \nFour\n\n\n\n"
-    docs = data.documents(data.Source("x", text, ""))
+    docs = sources.documents(sources.Source("x", text, ""))
     assert [d.strip() for d in docs] == ["One doc\nstill one.", "Two.", "Three", "Four"]
 
 
@@ -120,7 +123,7 @@ def test_a_sentence_never_spans_documents():
 def test_csv_column(tmp_path):
     f = tmp_path / "comments.csv"
     f.write_text('id,body,score\n1,"The cat sat.",3\n2,,4\n3,"Line one.\n\nLine two, with a comma.",5\n4\n')
-    docs = data.documents(data.read_source(str(f)), "body")
+    docs = sources.documents(sources.read_source(str(f)), "body")
     assert docs == ["The cat sat.", "Line one.\n\nLine two, with a comma."]
 
 
@@ -134,7 +137,7 @@ def test_csv_column_through_the_cli(capsys, tmp_path):
     assert r.code == 0, r
     ck = checkpoint.load(str(out))
     assert ck.config.csv_column == "body"
-    assert "id" not in ck.vocab.words and "body" not in ck.vocab.words and "cat" in ck.vocab.words
+    assert "id" not in ck.task.vocab.words and "body" not in ck.task.vocab.words and "cat" in ck.task.vocab.words
     r = rnn(capsys, "eval", "-m", out, "--csv-column", "body", "--json", "-q", f)
     assert r.code == 0, r
     assert json.loads(r.out)["sentences"] == len(rows)
@@ -146,17 +149,17 @@ MR_SMITH = "Mr. Smith went to Washington. He left."
 
 
 def test_without_nltk_data_punkt_is_trained_on_the_corpus(no_nltk_data):
-    assert not data.punkt_tab_available()
-    docs = data.documents(data.Source("c", CORPUS, ""))
-    sp = data.make_splitter(docs)
+    assert not splitting.punkt_tab_available()
+    docs = sources.documents(sources.Source("c", CORPUS, ""))
+    sp = splitting.make_splitter(docs)
     assert sp.kind == "trained" and sp.params_json
     assert "trained" in sp.describe()
-    t = data.tokenize(docs, sp)
+    t = tokenizer.tokenize(docs, sp)
     sents = sentences_of(t)
     assert sents[0] == ["the", "cat", "sat", "on", "the", "mat", "."]
     assert len(sents) == 8
     # the trained parameters rebuild the same splitter (what a checkpoint stores)
-    sp2 = data.make_splitter(["unrelated text"], {"kind": "trained", "params_json": sp.params_json})
+    sp2 = splitting.make_splitter(["unrelated text"], {"kind": "trained", "params_json": sp.params_json})
     assert sp2.kind == "trained" and sp2.params_json == sp.params_json
 
 
@@ -167,7 +170,7 @@ def test_without_nltk_data_cli_trains_and_says_so(capsys, tmp_path, no_nltk_data
     assert r.code == 0, r
     assert "LookupError" not in r.err and "nltk.download" not in r.err
     assert "trained unsupervised on the corpus" in r.err
-    assert checkpoint.load(str(out)).splitter["kind"] == "trained"
+    assert checkpoint.load(str(out)).task.splitter["kind"] == "trained"
 
 
 # A real process whose NLTK search path is exactly one directory and whose downloader
@@ -211,18 +214,18 @@ def test_with_punkt_tab_real_process(tmp_path):
                             "--epochs", "1", cache=tmp_path / "cache")
     assert p.returncode == 0, p.stderr
     assert "installed English punkt_tab model" in p.stderr
-    assert checkpoint.load(str(out)).splitter["kind"] == "punkt_tab"
+    assert checkpoint.load(str(out)).task.splitter["kind"] == "punkt_tab"
 
 
 def test_with_punkt_tab_splits_abbreviations(punkt_tab):
-    assert data.punkt_tab_available()
-    sp = data.make_splitter([MR_SMITH])
+    assert splitting.punkt_tab_available()
+    sp = splitting.make_splitter([MR_SMITH])
     assert sp.kind == "punkt_tab" and sp.params_json is None
     assert "punkt_tab" in sp.describe()
     assert sp.tokenizer.tokenize(MR_SMITH) == ["Mr. Smith went to Washington.", "He left."]
-    assert sentences_of(data.tokenize([MR_SMITH], sp)) == [
+    assert sentences_of(tokenizer.tokenize([MR_SMITH], sp)) == [
         ["mr.", "smith", "went", "to", "washington", "."], ["he", "left", "."]]
-    assert sentences_of(data.tokenize([MR_SMITH], sp, lowercase=False)) == [
+    assert sentences_of(tokenizer.tokenize([MR_SMITH], sp, lowercase=False)) == [
         ["Mr.", "Smith", "went", "to", "Washington", "."], ["He", "left", "."]]
 
 
@@ -245,12 +248,12 @@ def test_nltk_data_presence_changes_the_cache_key(capsys, tmp_path, monkeypatch)
     cfg = Config()
     prog = cli.Progress(True)
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
-    _, meta, hit = cli.load_inputs([str(f)], cfg, None, True, str(cache), prog)
+    _, meta, hit = lmcorpus.read_tokens([str(f)], cfg, None, True, str(cache), prog)
     assert (meta["kind"], hit) == ("trained", False)
     monkeypatch.setattr(nltk.data, "path", [os.path.abspath(SHARED_NLTK)])
-    _, meta, hit = cli.load_inputs([str(f)], cfg, None, True, str(cache), prog)
+    _, meta, hit = lmcorpus.read_tokens([str(f)], cfg, None, True, str(cache), prog)
     assert (meta["kind"], hit) == ("punkt_tab", False)
-    _, meta, hit = cli.load_inputs([str(f)], cfg, None, True, str(cache), prog)
+    _, meta, hit = lmcorpus.read_tokens([str(f)], cfg, None, True, str(cache), prog)
     assert (meta["kind"], hit) == ("punkt_tab", True)
 
 
@@ -272,13 +275,13 @@ def test_no_lowercase_through_the_cli(capsys, tmp_path):
         assert r.code == 0, r
     low, keep = checkpoint.load(str(tmp_path / "low.npz")), checkpoint.load(str(tmp_path / "keep.npz"))
     assert low.config.lowercase and not keep.config.lowercase
-    assert "The" in keep.vocab.words and "The" not in low.vocab.words and "the" in low.vocab.words
+    assert "The" in keep.task.vocab.words and "The" not in low.task.vocab.words and "the" in low.task.vocab.words
 
 
 def test_every_sentence_is_wrapped_in_start_and_end():
     t = tokenize_text(CORPUS)
-    vocab, _, _ = data.build_vocab(t, 10)
-    enc, _ = data.encode(t, vocab)
+    vocab, _, _ = vocabulary.build_vocab(t, 10)
+    enc, _ = vocabulary.encode(t, vocab)
     assert enc.n_sentences == t.n_sentences == 8
     pos = 0
     for k, (s, n) in enumerate(zip(enc.starts, enc.lens)):
@@ -294,9 +297,9 @@ def test_every_sentence_is_wrapped_in_start_and_end():
 
 def test_special_words_in_the_text_do_not_end_sentences():
     t = tokenize_text("The SENTENCE_END token and SENTENCE_START here.", lowercase=False)
-    vocab, _, _ = data.build_vocab(t, 100)
+    vocab, _, _ = vocabulary.build_vocab(t, 100)
     assert vocab.words.count("SENTENCE_END") == 1 and vocab.words.count("SENTENCE_START") == 1
-    enc, n_oov = data.encode(t, vocab)
+    enc, n_oov = vocabulary.encode(t, vocab)
     assert list(enc.ids[[0, -1]]) == [START_ID, END_ID]
     assert np.count_nonzero(enc.ids == END_ID) == 1 and np.count_nonzero(enc.ids == START_ID) == 1
     assert n_oov == 2
@@ -310,31 +313,31 @@ def _tokens(words_with_counts, order=None):
     words = order or [w for w, _ in words_with_counts]
     index = {w: i for i, w in enumerate(words)}
     ids = np.array([index[w] for w, n in words_with_counts for _ in range(n)], np.int32)
-    return data.Tokens(list(words), ids, np.array([len(ids)], np.int32))
+    return tokenizer.Tokens(list(words), ids, np.array([len(ids)], np.int32))
 
 
 COUNTS = [("b", 3), ("e", 1), ("a", 3), ("c", 2), ("d", 1)]
 
 
 def test_vocabulary_most_frequent_first_ties_alphabetical():
-    vocab, stats, note = data.build_vocab(_tokens(COUNTS), 7)
+    vocab, stats, note = vocabulary.build_vocab(_tokens(COUNTS), 7)
     assert vocab.words == list(SPECIALS) + ["a", "b", "c", "d"]
     assert len(vocab) == 7 and note is None
     assert stats["coverage"] == pytest.approx(9 / 10)
     assert (stats["least_frequent_kept"], stats["least_frequent_count"]) == ("d", 1)
     assert (stats["tokens"], stats["distinct_words"], stats["sentences"]) == (10, 5, 1)
-    assert data.build_vocab(_tokens(COUNTS), 4)[0].words == list(SPECIALS) + ["a"]
+    assert vocabulary.build_vocab(_tokens(COUNTS), 4)[0].words == list(SPECIALS) + ["a"]
 
 
 def test_vocabulary_does_not_depend_on_first_occurrence():
     for order in (["e", "d", "c", "b", "a"], ["c", "a", "e", "b", "d"]):
-        assert data.build_vocab(_tokens(COUNTS, order), 6)[0].words == list(SPECIALS) + ["a", "b", "c"]
+        assert vocabulary.build_vocab(_tokens(COUNTS, order), 6)[0].words == list(SPECIALS) + ["a", "b", "c"]
 
 
 def test_words_outside_the_vocabulary_become_unknown():
     t = _tokens(COUNTS)
-    vocab, _, _ = data.build_vocab(t, 5)
-    enc, n_oov = data.encode(t, vocab)
+    vocab, _, _ = vocabulary.build_vocab(t, 5)
+    enc, n_oov = vocabulary.encode(t, vocab)
     assert n_oov == 4  # c c d e
     body = enc.ids[1:-1]
     assert [vocab.words[i] for i in body] == ["b"] * 3 + ["UNKNOWN_TOKEN"] + ["a"] * 3 + ["UNKNOWN_TOKEN"] * 3
@@ -342,7 +345,7 @@ def test_words_outside_the_vocabulary_become_unknown():
 
 
 def test_too_large_vocabulary_shrinks_with_a_note():
-    vocab, stats, note = data.build_vocab(_tokens(COUNTS), 100)
+    vocab, stats, note = vocabulary.build_vocab(_tokens(COUNTS), 100)
     assert len(vocab) == 8 and stats["coverage"] == 1.0
     assert "100" in note and "8" in note
 
@@ -357,7 +360,7 @@ def test_vocabulary_report_in_the_cli(capsys, tmp_path):
     assert f"vocabulary size 100000 is larger than the corpus needs; using {n}" in r.err
     assert f"corpus: 8 sentences, {len(t.ids)} tokens, {len(t.words)} distinct words" in r.err
     assert "covers 100.00% of tokens; least frequent word kept" in r.err
-    assert len(checkpoint.load(str(tmp_path / "m.npz")).vocab) == n
+    assert len(checkpoint.load(str(tmp_path / "m.npz")).task.vocab) == n
 
 
 # ------------------------------------------------------------------ validation split
@@ -365,11 +368,11 @@ def test_vocabulary_report_in_the_cli(capsys, tmp_path):
 
 def test_validation_split_is_deterministic_and_a_partition():
     t = tokenize_text("\n\n".join(f"Sentence number {w} here." for w in "abcdefghijklmnopqrst"))
-    vocab, _, _ = data.build_vocab(t, 1000)
-    enc, _ = data.encode(t, vocab)
+    vocab, _, _ = vocabulary.build_vocab(t, 1000)
+    enc, _ = vocabulary.encode(t, vocab)
     assert enc.n_sentences == 20
-    tr1, va1 = data.split_validation(enc, 0.25)
-    tr2, va2 = data.split_validation(enc, 0.25)
+    tr1, va1 = vocabulary.split_validation(enc, 0.25)
+    tr2, va2 = vocabulary.split_validation(enc, 0.25)
     np.testing.assert_array_equal(va1.ids, va2.ids)
     np.testing.assert_array_equal(tr1.ids, tr2.ids)
     assert (tr1.n_sentences, va1.n_sentences) == (15, 5)
@@ -378,7 +381,7 @@ def test_validation_split_is_deterministic_and_a_partition():
         return sorted(tuple(e.ids[s:s + n]) for s, n in zip(e.starts, e.lens))
     assert sorted(sents(tr1) + sents(va1)) == sents(enc)
     assert not set(sents(tr1)) & set(sents(va1))
-    tr0, va0 = data.split_validation(enc, 0.0)
+    tr0, va0 = vocabulary.split_validation(enc, 0.0)
     assert va0 is None and tr0.n_sentences == 20
 
 
@@ -389,9 +392,9 @@ def test_validation_split_independent_of_seed(capsys, tmp_path):
                 *TINY)
         assert r.code == 0, r
     a, b = (checkpoint.load(str(tmp_path / f"m{s}.npz")) for s in (1, 2))
-    assert a.val.n_sentences == 5
-    np.testing.assert_array_equal(a.val.ids, b.val.ids)
-    assert not np.array_equal(a.params["U"], b.params["U"])
+    assert a.task.val.n_sentences == 5
+    np.testing.assert_array_equal(a.task.val.ids, b.task.val.ids)
+    assert not np.array_equal(a.params["layer0.U"], b.params["layer0.U"])
 
 
 # ------------------------------------------------------------------ tokenization cache
@@ -399,9 +402,9 @@ def test_validation_split_independent_of_seed(capsys, tmp_path):
 
 @pytest.fixture
 def counting(monkeypatch):
-    """Counts calls to NLTK-backed tokenizing (data.tokenize and data.make_splitter)."""
+    """Counts calls to NLTK-backed tokenizing (tokenizer.tokenize and splitting.make_splitter)."""
     calls = {"tokenize": 0, "make_splitter": 0}
-    real_tok, real_split = data.tokenize, data.make_splitter
+    real_tok, real_split = tokenizer.tokenize, splitting.make_splitter
 
     def tok(*a, **k):
         calls["tokenize"] += 1
@@ -410,13 +413,13 @@ def counting(monkeypatch):
     def split(*a, **k):
         calls["make_splitter"] += 1
         return real_split(*a, **k)
-    monkeypatch.setattr(data, "tokenize", tok)
-    monkeypatch.setattr(data, "make_splitter", split)
+    monkeypatch.setattr(tokenizer, "tokenize", tok)
+    monkeypatch.setattr(splitting, "make_splitter", split)
     return calls
 
 
 def _load(path, cache_dir, cache=True, lowercase=True):
-    return cli.load_inputs([str(path)], Config(lowercase=lowercase), None, cache, str(cache_dir), cli.Progress(True))
+    return lmcorpus.read_tokens([str(path)], Config(lowercase=lowercase), None, cache, str(cache_dir), cli.Progress(True))
 
 
 def test_cache_hit_does_not_call_nltk(tmp_path, monkeypatch):
@@ -427,8 +430,8 @@ def test_cache_hit_does_not_call_nltk(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("NLTK called although the corpus is cached")
-    monkeypatch.setattr(data, "tokenize", boom)
-    monkeypatch.setattr(data, "make_splitter", boom)
+    monkeypatch.setattr(tokenizer, "tokenize", boom)
+    monkeypatch.setattr(splitting, "make_splitter", boom)
     t2, meta2, hit = _load(f, cache)
     assert hit and meta2 == meta1
     assert t2.words == t1.words
@@ -498,13 +501,13 @@ def test_tokenize_output_equals_in_memory_tokenization(capsys, tmp_path):
     assert r.code == 0, r
     with np.load(out, allow_pickle=False) as z:
         assert str(z["format"]) == "rnncli-corpus" and z["ids"].dtype == np.int32
-    enc, vocab, settings = data.load_corpus(str(out))
+    enc, vocab, settings = corpusfile.load_corpus(str(out))
 
-    docs = data.documents(data.read_source(str(f)))
-    splitter = data.make_splitter(docs)
-    tokens = data.tokenize(docs, splitter, True)
-    want_vocab, _, _ = data.build_vocab(tokens, 10)
-    want, _ = data.encode(tokens, want_vocab)
+    docs = sources.documents(sources.read_source(str(f)))
+    splitter = splitting.make_splitter(docs)
+    tokens = tokenizer.tokenize(docs, splitter, True)
+    want_vocab, _, _ = vocabulary.build_vocab(tokens, 10)
+    want, _ = vocabulary.encode(tokens, want_vocab)
     assert vocab.words == want_vocab.words
     np.testing.assert_array_equal(enc.ids, want.ids)
     np.testing.assert_array_equal(enc.starts, want.starts)
@@ -521,7 +524,7 @@ def test_train_and_eval_accept_a_tokenized_corpus(capsys, tmp_path):
     r = rnn(capsys, "train", corpus, "-o", model, "--hidden-dim", "3", "--epochs", "1", "-q")
     assert r.code == 0, r
     ck = checkpoint.load(str(model))
-    assert ck.vocab.words == data.load_corpus(str(corpus))[1].words
+    assert ck.task.vocab.words == corpusfile.load_corpus(str(corpus))[1].words
     from_npz = rnn(capsys, "eval", "-m", model, "--json", "-q", corpus)
     from_txt = rnn(capsys, "eval", "-m", model, "--json", "-q", f)
     assert from_npz.code == 0 and from_txt.code == 0, (from_npz, from_txt)

@@ -8,10 +8,15 @@ import pytest
 
 from rnncli import checkpoint
 from rnncli.config import END_ID, START_ID, UNK_ID
-from rnncli.generate import sample
+from rnncli.lm.generate import sample as lm_sample
 
 from . import reference as ref
 from .helpers import TINY, isolated_cache, json_lines, make_checkpoint, rnn, write_corpus  # noqa: F401
+
+
+def sample(ck, *args, **kw):
+    """rnncli.lm.generate.sample with the network and parameters of a checkpoint."""
+    return lm_sample(ck.network(), ck.params, *args, **kw)
 
 SUMMARY_KEYS = {"sentences", "tokens", "oov_rate", "nll", "cross_entropy", "bits_per_token", "perplexity"}
 
@@ -167,8 +172,8 @@ def skewed_model(path, end_logit):
 
 @pytest.mark.parametrize("min_len,max_len", [(0, 1), (1, 1), (3, 5), (7, 50), (12, 12)])
 def test_generation_respects_bounds_and_never_emits_unknown(tmp_path, min_len, max_len):
-    likely_end = skewed_model(tmp_path / "end.npz", 12.0).params
-    never_end = skewed_model(tmp_path / "long.npz", -12.0).params
+    likely_end = skewed_model(tmp_path / "end.npz", 12.0)
+    never_end = skewed_model(tmp_path / "long.npz", -12.0)
     for seed in range(40):
         for ws, lp, ended in sample(likely_end, 10, np.random.default_rng(seed), min_len, max_len):
             assert not {UNK_ID, START_ID, END_ID} & set(ws)
@@ -203,7 +208,7 @@ def test_top_k_samples_only_among_the_k_most_likely(tmp_path):
     V[3:, 0] = np.arange(7) * 0.3          # word 9 most likely, then 8, 7, ...
     V[UNK_ID, 0] = 5.0                     # excluded before the top-k cut
     make_checkpoint(tmp_path / "m.npz", list("abcdefg"), np.full((H, C), 2.0), V, np.zeros((H, H)))
-    p = checkpoint.load(str(tmp_path / "m.npz")).params
+    p = checkpoint.load(str(tmp_path / "m.npz"))
     seen = set()
     for seed in range(20):
         for ws, _, _ in sample(p, 10, np.random.default_rng(seed), 5, 5, top_k=2):
@@ -275,7 +280,7 @@ def test_same_seed_same_sentences(capsys, tmp_path):
 
 def test_sampled_logprob_is_the_models_own(tmp_path):
     p, _ = random_model(tmp_path / "m.npz", 13, C=10, H=3, scale=0.8)
-    params = checkpoint.load(str(tmp_path / "m.npz")).params
+    params = checkpoint.load(str(tmp_path / "m.npz"))
     out = sample(params, 30, np.random.default_rng(0), 0, 8, temperature=1.7, top_k=5)
     assert any(e for _, _, e in out) and any(not e for _, _, e in out)
     for ws, lp, ended in out:
@@ -356,21 +361,21 @@ def test_info_prints_config_history_and_vocabulary(capsys, tmp_path):
     r = rnn(capsys, "info", "-m", m)
     assert r.code == 0, r
     out = r.out
-    assert f"C={len(ck.vocab)} H=3" in out and f"{3 * len(ck.vocab) * 2 + 9} parameters" in out
+    assert f"C={len(ck.task.vocab)} H=3" in out and f"{3 * len(ck.task.vocab) * 2 + 9} parameters" in out
     assert "trained 2 epochs" in out
     assert "config: " in out and "hidden_dim=3" in out and "vocab_size=12" in out and "lowercase=True" in out
     table = out[out.index("epoch  train_loss"):].splitlines()
     assert [ln.split()[0] for ln in table[1:3]] == ["1", "2"]
     for rec, ln in zip(ck.state["history"], table[1:3]):
         assert f"{rec['train_loss']:.4f}" in ln and f"{rec['val_loss']:.4f}" in ln
-    assert "most frequent words: " + " ".join(ck.vocab.words[3:23]) in out
-    assert ck.vocab.words[3] == "the"
+    assert "most frequent words: " + " ".join(ck.task.vocab.words[3:23]) in out
+    assert ck.task.vocab.words[3] == "the"
 
     r = rnn(capsys, "info", "-m", m, "--json", "--top", "2")
     d = json.loads(r.out)
-    assert d["vocabulary_head"] == ck.vocab.words[3:5]
+    assert d["vocabulary_head"] == ck.task.vocab.words[3:5]
     assert d["config"]["hidden_dim"] == 3 and d["epochs"] == 2 and len(d["history"]) == 2
-    assert d["vocab_size"] == len(ck.vocab) and d["parameters"] == 6 * len(ck.vocab) + 9
+    assert d["vocab_size"] == len(ck.task.vocab) and d["parameters"] == 6 * len(ck.task.vocab) + 9
 
 
 def test_info_on_a_checkpoint_without_history(capsys, hand_model):

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from rnncli import model
-from rnncli.data import Encoded, pack
+from rnncli.batching import Encoded, pack
 
 from . import reference as ref
+from . import tutorial as model
 
 
 def random_batch(rng, C, lengths):

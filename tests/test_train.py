@@ -9,9 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from rnncli import checkpoint, model
+from rnncli import checkpoint
+from rnncli.batching import Encoded
 from rnncli.config import OPTIMIZERS, Config
-from rnncli.data import Encoded, Vocab
+from rnncli.lm.task import LanguageModel, LMData
+from rnncli.lm.vocab import Vocab
+from rnncli.nn.network import Network
 from rnncli.optim import Optimizer, Schedule
 from rnncli.train import Hooks, Interrupted, Trainer
 
@@ -40,10 +43,11 @@ def toy_corpus(n_sent=120, C=25, seed=0):
 def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz"):
     enc, vocab = toy_corpus()
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
+    net = Network(len(vocab), cfg.hidden_dim, bias=cfg.bias)
     if params is None:
-        params = model.init_params(len(vocab), cfg.hidden_dim, np.random.default_rng(cfg.seed), cfg.dtype, cfg.bias)
-    return Trainer(cfg, params, vocab, train, val, str(tmp_path / name), {"kind": "trained"},
-                   state, opt_state, hooks)
+        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
+    task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
+    return Trainer(cfg, net, params, task, str(tmp_path / name), state, opt_state, hooks)
 
 
 def small_cfg(**kw):
@@ -111,7 +115,7 @@ def test_same_seed_same_parameters_and_other_seed_differs(tmp_path):
     c.run()
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k])
-    assert not np.array_equal(a.params["V"], c.params["V"])
+    assert not np.array_equal(a.params["out.V"], c.params["out.V"])
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -122,20 +126,21 @@ def test_checkpoint_round_trip(tmp_path):
         keys = set(z.files)
         for k in z.files:
             assert z[k].dtype != object
-    assert {"U", "V", "W", "b", "c", "vocab", "config", "format_version", "state", "val_ids"} <= keys
+    assert {"param.layer0.U", "param.out.V", "param.layer0.W", "param.layer0.b", "param.out.c", "task.vocab", "model",
+            "config", "format_version", "state", "task.val_ids"} <= keys
     ck = checkpoint.load(path)
     for k, v in t.params.items():
         np.testing.assert_array_equal(ck.params[k], v)
         assert ck.params[k].dtype == np.float64
-    assert ck.vocab.words == t.vocab.words
+    assert ck.task.vocab.words == t.task.data.vocab.words
     assert ck.config == t.cfg
     assert ck.state["epoch"] == 2 and len(ck.state["history"]) == 2
     for k, v in t.opt.state.items():
         np.testing.assert_array_equal(ck.opt_state[k], v)
-    np.testing.assert_array_equal(ck.val.ids, t.val.ids)
+    np.testing.assert_array_equal(ck.task.val.ids, t.task.val.ids)
     assert os.path.exists(checkpoint.best_path(path))
     # U keeps the layout the kernels expect after loading
-    assert ck.params["U"].T.flags.c_contiguous
+    assert ck.params["layer0.U"].T.flags.c_contiguous
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
@@ -151,7 +156,7 @@ def test_history_and_log_records(tmp_path):
         for k in ("epoch", "train_loss", "val_loss", "val_ppl", "lr", "train_tokens", "seconds", "tokens_per_s"):
             assert r[k] is not None, k
         assert r["val_ppl"] == pytest.approx(math.exp(r["val_loss"]))
-        assert r["train_tokens"] == t.train.n_predicted
+        assert r["train_tokens"] == t.task.train.n_predicted
 
 
 def test_max_time_stops_and_saves(tmp_path):
@@ -166,13 +171,13 @@ def test_divergence_keeps_last_good_checkpoint(tmp_path):
     t = make_trainer(tmp_path, small_cfg(epochs=1, optimizer="sgd", lr=0.1, clip=0))
     t.run()
     path = str(tmp_path / "m.npz")
-    before = checkpoint.load(path).params["V"].copy()
+    before = checkpoint.load(path).params["out.V"].copy()
     t2 = make_trainer(tmp_path, small_cfg(epochs=3, optimizer="sgd", lr=1e6, clip=0))
-    t2.params["V"][0, 0] = np.nan  # what an exploding update leaves behind
+    t2.params["out.V"][0, 0] = np.nan  # what an exploding update leaves behind
     from rnncli.train import Diverged
     with pytest.raises(Diverged, match="smaller --lr"):
         t2.run()
-    np.testing.assert_array_equal(checkpoint.load(path).params["V"], before)
+    np.testing.assert_array_equal(checkpoint.load(path).params["out.V"], before)
 
 
 def test_patience_counts_only_gains_above_min_gain(tmp_path, monkeypatch):
@@ -195,7 +200,7 @@ def test_early_stopping_restores_best_weights(tmp_path, monkeypatch):
     assert res.stopped == "patience" and len(snapshots) == 4
     for k in t.params:  # epoch 2 was the best
         np.testing.assert_array_equal(t.params[k], snapshots[1][k])
-    np.testing.assert_array_equal(checkpoint.load(str(tmp_path / "m.npz")).params["V"], snapshots[1]["V"])
+    np.testing.assert_array_equal(checkpoint.load(str(tmp_path / "m.npz")).params["out.V"], snapshots[1]["out.V"])
 
 
 # ---------------------------------------------------------------- schedules
@@ -268,9 +273,10 @@ def test_optimizer_updates_match_textbook_formulas():
 
 def test_batch_one_sgd_step_equals_tutorial_step(tmp_path):
     """--batch-size 1 --lr 0.005 --optimizer sgd: one update is the tutorial's per-sentence step."""
-    from rnncli.data import pack
+    from rnncli.batching import pack
 
     from . import reference as ref
+    from . import tutorial as model
     enc, vocab = toy_corpus(n_sent=3)
     p = model.init_params(len(vocab), 6, np.random.default_rng(0), "float64")
     p_ref = {k: v.copy() for k, v in p.items()}
