@@ -228,3 +228,24 @@ def test_wrong_shapes_or_dtype_are_refused():
         cell.forward(p, A.astype(np.float32), off, Workspace(threads=1))
     with pytest.raises(ValueError):
         cell.forward(p, A[:, :-1].copy(), off, Workspace(threads=1))
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+@pytest.mark.parametrize("lengths", [[1, 1, 1], [6], [3, 1]])
+@pytest.mark.parametrize("truncate", [-1, 0, 2])
+def test_edge_batches_equal_reference(kind, lengths, truncate):
+    """One step only (no recurrence, no W gradient), a single sentence, B = 2."""
+    cell, p, off, rows, A, R = setup(kind, 4, lengths, 300 + len(lengths))
+    S, dA, g = run_fast(cell, p, A, R, off, truncate)
+    fwd, grads = REF[kind][:2]
+    dW_ref = np.zeros_like(p["W"])
+    db_ref = np.zeros_like(p["b"])
+    for r in rows:
+        h = fwd(p, A[r])
+        np.testing.assert_allclose(S[r], h[0] if kind == "lstm" else h, rtol=0, atol=1e-12)
+        da, dw, db = grads(p, A[r], R[r], truncate)
+        np.testing.assert_allclose(dA[r], da, rtol=0, atol=1e-10)
+        dW_ref += dw
+        db_ref += db
+    np.testing.assert_allclose(g["W"], dW_ref, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(g["b"], db_ref, rtol=0, atol=1e-10)

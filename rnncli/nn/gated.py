@@ -48,6 +48,8 @@ the loop, db one sum. Truncated BPTT uses the lanes of ``rnncli.model``: lane j 
 step t carries the error of output t+j after j steps back (for LSTM both dh and dc);
 all lanes move back a step in one product.
 
+BLAS runs on one thread inside the time loops (see ``_one_blas_thread``).
+
 Buffers come from the caller's ``Workspace`` under names prefixed by the cell's
 ``tag`` (default its name): S and the cache live there and are overwritten by the
 next ``forward`` of a cell with the same tag, and ``forward`` overwrites A in place
@@ -56,7 +58,26 @@ need different tags.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+_blas = None
+
+
+def _one_blas_thread():
+    """Context running BLAS on one thread. A step's product (n_t, H) x (H, gates*H) is
+    large enough for OpenBLAS to split across threads and far too small to gain from
+    it: on 2 cores one (32, 100) x (100, 300) product took 55 us on one thread and
+    0.3 to 8 ms on two. The products over all N rows after the loops keep all threads."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas")
+        except ImportError:  # threadpoolctl is a dependency; without it just run
+            _blas = False
+    return _blas.limit(limits=1) if _blas else contextlib.nullcontext()
 
 
 def _prev_rows(off: list) -> np.ndarray:
@@ -146,32 +167,33 @@ class GRU(_Cell):
         P = self._buf(ws, "P", (N, 3 * H), dt)           # (N, 3H)  W' h_{t-1}; [:, 2H:] = W_n h
         P[:B, 2 * H:] = 0
         tmp = self._buf(ws, "tmp", (B, H), dt)
-        for t in range(T):
-            a, e = off[t], off[t + 1]
-            n = e - a
-            At = A[a:e]
-            rz, nn = At[:, :2 * H], At[:, 2 * H:]
-            r, z = At[:, :H], At[:, H:2 * H]
-            if t:
-                q = off[t - 1]
-                hp = S[q:q + n]
-                np.matmul(hp, WT, out=P[a:e])            # (n, 3H)  the step's one product
-                rz += P[a:e, :2 * H]
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5                                    # r, z
-            if t:
-                np.multiply(r, P[a:e, 2 * H:], out=tmp[:n])
-                nn += tmp[:n]
-            np.tanh(nn, out=nn)                          # n
-            St = S[a:e]
-            if t:
-                np.subtract(hp, nn, out=St)
-                St *= z
-                St += nn                                 # n + z (h - n)
-            else:
-                np.multiply(z, nn, out=St)
-                np.subtract(nn, St, out=St)
+        with _one_blas_thread():
+            for t in range(T):
+                a, e = off[t], off[t + 1]
+                n = e - a
+                At = A[a:e]
+                rz, nn = At[:, :2 * H], At[:, 2 * H:]
+                r, z = At[:, :H], At[:, H:2 * H]
+                if t:
+                    q = off[t - 1]
+                    hp = S[q:q + n]
+                    np.matmul(hp, WT, out=P[a:e])            # (n, 3H)  the step's one product
+                    rz += P[a:e, :2 * H]
+                np.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5                                    # r, z
+                if t:
+                    np.multiply(r, P[a:e, 2 * H:], out=tmp[:n])
+                    nn += tmp[:n]
+                np.tanh(nn, out=nn)                          # n
+                St = S[a:e]
+                if t:
+                    np.subtract(hp, nn, out=St)
+                    St *= z
+                    St += nn                                 # n + z (h - n)
+                else:
+                    np.multiply(z, nn, out=St)
+                    np.subtract(nn, St, out=St)
         return S, {"S": S, "gates": A, "Hn": P[:, 2 * H:]}
 
 
@@ -219,17 +241,18 @@ class GRU(_Cell):
             DH[...] = dS
             tmp = self._buf(ws, "tmp", (B, H), dt)
             tmp2 = self._buf(ws, "tmp2", (B, H), dt)
-            for t in range(T - 1, -1, -1):
-                a, e = off[t], off[t + 1]
-                n = e - a
-                dh = DH[a:e]
-                np.multiply(dh[:, None, :], Cp3[a:e], out=dA3[a:e])   # (n, 3, H)  dP
-                if t:
-                    q = off[t - 1]
-                    np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dP
-                    np.multiply(dh, z[a:e], out=tmp2[:n])
-                    tmp[:n] += tmp2[:n]
-                    DH[q:q + n] += tmp[:n]
+            with _one_blas_thread():
+                for t in range(T - 1, -1, -1):
+                    a, e = off[t], off[t + 1]
+                    n = e - a
+                    dh = DH[a:e]
+                    np.multiply(dh[:, None, :], Cp3[a:e], out=dA3[a:e])   # (n, 3, H)  dP
+                    if t:
+                        q = off[t - 1]
+                        np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dP
+                        np.multiply(dh, z[a:e], out=tmp2[:n])
+                        tmp[:n] += tmp2[:n]
+                        DH[q:q + n] += tmp[:n]
         else:
             # lanes as in model.loss_and_grads; DH[row] = sum of the lanes = total dh
             L = K + 1
@@ -237,17 +260,18 @@ class GRU(_Cell):
             R.fill(0)
             Pl = self._buf(ws, "Pl", (B * L, 3 * H), dt)
             tmpR = self._buf(ws, "tmpR", (B * L, H), dt)
-            for t in range(T - 1, -1, -1):
-                a, e = off[t], off[t + 1]
-                n = e - a
-                Rn = R[:n]
-                Rn[:, t % L] = dS[a:e]
-                np.sum(Rn, axis=1, out=DH[a:e])
-                if t:
-                    np.multiply(Rn[:, :, None, :], Cp3[a:e, None], out=Pl[:n * L].reshape(n, L, 3, H))
-                    np.matmul(Pl[:n * L], W, out=tmpR[:n * L])          # all lanes, one product
-                    Rn *= z[a:e, None, :]
-                    Rn += tmpR[:n * L].reshape(n, L, H)
+            with _one_blas_thread():
+                for t in range(T - 1, -1, -1):
+                    a, e = off[t], off[t + 1]
+                    n = e - a
+                    Rn = R[:n]
+                    Rn[:, t % L] = dS[a:e]
+                    np.sum(Rn, axis=1, out=DH[a:e])
+                    if t:
+                        np.multiply(Rn[:, :, None, :], Cp3[a:e, None], out=Pl[:n * L].reshape(n, L, 3, H))
+                        np.matmul(Pl[:n * L], W, out=tmpR[:n * L])          # all lanes, one product
+                        Rn *= z[a:e, None, :]
+                        Rn += tmpR[:n * L].reshape(n, L, H)
             ws.rows_parallel(lambda d, c, o: np.multiply(d[:, None, :], c, out=o), DH, Cp3, dA3)
         np.matmul(dA[B:].T, Hp[B:], out=grads["W"])      # (3H, H)  sum_t dP_t^T h_{t-1}
         np.multiply(DH, cn, out=dA[:, 2 * H:])           # dP_n = dA_n r  ->  dA_n
@@ -294,28 +318,29 @@ class LSTM(_Cell):
         Tc = self._buf(ws, "Tc", (N, H), dt)
         P = self._buf(ws, "P", (B, 4 * H), dt)
         tmp = self._buf(ws, "tmp", (B, H), dt)
-        for t in range(T):
-            a, e = off[t], off[t + 1]
-            n = e - a
-            At = A[a:e]
-            i, f, o, g = At[:, :H], At[:, H:2 * H], At[:, 2 * H:3 * H], At[:, 3 * H:]
-            if t:
-                q = off[t - 1]
-                np.matmul(S[q:q + n], WT, out=P[:n])     # (n, 4H)  the step's one product
-                At += P[:n]
-            np.tanh(At, out=At)
-            sg = At[:, :3 * H]
-            sg *= 0.5
-            sg += 0.5                                    # i, f, o
-            Ct = C[a:e]
-            if t:
-                np.multiply(f, C[q:q + n], out=Ct)
-                np.multiply(i, g, out=tmp[:n])
-                Ct += tmp[:n]
-            else:
-                np.multiply(i, g, out=Ct)
-            np.tanh(Ct, out=Tc[a:e])
-            np.multiply(o, Tc[a:e], out=S[a:e])
+        with _one_blas_thread():
+            for t in range(T):
+                a, e = off[t], off[t + 1]
+                n = e - a
+                At = A[a:e]
+                i, f, o, g = At[:, :H], At[:, H:2 * H], At[:, 2 * H:3 * H], At[:, 3 * H:]
+                if t:
+                    q = off[t - 1]
+                    np.matmul(S[q:q + n], WT, out=P[:n])     # (n, 4H)  the step's one product
+                    At += P[:n]
+                np.tanh(At, out=At)
+                sg = At[:, :3 * H]
+                sg *= 0.5
+                sg += 0.5                                    # i, f, o
+                Ct = C[a:e]
+                if t:
+                    np.multiply(f, C[q:q + n], out=Ct)
+                    np.multiply(i, g, out=tmp[:n])
+                    Ct += tmp[:n]
+                else:
+                    np.multiply(i, g, out=Ct)
+                np.tanh(Ct, out=Tc[a:e])
+                np.multiply(o, Tc[a:e], out=S[a:e])
         return S, {"S": S, "gates": A, "C": C, "Tc": Tc}
 
     def _factors(self, gates, Tc, Cprev, Cx, Kc):
@@ -364,19 +389,20 @@ class LSTM(_Cell):
             DH[...] = dS
             DC.fill(0)
             tmp = self._buf(ws, "tmp", (B, H), dt)
-            for t in range(T - 1, -1, -1):
-                a, e = off[t], off[t + 1]
-                n = e - a
-                dh, dc = DH[a:e], DC[a:e]
-                np.multiply(dh, Kc[a:e], out=tmp[:n])
-                dc += tmp[:n]                                           # through tanh(c)
-                np.multiply(dc[:, None, :], Cx3[a:e], out=dA3[a:e])     # (n, 4, H)
-                np.multiply(dh, Co[a:e], out=dAo[a:e])
-                if t:
-                    q = off[t - 1]
-                    np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dA
-                    DH[q:q + n] += tmp[:n]
-                    np.multiply(dc, f[a:e], out=DC[q:q + n])
+            with _one_blas_thread():
+                for t in range(T - 1, -1, -1):
+                    a, e = off[t], off[t + 1]
+                    n = e - a
+                    dh, dc = DH[a:e], DC[a:e]
+                    np.multiply(dh, Kc[a:e], out=tmp[:n])
+                    dc += tmp[:n]                                           # through tanh(c)
+                    np.multiply(dc[:, None, :], Cx3[a:e], out=dA3[a:e])     # (n, 4, H)
+                    np.multiply(dh, Co[a:e], out=dAo[a:e])
+                    if t:
+                        q = off[t - 1]
+                        np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dA
+                        DH[q:q + n] += tmp[:n]
+                        np.multiply(dc, f[a:e], out=DC[q:q + n])
         else:
             # lanes as in model.loss_and_grads, each carrying (dh, dc); DH and DC get
             # the sums over lanes, from which dA follows after the loop
@@ -387,22 +413,23 @@ class LSTM(_Cell):
             Rc.fill(0)
             Dl = self._buf(ws, "Dl", (B, L, H), dt)
             Pl = self._buf(ws, "Pl", (B * L, 4 * H), dt)
-            for t in range(T - 1, -1, -1):
-                a, e = off[t], off[t + 1]
-                n = e - a
-                Rhn, Rcn, dcl = Rh[:n], Rc[:n], Dl[:n]
-                Rhn[:, t % L] = dS[a:e]
-                Rcn[:, t % L] = 0
-                np.sum(Rhn, axis=1, out=DH[a:e])
-                np.multiply(Rhn, Kc[a:e, None, :], out=dcl)
-                dcl += Rcn                                              # (n, L, H)  dc per lane
-                np.sum(dcl, axis=1, out=DC[a:e])
-                if t:
-                    Pn = Pl[:n * L].reshape(n, L, 4, H)
-                    np.multiply(dcl[:, :, None, :], Cx3[a:e, None], out=Pn)
-                    np.multiply(Rhn, Co[a:e, None, :], out=Pn[:, :, 2])
-                    np.matmul(Pl[:n * L], W, out=Rhn.reshape(n * L, H))  # all lanes, one product
-                    np.multiply(dcl, f[a:e, None, :], out=Rcn)
+            with _one_blas_thread():
+                for t in range(T - 1, -1, -1):
+                    a, e = off[t], off[t + 1]
+                    n = e - a
+                    Rhn, Rcn, dcl = Rh[:n], Rc[:n], Dl[:n]
+                    Rhn[:, t % L] = dS[a:e]
+                    Rcn[:, t % L] = 0
+                    np.sum(Rhn, axis=1, out=DH[a:e])
+                    np.multiply(Rhn, Kc[a:e, None, :], out=dcl)
+                    dcl += Rcn                                              # (n, L, H)  dc per lane
+                    np.sum(dcl, axis=1, out=DC[a:e])
+                    if t:
+                        Pn = Pl[:n * L].reshape(n, L, 4, H)
+                        np.multiply(dcl[:, :, None, :], Cx3[a:e, None], out=Pn)
+                        np.multiply(Rhn, Co[a:e, None, :], out=Pn[:, :, 2])
+                        np.matmul(Pl[:n * L], W, out=Rhn.reshape(n * L, H))  # all lanes, one product
+                        np.multiply(dcl, f[a:e, None, :], out=Rcn)
 
             def fill(dh, dc, cx, co, out, outo):
                 np.multiply(dc[:, None, :], cx, out=out)
