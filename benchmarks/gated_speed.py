@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rnncli.model import Workspace  # noqa: E402
+from rnncli.nn.workspace import Workspace  # noqa: E402
 from rnncli.nn.gated import GRU, LSTM  # noqa: E402
 
 

@@ -60,7 +60,6 @@ class Packed:
     y: np.ndarray            # (N,) target ids
     offsets: np.ndarray      # (T+1,) rows of step t are offsets[t]:offsets[t+1]
     offsets_list: list
-    prev: np.ndarray         # (N-B,) row of the same sentence one step earlier, rows B..N-1
     order: np.ndarray        # (B,) batch position b -> index into the selection given
     B: int
 
@@ -90,10 +89,16 @@ def pack(enc: Encoded, sel: np.ndarray) -> Packed:
     t = np.repeat(np.arange(T), n)
     b = np.arange(N) - offsets[t]
     src = starts[b] + t
-    B = int(n[0])
-    prev = np.arange(B, N) - n[t[B:] - 1]
     return Packed(enc.ids[src].astype(np.intp), enc.ids[src + 1].astype(np.intp), offsets,
-                  offsets.tolist(), prev, order, B)
+                  offsets.tolist(), order, int(n[0]))
+
+
+def prev_rows(off: list) -> np.ndarray:
+    """(N-B,) the row of the same sequence one step earlier, for packed rows B..N-1."""
+    n = np.diff(np.asarray(off, dtype=np.int64))
+    t = np.repeat(np.arange(len(n)), n)
+    B = int(n[0])
+    return np.arange(B, int(off[-1])) - n[t[B:] - 1]
 
 
 def split_long(enc: Encoded, max_pred: int) -> Encoded:

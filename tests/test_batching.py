@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from rnncli.batching import Encoded, batch_by_tokens, batch_indices, pack, split_long
+from rnncli.batching import Encoded, batch_by_tokens, batch_indices, pack, prev_rows, split_long
 from rnncli.lm import evaluate
 
 from . import reference as ref
@@ -44,7 +44,7 @@ def test_pack_layout():
         s = sents[b.order[rows[i]]]
         assert b.x[i] == s[t[i]] and b.y[i] == s[t[i] + 1]
     for i in range(b.B, b.N):  # prev points at the same sentence one step earlier
-        j = b.prev[i - b.B]
+        j = prev_rows(b.offsets_list)[i - b.B]
         assert rows[j] == rows[i] and t[j] == t[i] - 1
 
 

@@ -4,8 +4,8 @@ initialisation."""
 import numpy as np
 import pytest
 
-from rnncli.data import Encoded, pack
-from rnncli.model import Workspace
+from rnncli.batching import Encoded, pack
+from rnncli.nn.workspace import Workspace
 from rnncli.nn.gated import GRU, LSTM
 
 from . import reference_gated as ref

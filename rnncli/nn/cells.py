@@ -6,15 +6,15 @@ rows ``off[t]:off[t+1]`` hold step t of the ``n_t`` sentences still running at t
 because lengths are sorted those are always the first ``n_t`` sentences, so row
 ``off[t] + i`` continues row ``off[t-1] + i``. Padding never enters a sum.
 
-Every cell has the same interface:
+Every cell has the same interface (``off`` is the batch's list of T+1 row offsets):
 
     gates                    G: the input projection A has G*H columns
     bound                    max |h| over all inputs (tanh: 1; ReLU: inf); the softmax's
                              no-shift exponent relies on it
     init(rng, dtype, bias)   -> {"W": (G*H, H)[, "b": (G*H,)]}
-    forward(p, A, batch, ws) -> (S (N, H), cache); A (N, G*H) = U x_t without bias,
+    forward(p, A, off, ws)   -> (S (N, H), cache); A (N, G*H) = U x_t without bias,
                              a workspace buffer the cell may overwrite
-    backward(p, cache, dS, batch, truncate, grads, ws) -> dA (N, G*H); fills grads
+    backward(p, cache, dS, off, truncate, grads, ws) -> dA (N, G*H); fills grads
     start(n)                 -> the state before the first step (None: zeros)
     step(p, a, state)        -> the next state, for sampling one step at a time
     output(state)            -> h (B, H)
@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from ..batching import prev_rows
+from .gated import GRU, LSTM
 from .layers import uniform
 
 
@@ -54,14 +56,13 @@ class Elman:
             p["b"] = np.zeros(H)
         return {k: v.astype(dtype) for k, v in p.items()}
 
-    def forward(self, p: dict, A: np.ndarray, batch, ws):
+    def forward(self, p: dict, A: np.ndarray, off: list, ws):
         """A (N, H) becomes the hidden states S in place."""
-        off = batch.offsets_list
         S = A
         if "b" in p:
             S += p["b"]
         f, WT = self._f, p["W"].T
-        tmp = ws.get("elman.tmp", (batch.B, self.H), S.dtype)
+        tmp = ws.get("elman.tmp", (off[1] - off[0], self.H), S.dtype)
         for t in range(len(off) - 1):
             a, e = off[t], off[t + 1]
             if t:
@@ -78,10 +79,11 @@ class Elman:
             return np.subtract(1, out, out=out)
         return np.greater(S, 0, out=out)
 
-    def backward(self, p: dict, cache: dict, dS: np.ndarray, batch, truncate: int, grads: dict, ws) -> np.ndarray:
+    def backward(self, p: dict, cache: dict, dS: np.ndarray, off: list, truncate: int, grads: dict,
+                 ws) -> np.ndarray:
         """G (N, H) = dLoss/da at every packed row (a = the pre-activation)."""
         S, W = cache["S"], p["W"]
-        off, B, H, dt = batch.offsets_list, batch.B, self.H, S.dtype
+        B, H, dt = off[1] - off[0], self.H, S.dtype
         N, T = len(S), len(off) - 1
         D = self.derivative(S, ws.get("elman.D", (N, H), dt))   # (N, H)  f'(a)
         G = ws.get("elman.G", (N, H), dt)
@@ -117,7 +119,7 @@ class Elman:
                     np.matmul(Rn.reshape(n * L, H), W, out=tmpR[:n * L])
                     np.multiply(tmpR[:n * L].reshape(n, L, H), D[q:q + n, None, :], out=Rn)
         Sp = ws.get("elman.Sp", (N - B, H), dt)
-        np.take(S, batch.prev, axis=0, out=Sp)           # (N-B, H)  s_{t-1} for rows t >= 1
+        np.take(S, prev_rows(off), axis=0, out=Sp)           # (N-B, H)  s_{t-1} for rows t >= 1
         np.matmul(G[B:].T, Sp, out=grads["W"])           # (H, H)
         if "b" in p:
             np.sum(G, axis=0, out=grads["b"])
@@ -140,4 +142,4 @@ class Elman:
         return state
 
 
-CELLS = {"rnn": Elman}
+CELLS = {"rnn": Elman, "gru": GRU, "lstm": LSTM}

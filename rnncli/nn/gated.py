@@ -3,7 +3,7 @@ out, no I/O. The network owns inputs, outputs and vocabularies; a cell only turn
 input projections into hidden states and errors on hidden states back into errors
 on input projections and its own gradients.
 
-Rows are packed as in ``rnncli.model``: ``off`` (T+1 ints) cuts the N rows into
+Rows are packed as in ``rnncli.nn.cells``: ``off`` (T+1 ints) cuts the N rows into
 time steps, rows ``off[t]:off[t+1]`` hold step t of the n_t sentences still
 running (always the first n_t of the batch), so row ``off[t]+i`` continues row
 ``off[t-1]+i``. B = n_0 sentences. ``A`` (N, gates*H) holds the input projections
@@ -44,7 +44,7 @@ every per-row factor that depends only on forward values (gate derivatives,
 h_{t-1} - n, ...) is computed for all N rows at once before the time loop; the loop
 then does one broadcast multiply, one (n_t, gates*H) x (gates*H, H) product and a
 few additions per step. dW = sum_t dP_t^T h_{t-1} is one product over all rows after
-the loop, db one sum. Truncated BPTT uses the lanes of ``rnncli.model``: lane j at
+the loop, db one sum. Truncated BPTT uses the lanes of ``rnncli.nn.cells.Elman``: lane j at
 step t carries the error of output t+j after j steps back (for LSTM both dh and dc);
 all lanes move back a step in one product.
 
@@ -62,6 +62,8 @@ import contextlib
 
 import numpy as np
 
+from ..batching import prev_rows
+
 _blas = None
 
 
@@ -78,14 +80,6 @@ def _one_blas_thread():
         except ImportError:  # threadpoolctl is a dependency; without it just run
             _blas = False
     return _blas.limit(limits=1) if _blas else contextlib.nullcontext()
-
-
-def _prev_rows(off: list) -> np.ndarray:
-    """(N-B,) row of the same sentence one step earlier, for rows B..N-1."""
-    n = np.diff(np.asarray(off, dtype=np.int64))
-    t = np.repeat(np.arange(len(n)), n)
-    B = int(n[0])
-    return np.arange(B, int(off[-1])) - n[t[B:] - 1]
 
 
 def _check(p: dict, A: np.ndarray, off: list, G: int, H: int):
@@ -228,7 +222,7 @@ class GRU(_Cell):
         N, B, T = off[-1], off[1] - off[0], len(off) - 1
         gates, Hn = cache["gates"], cache["Hn"]
         z = gates[:, H:2 * H]
-        Hp = _gather_prev(cache["S"], _prev_rows(off), self._buf(ws, "Hp", (N, H), dt), B)
+        Hp = _gather_prev(cache["S"], prev_rows(off), self._buf(ws, "Hp", (N, H), dt), B)
         Cp = self._buf(ws, "Cp", (N, 3 * H), dt)
         cn = self._buf(ws, "cn", (N, H), dt)
         ws.rows_parallel(self._factors, gates, Hn, Hp, Cp, cn)
@@ -373,7 +367,7 @@ class LSTM(_Cell):
         N, B, T = off[-1], off[1] - off[0], len(off) - 1
         gates = cache["gates"]
         f = gates[:, H:2 * H]
-        prev = _prev_rows(off)
+        prev = prev_rows(off)
         Hp = _gather_prev(cache["S"], prev, self._buf(ws, "Hp", (N, H), dt), B)
         Cprev = _gather_prev(cache["C"], prev, self._buf(ws, "Cprev", (N, H), dt), B)
         Cx = self._buf(ws, "Cx", (N, 4 * H), dt)

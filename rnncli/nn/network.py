@@ -81,7 +81,7 @@ class Network:
         U = params["layer0.U"]
         A = ws.get("A", (batch.N, U.shape[0]), U.dtype)
         layers.embed_forward(U, batch.x, A)              # (N, G*H)  U x_t
-        return self.cell.forward(self._part(params, "layer0."), A, batch, ws)
+        return self.cell.forward(self._part(params, "layer0."), A, batch.offsets_list, ws)
 
     def loss_and_grads(self, params: dict, batch, grads: dict, ws, bptt_truncate: int = -1,
                        scale: float = 1.0, dropout: float = 0.0, rng=None) -> float:
@@ -109,7 +109,7 @@ class Network:
         if dropout > 0:
             dS *= M
         cg = {k[7:]: v for k, v in grads.items() if k.startswith("layer0.") and k != "layer0.U"}
-        dA = self.cell.backward(self._part(params, "layer0."), cache, dS, batch, bptt_truncate, cg, ws)
+        dA = self.cell.backward(self._part(params, "layer0."), cache, dS, batch.offsets_list, bptt_truncate, cg, ws)
         layers.embed_backward(grads["layer0.U"], batch.x, dA)
         return nll
 
