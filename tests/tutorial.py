@@ -43,7 +43,7 @@ def loss_and_grads(p, batch, grads, ws, bptt_truncate=-1, scale=1.0, dropout=0.0
 
 def token_nll(p, batch, ws, out=None, chunk=128, activation="tanh"):
     net = network(p, activation)
-    S, _ = net.hidden_states(namespaced(p), batch, ws)
+    S = net.hidden_states(namespaced(p), batch, ws)
     out = np.empty(batch.N) if out is None else out
     return net.out.token_nll({"V": p["V"], **({"c": p["c"]} if "c" in p else {})}, S, batch.y, ws, out,
                              net.cell.bound, chunk=chunk)

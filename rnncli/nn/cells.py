@@ -42,10 +42,10 @@ class Elman:
     """s_t = f(U x_t + W s_{t-1} [+ b]), f = tanh or ReLU; W: (H, H), b: (H,)."""
     gates = 1
 
-    def __init__(self, H: int, activation: str = "tanh"):
+    def __init__(self, H: int, activation: str = "tanh", tag: str = "elman"):
         if activation not in ("tanh", "relu"):
             raise ValueError(f"unknown activation {activation!r}")
-        self.H, self.activation = H, activation
+        self.H, self.activation, self.tag = H, activation, tag
         self.bound = 1.0 if activation == "tanh" else math.inf
         self._f = np.tanh if activation == "tanh" else (lambda a, out: _relu_(out))
 
@@ -62,7 +62,7 @@ class Elman:
         if "b" in p:
             S += p["b"]
         f, WT = self._f, p["W"].T
-        tmp = ws.get("elman.tmp", (off[1] - off[0], self.H), S.dtype)
+        tmp = ws.get(self.tag + ".tmp", (off[1] - off[0], self.H), S.dtype)
         for t in range(len(off) - 1):
             a, e = off[t], off[t + 1]
             if t:
@@ -85,9 +85,9 @@ class Elman:
         S, W = cache["S"], p["W"]
         B, H, dt = off[1] - off[0], self.H, S.dtype
         N, T = len(S), len(off) - 1
-        D = self.derivative(S, ws.get("elman.D", (N, H), dt))   # (N, H)  f'(a)
-        G = ws.get("elman.G", (N, H), dt)
-        tmp = ws.get("elman.tmp", (B, H), dt)
+        D = self.derivative(S, ws.get(self.tag + ".D", (N, H), dt))   # (N, H)  f'(a)
+        G = ws.get(self.tag + ".G", (N, H), dt)
+        tmp = ws.get(self.tag + ".tmp", (B, H), dt)
         K = truncate
         if K < 0 or K >= T - 1:
             np.multiply(dS, D, out=G)                    # direct error of every output
@@ -102,12 +102,12 @@ class Elman:
             # carries the error of output t+j after j steps back. All K+1 lanes move
             # back one step in a single product; a lane that has travelled K steps is
             # overwritten by the next output's own error (slot t mod (K+1)).
-            E = ws.get("elman.E", (N, H), dt)
+            E = ws.get(self.tag + ".E", (N, H), dt)
             np.multiply(dS, D, out=E)
             L = K + 1
-            R = ws.get("elman.R", (B, L, H), dt)
+            R = ws.get(self.tag + ".R", (B, L, H), dt)
             R.fill(0)
-            tmpR = ws.get("elman.tmpR", (B * L, H), dt)
+            tmpR = ws.get(self.tag + ".tmpR", (B * L, H), dt)
             for t in range(T - 1, -1, -1):
                 a = off[t]
                 n = off[t + 1] - a
@@ -118,7 +118,7 @@ class Elman:
                     q = off[t - 1]
                     np.matmul(Rn.reshape(n * L, H), W, out=tmpR[:n * L])
                     np.multiply(tmpR[:n * L].reshape(n, L, H), D[q:q + n, None, :], out=Rn)
-        Sp = ws.get("elman.Sp", (N - B, H), dt)
+        Sp = ws.get(self.tag + ".Sp", (N - B, H), dt)
         np.take(S, prev_rows(off), axis=0, out=Sp)           # (N-B, H)  s_{t-1} for rows t >= 1
         np.matmul(G[B:].T, Sp, out=grads["W"])           # (H, H)
         if "b" in p:

@@ -1,9 +1,14 @@
-"""A network: input (embedding row gather) -> cell -> output layer, over packed
-batches. Parameters are one flat dict with namespaced keys:
+"""A network: input (embedding row gather) -> L stacked cells -> output layer, over
+packed batches. Parameters are one flat dict with namespaced keys (G = the cell's
+gates: 1 for the Elman cell, 3 for GRU, 4 for LSTM):
 
     layer0.U  (G*H, C)  input projection of word ids (kept transposed, see layers.py)
-    layer0.W  (G*H, H)  recurrent weights        layer0.b  (G*H,)  with --bias
+    layerL.U  (G*H, H)  input projection of the layer below's output, L >= 1
+    layerL.W  (G*H, H)  recurrent weights        layerL.b  (G*H,)  with --bias or a gated cell
     out.V     (C, H)    output weights           out.c     (C,)    with --bias
+
+Dropout (Zaremba et al. 2014) applies between layers and before the output layer,
+never on the recurrent connection.
 
 The constructor arguments (``Network.args``) are all a checkpoint needs to rebuild the
 network: no caller has to know which cell or output layer it holds.
@@ -19,15 +24,23 @@ from .output import OUTPUTS
 
 class Network:
     def __init__(self, vocab_size: int, hidden_dim: int, cell: str = "rnn", activation: str = "tanh",
-                 bias: bool = False, output: str = "full"):
+                 layers: int = 1, bias: bool = False, output: str = "full"):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}")
         if output not in OUTPUTS:
             raise ValueError(f"unknown output layer {output!r}")
+        if int(layers) < 1 or int(vocab_size) < 1 or int(hidden_dim) < 1:
+            raise ValueError("sizes must be positive")
+        if cell != "rnn" and activation != "tanh":
+            raise ValueError(f"--activation applies to the rnn cell only, not {cell}")
         self.args = {"vocab_size": int(vocab_size), "hidden_dim": int(hidden_dim), "cell": cell,
-                     "activation": activation, "bias": bool(bias), "output": output}
+                     "activation": activation, "layers": int(layers), "bias": bool(bias), "output": output}
         C, H = self.C, self.H = int(vocab_size), int(hidden_dim)
-        self.cell = CELLS[cell](H, activation) if cell == "rnn" else CELLS[cell](H)
+        self.L = int(layers)
+        kw = {"activation": activation} if cell == "rnn" else {}
+        self.cells = [CELLS[cell](H, tag=f"l{i}", **kw) for i in range(self.L)]
+        self.cell = self.cells[-1]
+        self.gates = self.cell.gates
         self.out = OUTPUTS[output](C, H)
         self.bias = bool(bias)
         self.embeddings = ("layer0.U",)
@@ -35,24 +48,34 @@ class Network:
     # ------------------------------------------------------------ parameters
 
     def init(self, rng: np.random.Generator, dtype="float32") -> dict:
-        """The tutorial's initialisation, drawn in its order U, V, W, and listed in the
-        order U, V, W, b, c: the global gradient norm sums in dict order, so this keeps
-        runs bitwise reproducible across versions."""
-        GH = self.cell.gates * self.H
-        U = layers.uniform(rng, self.C, (GH, self.C))
+        """The tutorial's initialisation, drawn in its order U, V, W (then the upper
+        layers' U, W), and listed in the order U, V, W, ..., biases: the global
+        gradient norm sums in dict order, so this keeps version-1 runs bitwise
+        reproducible."""
+        GH, H, C = self.gates * self.H, self.H, self.C
+        weights = {"layer0.U": layers.uniform(rng, C, (GH, C))}
         out = self.out.init(rng, np.float64, self.bias)
-        cell = self.cell.init(rng, np.float64, self.bias)
-        p = {"layer0.U": U, "out.V": out.pop("V"), "layer0.W": cell.pop("W")}
-        p.update({f"layer0.{k}": v for k, v in cell.items()})
-        p.update({f"out.{k}": v for k, v in out.items()})
-        return self.as_layout(p, dtype)
+        weights["out.V"] = out.pop("V")
+        biases = {}
+        for i, cell in enumerate(self.cells):
+            if i:
+                weights[f"layer{i}.U"] = layers.uniform(rng, H, (GH, H))
+            p = cell.init(rng, np.float64, self.bias)
+            weights[f"layer{i}.W"] = p.pop("W")
+            biases.update({f"layer{i}.{k}": v for k, v in p.items()})
+        biases.update({f"out.{k}": v for k, v in out.items()})
+        return self.as_layout({**weights, **biases}, dtype)
 
     def shapes(self) -> dict:
-        """name -> shape of every parameter this network has."""
-        GH, H, C = self.cell.gates * self.H, self.H, self.C
-        s = {"layer0.U": (GH, C), "out.V": (C, H), "layer0.W": (GH, H)}
-        if self.bias or self.cell.gates > 1:
-            s["layer0.b"] = (GH,)
+        """name -> shape of every parameter, in the order ``init`` lists them."""
+        GH, H, C = self.gates * self.H, self.H, self.C
+        s = {"layer0.U": (GH, C), "out.V": (C, H)}
+        for i in range(self.L):
+            if i:
+                s[f"layer{i}.U"] = (GH, H)
+            s[f"layer{i}.W"] = (GH, H)
+        if self.bias or self.gates > 1:
+            s.update({f"layer{i}.b": (GH,) for i in range(self.L)})
         if self.bias:
             s["out.c"] = (C,)
         return s
@@ -76,60 +99,94 @@ class Network:
 
     # ------------------------------------------------------------ packed batches
 
-    def hidden_states(self, params: dict, batch, ws):
-        """The cell's outputs S (N, H) for every packed row, and the cell's cache."""
+    def _dropout(self, S, name, ws, dropout, rng):
+        """(S * mask / keep, mask / keep); the mask is drawn from ``rng``."""
+        keep = 1.0 - dropout
+        M = ws.get("M" + name, S.shape, S.dtype)
+        M[...] = rng.random(S.shape, dtype=S.dtype) < keep
+        M *= 1.0 / keep
+        out = ws.get("Hout" + name, S.shape, S.dtype)
+        np.multiply(S, M, out=out)
+        return out, M
+
+    def _forward(self, params: dict, batch, ws, dropout=0.0, rng=None):
+        """Layer by layer: (output of the top layer after dropout, per-layer records
+        (input to the layer, dropout mask applied to that input, cell cache))."""
+        off = batch.offsets_list
         U = params["layer0.U"]
-        A = ws.get("A", (batch.N, U.shape[0]), U.dtype)
+        A = ws.get("A0", (batch.N, U.shape[0]), U.dtype)
         layers.embed_forward(U, batch.x, A)              # (N, G*H)  U x_t
-        return self.cell.forward(self._part(params, "layer0."), A, batch.offsets_list, ws)
+        S, cache = self.cells[0].forward(self._part(params, "layer0."), A, off, ws)
+        records = [(None, None, cache)]
+        for i in range(1, self.L):
+            Hin, M = self._dropout(S, str(i), ws, dropout, rng) if dropout > 0 else (S, None)
+            U = params[f"layer{i}.U"]
+            A = ws.get(f"A{i}", (batch.N, U.shape[0]), U.dtype)
+            np.matmul(Hin, U.T, out=A)                   # (N, G*H)  U h_t of the layer below
+            S, cache = self.cells[i].forward(self._part(params, f"layer{i}."), A, off, ws)
+            records.append((Hin, M, cache))
+        return S, records
+
+    def hidden_states(self, params: dict, batch, ws):
+        """The top layer's outputs S (N, H) for every packed row."""
+        S, _ = self._forward(params, batch, ws)
+        return S
 
     def loss_and_grads(self, params: dict, batch, grads: dict, ws, bptt_truncate: int = -1,
                        scale: float = 1.0, dropout: float = 0.0, rng=None) -> float:
         """Summed cross-entropy of a packed batch; fills ``grads`` with the gradient of
         ``scale * loss`` (the error of output t flows back through at most
         ``bptt_truncate`` earlier steps; -1 means all of them)."""
-        N, H = batch.N, self.H
-        S, cache = self.hidden_states(params, batch, ws)
-        dt = S.dtype
+        off = batch.offsets_list
+        S, records = self._forward(params, batch, ws, dropout, rng)
         hbound = self.cell.bound
-        if dropout > 0:                                  # on the hidden-to-output path only
-            keep = 1.0 - dropout
-            M = ws.get("M", (N, H), dt)
-            M[...] = rng.random((N, H), dtype=dt) < keep
-            M *= 1.0 / keep
-            Hout = ws.get("Hout", (N, H), dt)
-            np.multiply(S, M, out=Hout)
-            hbound /= keep
+        if dropout > 0:
+            Hout, M = self._dropout(S, "", ws, dropout, rng)
+            hbound /= 1.0 - dropout
         else:
             Hout = S
-        og = {"V": grads["out.V"]}
-        if "out.c" in grads:
-            og["c"] = grads["out.c"]
-        nll, dS = self.out.loss_and_grad(self._part(params, "out."), Hout, batch.y, og, ws, scale, hbound)
+        nll, dS = self.out.loss_and_grad(self._part(params, "out."), Hout, batch.y,
+                                         self._part(grads, "out."), ws, scale, hbound)
         if dropout > 0:
             dS *= M
-        cg = {k[7:]: v for k, v in grads.items() if k.startswith("layer0.") and k != "layer0.U"}
-        dA = self.cell.backward(self._part(params, "layer0."), cache, dS, batch.offsets_list, bptt_truncate, cg, ws)
-        layers.embed_backward(grads["layer0.U"], batch.x, dA)
+        for i in range(self.L - 1, -1, -1):
+            Hin, Min, cache = records[i]
+            dA = self.cells[i].backward(self._part(params, f"layer{i}."), cache, dS, off, bptt_truncate,
+                                        {k: v for k, v in self._part(grads, f"layer{i}.").items() if k != "U"}, ws)
+            if i == 0:
+                layers.embed_backward(grads["layer0.U"], batch.x, dA)
+                break
+            U = params[f"layer{i}.U"]
+            np.matmul(dA.T, Hin, out=grads[f"layer{i}.U"])   # (G*H, H)
+            dS = ws.get("dS", (batch.N, self.H), dA.dtype)
+            np.matmul(dA, U, out=dS)                     # (N, H)  to the layer below
+            if Min is not None:
+                dS *= Min
         return nll
 
     def token_nll(self, params: dict, batch, ws, out: np.ndarray | None = None) -> np.ndarray:
         """Negative log-likelihood of every packed row (N,), float64; memory is bounded
         by the batch and a block of logits."""
-        S, _ = self.hidden_states(params, batch, ws)
+        S = self.hidden_states(params, batch, ws)
         out = np.empty(batch.N) if out is None else out
         return self.out.token_nll(self._part(params, "out."), S, batch.y, ws, out, self.cell.bound)
 
     # ------------------------------------------------------------ one step at a time
 
     def start(self, n: int):
-        return self.cell.start(n)
+        return [cell.start(n) for cell in self.cells]
 
-    def step(self, params: dict, x: np.ndarray, state):
-        """Feed ids x (B,) -> the next state."""
+    def step(self, params: dict, x: np.ndarray, state: list) -> list:
+        """Feed ids x (B,) -> the next state (one entry per layer)."""
         a = params["layer0.U"].T[x]                      # (B, G*H)
-        return self.cell.step(self._part(params, "layer0."), a, state)
+        new = []
+        for i, cell in enumerate(self.cells):
+            s = cell.step(self._part(params, f"layer{i}."), a, state[i])
+            new.append(s)
+            if i + 1 < self.L:
+                a = cell.output(s) @ params[f"layer{i + 1}.U"].T
+        return new
 
-    def log_probs(self, params: dict, state) -> np.ndarray:
+    def log_probs(self, params: dict, state: list) -> np.ndarray:
         """(B, C) float64 log-probabilities of the next word."""
-        return self.out.log_probs(self._part(params, "out."), self.cell.output(state), self.cell.bound)
+        return self.out.log_probs(self._part(params, "out."), self.cell.output(state[-1]), self.cell.bound)
