@@ -167,10 +167,10 @@ def read_csv(path: str, time: list[str] | str, target: list[str] | str,
     if len(time_cols) > len(TIME_PARTS):
         raise SeriesError(f"{path}: {len(time_cols)} time columns given; at most {len(TIME_PARTS)} "
                           f"({', '.join(TIME_PARTS)})")
-    _no_repeats(time_cols + target_cols, path)
     for c in target_cols:
         if c in time_cols:
             raise SeriesError(f"{path}: column {c!r} is the time column; it cannot be a target")
+    _no_repeats(time_cols + target_cols, path)
     n = len(rows)
     if n == 0:
         raise SeriesError(f"{path}: has a header but no data rows")
@@ -217,7 +217,7 @@ def read_csv(path: str, time: list[str] | str, target: list[str] | str,
         s = strings(c)
         v, miss, bad = _parse_numeric(s)
         if bad >= 0:
-            raise SeriesError(f"{path}: target column {c!r} is not numeric: line {lines[bad]} has {s[bad]!r}")
+            raise SeriesError(f"{path}: target column {c!r} is not numeric: line {lines[bad]} has {str(s[bad])!r}")
         if miss.all():
             raise SeriesError(f"{path}: target column {c!r} has no values")
         cols.append(v[:, None])
@@ -383,7 +383,7 @@ def _one_hot(path, c, s, lines, bad, given, max_categories):
         cat_list = [str(k) for k in np.unique(s[~miss])]
         if len(cat_list) > max_categories:
             raise SeriesError(f"{path}: column {c!r} has {len(cat_list)} distinct non-numeric values "
-                              f"(line {lines[bad]} has {s[bad]!r}); one-hot encoding takes at most "
+                              f"(line {lines[bad]} has {str(s[bad])!r}); one-hot encoding takes at most "
                               f"{max_categories}: fix the values or leave the column out of the features")
     cat_arr = np.array(cat_list, dtype=str)
     srt = np.argsort(cat_arr)
@@ -412,7 +412,7 @@ def _parse_time(path, names, strs, lines) -> np.ndarray:
         if bad < 0:
             if miss.any():
                 i = int(np.argmax(miss))
-                raise SeriesError(f"{path}: time column {c!r} has {s[i]!r} on line {lines[i]}; "
+                raise SeriesError(f"{path}: time column {c!r} has {str(s[i])!r} on line {lines[i]}; "
                                   f"times must be finite numbers or dates")
             return v
         s = np.char.rstrip(s, "Zz")            # a UTC "Z" suffix: the time stays as written
@@ -430,7 +430,7 @@ def _parse_time(path, names, strs, lines) -> np.ndarray:
                 except (ValueError, OverflowError):
                     ok = False
                 if not ok:
-                    raise SeriesError(f"{path}: time column {c!r} has {x!r} on line {lines[i]}, which is "
+                    raise SeriesError(f"{path}: time column {c!r} has {str(x)!r} on line {lines[i]}, which is "
                                       f"neither a number nor an ISO date (2010-01-05 or 2010-01-05 13:00)")
         raise SeriesError(f"{path}: cannot read time column {c!r}")       # not reached
     parts = []
@@ -441,7 +441,7 @@ def _parse_time(path, names, strs, lines) -> np.ndarray:
         elif bad < 0:
             bad = int(np.argmax(miss))
         if bad >= 0:
-            raise SeriesError(f"{path}: time column {c!r} (the {what}) has {s[bad]!r} on line {lines[bad]}; "
+            raise SeriesError(f"{path}: time column {c!r} (the {what}) has {str(s[bad])!r} on line {lines[bad]}; "
                               f"expected a whole number")
         parts.append(v.astype(np.int64))
     limits = {"month": (1, 12), "day": (1, 31), "hour": (0, 23), "minute": (0, 59), "second": (0, 59)}
@@ -684,8 +684,8 @@ def split(n_rows: int, val_fraction: float = 0.1, test_fraction: float = 0.2) ->
     if val_fraction + test_fraction >= 1.0:
         raise SeriesError(f"validation and test fractions add up to {val_fraction + test_fraction:g}; "
                           f"they must leave rows for training")
-    n_test = int(round(n_rows * test_fraction))
-    n_val = int(round(n_rows * val_fraction))
+    n_test = int(np.floor(n_rows * test_fraction + 0.5))
+    n_val = int(np.floor(n_rows * val_fraction + 0.5))
     n_train = n_rows - n_val - n_test
     if n_train < 1:
         raise SeriesError(f"{n_rows} rows leave none for training with these fractions")
