@@ -153,6 +153,8 @@ BAD = [
     ("target is time", b"time,y\n1,2\n2,3\n", dict(target=["time"]), r"column 'time' is the time column"),
     ("twice", b"time,y\n1,2\n2,3\n", dict(target=["y", "y"]), r"column 'y' is given twice"),
     ("dup header", b"time,y,x,x\n1,2,3,4\n2,3,4,5\n", dict(features=["x"]), r"more than one column named 'x'"),
+    ("stray text in a numeric feature", b"time,y,x\n1,1,2.5\n2,2,3\n3,3,oops\n4,4,5\n", None,
+     r"feature column 'x' is numeric but line 4 has 'oops'; fix that value or leave the field empty"),
     ("all-empty feature", b"time,y,x\n1,2,\n2,3,\n", None, r"feature column 'x' has no values; leave it out"),
 ]
 

@@ -225,14 +225,16 @@ def read_csv(path: str, time: list[str] | str, target: list[str] | str,
         missing[c] = int(miss.sum())
     for c in feature_cols:
         s = strings(c)
-        v, miss, bad = (None, None, 0) if (c in forced or c in known) else _parse_numeric(s)
-        if bad < 0:
-            if miss.all():
-                raise SeriesError(f"{path}: feature column {c!r} has no values; leave it out of the features")
-            cols.append(v[:, None])
-            names.append(c)
-            missing[c] = int(miss.sum())
-            continue
+        bad = -1                                                     # named categorical
+        if c not in forced and c not in known:
+            v, miss, bad = _parse_numeric(s)
+            if bad < 0:
+                if miss.all():
+                    raise SeriesError(f"{path}: feature column {c!r} has no values; leave it out of the features")
+                cols.append(v[:, None])
+                names.append(c)
+                missing[c] = int(miss.sum())
+                continue
         onehot, cat_list, miss, n_unknown = _one_hot(path, c, s, lines, bad, known.get(c), max_categories)
         cols.append(onehot)
         names += [f"{c}={k}" for k in cat_list]
@@ -375,26 +377,41 @@ def _is_row_number(name: str, s: np.ndarray) -> bool:
 
 
 def _one_hot(path, c, s, lines, bad, given, max_categories):
-    """One-hot encode a categorical column -> ((T, n) float64, categories, missing mask, unknown count)."""
+    """One-hot encode a categorical column -> ((T, n) float64, categories, missing mask, unknown count).
+    ``bad`` is the first non-numeric field, or -1 when the column was named categorical."""
     miss = _is_missing(s)
     if given is not None:
         cat_list = [str(k) for k in given]
     else:
         cat_list = [str(k) for k in np.unique(s[~miss])]
+        where = f" (line {lines[bad]} has {str(s[bad])!r})" if bad >= 0 else ""
         if len(cat_list) > max_categories:
-            raise SeriesError(f"{path}: column {c!r} has {len(cat_list)} distinct non-numeric values "
-                              f"(line {lines[bad]} has {str(s[bad])!r}); one-hot encoding takes at most "
-                              f"{max_categories}: fix the values or leave the column out of the features")
+            raise SeriesError(f"{path}: column {c!r} has {len(cat_list)} distinct non-numeric values{where}; "
+                              f"one-hot encoding takes at most {max_categories}: fix the values or leave "
+                              f"the column out of the features")
+        if bad >= 0:
+            numeric = [k for k in cat_list if _is_number(k)]
+            if np.isin(s[~miss], numeric).mean() >= 0.5:
+                raise SeriesError(f"{path}: feature column {c!r} is numeric but line {lines[bad]} has "
+                                  f"{str(s[bad])!r}; fix that value or leave the field empty (missing)")
     cat_arr = np.array(cat_list, dtype=str)
+    if cat_arr.size == 0:
+        return np.zeros((len(s), 0)), cat_list, miss, int(np.sum(~miss))
     srt = np.argsort(cat_arr)
-    pos = np.searchsorted(cat_arr[srt], s)                            # (T,)
-    pos = np.minimum(pos, len(cat_arr) - 1) if len(cat_arr) else np.zeros(len(s), int)
-    found = (cat_arr[srt][pos] == s) if len(cat_arr) else np.zeros(len(s), bool)
-    code = np.where(found, srt[pos] if len(cat_arr) else 0, -1)      # -1: unknown category
+    pos = np.minimum(np.searchsorted(cat_arr[srt], s), len(cat_arr) - 1)     # (T,)
+    found = cat_arr[srt][pos] == s
+    code = np.where(found, srt[pos], -1)                                      # -1: unknown category
     onehot = (code[:, None] == np.arange(len(cat_list))).astype(np.float64)   # (T, n)
     onehot[miss] = np.nan
-    n_unknown = int(np.sum(~found & ~miss))
-    return onehot, cat_list, miss, n_unknown
+    return onehot, cat_list, miss, int(np.sum(~found & ~miss))
+
+
+def _is_number(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------- time
