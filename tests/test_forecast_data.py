@@ -142,7 +142,8 @@ BAD = [
      r"no time column 'time': the header has a single column \('Dear diary'\); is this a CSV file"),
     ("missing column", b"time,temp,pm2.5\n1,2,3\n2,3,4\n", dict(target=["pm25"]),
      r"no target column 'pm25' \(did you mean 'pm2\.5'\?\); the columns are: time, temp, pm2\.5$"),
-    ("missing feature", b"time,y\n1,2\n2,3\n", dict(features=["wind"]), r"no feature column 'wind'; the columns are: time, y$"),
+    ("missing feature", b"time,y\n1,2\n2,3\n", dict(features=["wind"]),
+     r"no feature column 'wind'; the columns are: time, y$"),
     ("non-numeric target", b"time,y\n1,2\n2,abc\n3,4\n", None, r"target column 'y' is not numeric: line 3 has 'abc'$"),
     ("empty target", b"time,y\n1,\n2,NA\n", None, r"target column 'y' has no values$"),
     ("duplicate time", b"time,y\n2020-01-01 00:00,1\n2020-01-01 01:00,2\n2020-01-01T00:00,3\n", None,
@@ -189,7 +190,7 @@ def test_more_bad_input(tmp_path):
     with pytest.raises(SeriesError) as e:
         S.read_csv(write(tmp_path, wide + "\n" + ",".join(["1"] * 42) + "\n"), "t", ["nothere"])
     assert "... (" in str(e.value) and len(str(e.value)) < 300     # the column list is bounded
-    with pytest.raises(SeriesError, match=r"unknown missing-value method 'mean'; choose one of ffill, interpolate, drop"):
+    with pytest.raises(SeriesError, match=r"unknown missing-value method 'mean'; choose one of ffill, interpolate"):
         S.fill_missing(np.zeros(3), "mean")
     with pytest.raises(SeriesError, match=r"calendar features need dates or times"):
         S.calendar_features(np.arange(5.0))
