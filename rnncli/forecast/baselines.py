@@ -88,6 +88,7 @@ class LinearAR:
         self.chunk = int(chunk)
         self.W = None            # (D + 1, horizon * K), last row the intercept
         self.shape = None        # (history, F, horizon, Fk, K)
+        self.n_fit = 0           # training windows used (those with every target present)
 
     def _design(self, X, known, enc, dec):
         n = len(enc)
