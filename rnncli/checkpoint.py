@@ -108,7 +108,7 @@ def _read(path: str, z) -> Checkpoint:
         splitter = json.loads(str(z["splitter"])) if "splitter" in files else {}
         meta = {"kind": "lm", "splitter": splitter}
         task_arrays = {k: z[k] for k in ("vocab", "val_ids", "val_offsets") if k in files}
-        model = {"vocab_size": len(z["vocab"]), "hidden_dim": cfg.hidden_dim, "bias": cfg.bias}
+        model = {"vocab_size": len(z["vocab"]), "hidden_dim": cfg.hidden_dim, "bias": cfg.bias}  # Elman, 1 layer
     else:
         model = json.loads(str(z["model"]))
         params = {k[6:]: z[k] for k in files if k.startswith("param.")}
@@ -169,7 +169,7 @@ def _validate(path: str, ck: Checkpoint) -> Network:
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks parameters {', '.join(missing)}")
     ok = (all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want)
-          and net.H == ck.config.hidden_dim and net.bias == ck.config.bias)
+          and all(net.args[k] == getattr(ck.config, k) for k in ("hidden_dim", "bias", "cell", "activation", "layers")))
     if not ok:
         raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")
     for k, v in ck.params.items():

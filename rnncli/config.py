@@ -15,6 +15,8 @@ UNK_ID, START_ID, END_ID = 0, 1, 2
 N_SPECIALS = len(SPECIALS)  # regular words have ids N_SPECIALS and up
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+CELLS = ("rnn", "gru", "lstm")
+ACTIVATIONS = ("tanh", "relu")
 SCHEDULES = ("halve", "mikolov", "plateau", "cosine", "linear", "constant")
 
 
@@ -26,14 +28,17 @@ class Config:
     encoding: str = "utf-8"
     csv_column: str | None = None
     # model
+    cell: str = "rnn"               # the tutorial's Elman cell; gru, lstm
+    activation: str = "tanh"        # the Elman cell's nonlinearity: tanh or relu
+    layers: int = 1
     hidden_dim: int = 100
-    bias: bool = False
+    bias: bool = False              # gated cells always have gate biases
     dtype: str = "float32"
     # gradient
-    bptt_truncate: int = 4          # -1: full backpropagation through time
+    bptt_truncate: int = 4          # -1: full backpropagation through time (the default for gated cells)
     batch_size: int = 32            # sentences per update
     clip: float = 5.0               # global gradient-norm bound; 0 disables
-    dropout: float = 0.0            # on the hidden-to-output path
+    dropout: float = 0.0            # between layers and on the hidden-to-output path
     weight_decay: float = 0.0       # L2, added to the gradient
     # optimizer
     optimizer: str = "adam"
@@ -72,4 +77,4 @@ class Config:
 
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.
-MODEL_DEFINING = ("lowercase", "vocab_size", "hidden_dim", "bias", "csv_column")
+MODEL_DEFINING = ("lowercase", "vocab_size", "cell", "activation", "layers", "hidden_dim", "bias", "csv_column")

@@ -63,3 +63,39 @@ def sentence_grads(p, ids, truncate):
                 g["b"] += delta
             delta = (p["W"].T @ delta) * (1 - s_prev ** 2)
     return g
+
+
+# ---------------------------------------------------------------- the Elman cell alone
+
+
+def elman_forward(p, a, activation="tanh"):
+    """Hidden states s[0..T-1] of one sentence from its input projections a (T, H)
+    (U x_t, without bias): s_t = f(a_t + W s_{t-1} [+ b])."""
+    f = np.tanh if activation == "tanh" else (lambda z: np.maximum(z, 0.0))
+    H = p["W"].shape[0]
+    s = np.zeros((len(a), H))
+    prev = np.zeros(H)
+    for t in range(len(a)):
+        z = a[t] + p["W"] @ prev + (p["b"] if "b" in p else 0.0)
+        s[t] = f(z)
+        prev = s[t]
+    return s
+
+
+def elman_grads(p, a, dh_out, truncate, activation="tanh"):
+    """Gradients of sum_t dh_out[t] . s_t with the error of output t sent back through
+    steps t, t-1, ..., t-truncate only (-1: all). Returns dA (T, H), dW, db."""
+    s = elman_forward(p, a, activation)
+    H = p["W"].shape[0]
+    dA, dW, db = np.zeros_like(a), np.zeros_like(p["W"]), np.zeros(H)
+    deriv = (lambda v: 1 - v ** 2) if activation == "tanh" else (lambda v: (v > 0).astype(float))
+    for t in reversed(range(len(a))):
+        delta = dh_out[t] * deriv(s[t])
+        lowest = 0 if truncate < 0 else max(0, t - truncate)
+        for k in range(t, lowest - 1, -1):
+            s_prev = s[k - 1] if k > 0 else np.zeros(H)
+            dA[k] += delta
+            db += delta
+            dW += np.outer(delta, s_prev)
+            delta = (p["W"].T @ delta) * deriv(s_prev)
+    return dA, dW, db

@@ -43,7 +43,7 @@ def toy_corpus(n_sent=120, C=25, seed=0):
 def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz"):
     enc, vocab = toy_corpus()
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
-    net = Network(len(vocab), cfg.hidden_dim, bias=cfg.bias)
+    net = Network(len(vocab), cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias)
     if params is None:
         params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
     task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
@@ -360,3 +360,25 @@ def test_training_lowers_loss_on_bundled_corpus(tmp_path):
     import json
     rec = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
     assert rec["val_loss"] < math.log(2000) - 1.5, rec  # far below the uniform guess
+
+
+@pytest.mark.parametrize("cell,layers", [("gru", 1), ("lstm", 2), ("rnn", 2)])
+def test_gated_and_stacked_resume_after_interrupt_equals_uninterrupted(tmp_path, cell, layers):
+    cfg = small_cfg(optimizer="adam", dropout=0.2, epochs=2, cell=cell, layers=layers, bptt_truncate=-1)
+    full = make_trainer(tmp_path, cfg, name="full.npz")
+    full.run()
+    calls = {"n": 0}
+
+    def stop_inside_second_epoch():
+        calls["n"] += 1
+        return calls["n"] > 5 + 13
+
+    t = make_trainer(tmp_path, cfg, hooks=Hooks(should_stop=stop_inside_second_epoch), name="int.npz")
+    with pytest.raises(Interrupted):
+        t.run()
+    ck = checkpoint.load(str(tmp_path / "int.npz"))
+    assert ck.state["batch_in_epoch"] == 5 and ck.model["cell"] == cell and ck.model["layers"] == layers
+    resumed = make_trainer(tmp_path, ck.config, ck.params, ck.state, ck.opt_state, name="int.npz")
+    resumed.run()
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])

@@ -9,7 +9,7 @@ import time
 
 import click
 
-from ..config import OPTIMIZERS, SCHEDULES, Config
+from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, Config
 from . import Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
@@ -33,12 +33,20 @@ D = Config()
 @click.option("--vocab-size", type=click.IntRange(min=4), default=None,
               help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {D.vocab_size}].")
 @click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text [default: lowercase].")
+@click.option("--cell", type=click.Choice(CELLS), default=None,
+              help="rnn: the tutorial's Elman cell; gru: Cho et al. 2014; lstm: with the forget-gate bias at 1 "
+                   f"[default: {D.cell}].")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), default=None,
+              help=f"Nonlinearity of the rnn cell; relu starts from the same uniform weights [default: {D.activation}].")
+@click.option("--layers", type=click.IntRange(min=1), default=None, help=f"Stacked recurrent layers [default: {D.layers}].")
 @click.option("--hidden-dim", type=click.IntRange(min=1), default=None, help=f"Hidden units H [default: {D.hidden_dim}].")
-@click.option("--bias/--no-bias", default=None, help="Add hidden and output biases (off: the tutorial's model).")
+@click.option("--bias/--no-bias", default=None,
+              help="Add hidden and output biases (off: the tutorial's model; gated cells always have gate biases).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help=f"Floating-point precision [default: {D.dtype}].")
 @click.option("--bptt-truncate", type=click.IntRange(min=-1), default=None,
-              help=f"The error of output t flows back through at most K earlier steps; -1: full BPTT [default: {D.bptt_truncate}].")
+              help="The error of output t flows back through at most K earlier steps; -1: full BPTT "
+                   f"[default: {D.bptt_truncate} for rnn, -1 for gru and lstm].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Sentences per update; the gradient is summed over each sentence and averaged over the batch [default: {D.batch_size}].")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help=f"Update rule [default: {D.optimizer}].")
@@ -62,7 +70,7 @@ D = Config()
                    f"weights; 0: off [default: {D.patience}].")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Dropout on the hidden-to-output path [default: 0, off].")
+              help="Dropout between layers and on the hidden-to-output path, never on the recurrence [default: 0, off].")
 @click.option("--clip", type=click.FloatRange(min=0), default=None,
               help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
@@ -323,7 +331,8 @@ def info(model_path, top, as_json):
     if as_json:
         click.echo(json.dumps(d, indent=1))
         return
-    click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} bias={cfg.bias} {cfg.dtype}, "
+    cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
+    click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers} bias={cfg.bias} {cfg.dtype}, "
                f"{n_params:,} parameters")
     click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
                f"{st.get('lr', cfg.lr):.4g}; best validation loss "

@@ -36,7 +36,7 @@ def as_option(name, value):
 
 
 def network_for(cfg: Config, vocab_size: int) -> Network:
-    return Network(vocab_size, cfg.hidden_dim, bias=cfg.bias)
+    return Network(vocab_size, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias)
 
 
 def configure(given: dict, ck=None, resume: str | None = None) -> Config:
@@ -47,6 +47,11 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
         if given.get("optimizer") == "sgd":
             # the tutorial's recipe is one flag away
             base = base.replace(lr=0.005, lr_schedule="halve")
+        if given.get("cell", "rnn") != "rnn":
+            # gates exist to carry errors across many steps; truncating at 4 would waste them
+            base = base.replace(bptt_truncate=-1)
+        if given.get("activation", "tanh") != "tanh" and given.get("cell", "rnn") != "rnn":
+            raise DataError(f"--activation {given['activation']} applies to the rnn cell only, not --cell {given['cell']}")
         return base.replace(**given)
     cfg = ck.config
     for k in MODEL_DEFINING + ("dtype",):
@@ -115,7 +120,8 @@ def prepare_training(files, val_files, cfg: Config, ck, use_cache: bool, cache_d
         params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
         state, opt_state = None, None
     n_params = sum(v.size for v in params.values())
-    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} parameters={n_params:,} {cfg.dtype}; "
+    cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
+    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers} parameters={n_params:,} {cfg.dtype}; "
               f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
               f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
     data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {})

@@ -135,6 +135,10 @@ class _Cell:
         dtype = np.dtype(dtype)
         return {"W": np.ascontiguousarray(W, dtype), "b": np.ascontiguousarray(b, dtype)}
 
+    def start(self, n: int):
+        """The state before the first step: None stands for zeros."""
+        return None
+
     @staticmethod
     def output(state):
         raise NotImplementedError
