@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 	$(BIN)/rnn eval -m demo/model.npz
 
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # perplexity in a fixed time on ../shared/corpora, against PyTorch+Adam when torch is installed
 quality: $(VENV)/.installed

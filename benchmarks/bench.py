@@ -7,6 +7,9 @@ load; the ratios measured side by side are what to compare).
   python benchmarks/bench.py --skip-memory   # without the 20M-token memory run
   python benchmarks/bench.py --corpus FILE   # default: ../shared/corpora/tinyshakespeare.txt,
                                              # else the bundled data/corpus.txt
+  python benchmarks/bench.py --baseline REV  # also train and eval with the code of git revision
+                                             # REV, interleaved in the same run (before/after)
+  python benchmarks/bench.py --sections cells,baseline   # only some sections
 
 Rows: training tokens/s of `rnn train` (whole epochs, validation and checkpoint writing
 included, tokenizing excluded) in the reference configuration (C = 8000, H = 100, plain
@@ -35,6 +38,7 @@ C, H = 8000, 100
 
 
 def rnn(*args, env=None, check=True):
+    """``python -m rnncli ARGS``; env may set PYTHONPATH to run another revision's code."""
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "rnncli", *args], capture_output=True, text=True,
                        env=dict(os.environ, **(env or {})))
@@ -69,12 +73,13 @@ def gemm_bound(dtype, N=1120, secs=1.0):
     return 1.0 / (t_tok + 6.0 * H * H / rate), rate / 1e9
 
 
-def train_rate(corpus, tmp, cache, dtype, truncate, epochs=2, extra=()):
+def train_rate(corpus, tmp, cache, dtype, truncate, epochs=2, extra=(), env=None):
     d = tempfile.mkdtemp(dir=tmp)
     log = os.path.join(d, "log.jsonl")
     rnn("train", corpus, "-o", os.path.join(d, "m.npz"), "--optimizer", "sgd", "--lr", "0.005",
         "--batch-size", "32", "--vocab-size", str(C), "--hidden-dim", str(H), "--dtype", dtype,
-        "--bptt-truncate", str(truncate), "--epochs", str(epochs), "--log", log, "-q", "--cache-dir", cache, *extra)
+        "--bptt-truncate", str(truncate), "--epochs", str(epochs), "--log", log, "-q", "--cache-dir", cache, *extra,
+        env=env)
     recs = [json.loads(line) for line in open(log)]
     toks = sum(r["train_tokens"] for r in recs)
     secs = sum(r["seconds"] + r["checkpoint_seconds"] for r in recs)
@@ -96,13 +101,18 @@ def reference_rate(n_sent=12, seed=0):
     return sum(len(s) - 1 for s in sents) / (time.perf_counter() - t0)
 
 
-def torch_rate():
+def eval_rate(model_path, corpus, cache, env=None):
+    r, _ = rnn("eval", "-m", model_path, corpus, "--json", "-q", "--cache-dir", cache, env=env)
+    return json.loads(r.stdout)["tokens_per_s"]
+
+
+def torch_rate(cell="rnn"):
     try:
         import torch  # noqa: F401
     except ImportError:
         return None
-    r = subprocess.run([sys.executable, os.path.join(HERE, "torch_baseline.py"), "speed", "--threads", "2"],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, os.path.join(HERE, "torch_baseline.py"), "speed", "--threads", "2",
+                        "--cell", cell], capture_output=True, text=True)
     for line in r.stdout.splitlines():
         if line.startswith("tokens_per_s="):
             return float(line.split("=")[1])
@@ -151,46 +161,119 @@ def main():
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-tokens", type=float, default=20e6)
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    ap.add_argument("--baseline", metavar="REV", help="git revision to measure before/after against")
+    ap.add_argument("--sections", default="tokenize,headline,baseline,cells,float64,reference,eval,memory",
+                    help="comma-separated subset of the sections to run")
     a = ap.parse_args()
+    sections = set(a.sections.split(","))
+    if a.skip_memory:
+        sections.discard("memory")
     tmp = tempfile.mkdtemp(prefix="rnncli-bench-")
     cache = os.path.join(tmp, "cache")
     print(f"machine: {machine()}")
     print(f"corpus: {a.corpus}", flush=True)
-    res = {}
+    res, rows = {}, []
+    med = statistics.median
 
-    # tokenizing: cold (empty cache) then cached
-    out_npz = os.path.join(tmp, "tok.npz")
-    r, cold = rnn("tokenize", a.corpus, "-o", out_npz, "--cache-dir", cache)
-    with np.load(out_npz) as z:
-        n_words = int(len(z["ids"]) - 2 * (len(z["offsets"]) - 1))
-    r, warm = rnn("tokenize", a.corpus, "-o", out_npz, "--cache-dir", cache)
-    res["tokenize_cold"] = n_words / cold
-    res["tokenize_cached"] = n_words / warm
-    print(f"tokenizing: {n_words:,} words, cold {cold:.2f}s, cached {warm:.2f}s (process wall time)", flush=True)
+    if "tokenize" in sections:  # cold (empty cache) then cached
+        out_npz = os.path.join(tmp, "tok.npz")
+        r, cold = rnn("tokenize", a.corpus, "-o", out_npz, "--cache-dir", cache)
+        with np.load(out_npz) as z:
+            n_words = int(len(z["ids"]) - 2 * (len(z["offsets"]) - 1))
+        r, warm = rnn("tokenize", a.corpus, "-o", out_npz, "--cache-dir", cache)
+        res["tokenize_cold"] = n_words / cold
+        res["tokenize_cached"] = n_words / warm
+        print(f"tokenizing: {n_words:,} words, cold {cold:.2f}s, cached {warm:.2f}s (process wall time)", flush=True)
+        rows += [("tokenizing, cold (NLTK, all cores)", "-", res["tokenize_cold"], ""),
+                 ("tokenizing, cached", "-", res["tokenize_cached"],
+                  f"{res['tokenize_cached'] / res['tokenize_cold']:.0f}x cold")]
 
-    # headline rows, interleaved so slow spells hit all of them
-    heads = {"rnncli float32 full": [], "rnncli float32 trunc4": [], "torch": [], "bound32": []}
     model_path = None
-    for i in range(a.rounds):
-        v, model_path = train_rate(a.corpus, tmp, cache, "float32", -1)
-        heads["rnncli float32 full"].append(v)
-        v, _ = train_rate(a.corpus, tmp, cache, "float32", 4)
-        heads["rnncli float32 trunc4"].append(v)
-        t = torch_rate()
-        if t:
-            heads["torch"].append(t)
-        heads["bound32"].append(gemm_bound(np.float32)[0])
-        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in heads.items() if v), flush=True)
-    med = {k: statistics.median(v) for k, v in heads.items() if v}
-    res.update(med)
-    res["rnncli float64 full"], _ = train_rate(a.corpus, tmp, cache, "float64", -1)
-    res["rnncli float64 trunc4"], _ = train_rate(a.corpus, tmp, cache, "float64", 4)
-    res["bound64"] = gemm_bound(np.float64)[0]
-    res["reference"] = reference_rate()
-    r, _ = rnn("eval", "-m", model_path, a.corpus, "--json", "-q", "--cache-dir", cache)
-    res["eval"] = json.loads(r.stdout)["tokens_per_s"]
+    if "headline" in sections:  # interleaved so slow spells hit all of them
+        heads = {"rnncli float32 full": [], "rnncli float32 trunc4": [], "torch": [], "bound32": []}
+        for i in range(a.rounds):
+            v, model_path = train_rate(a.corpus, tmp, cache, "float32", -1)
+            heads["rnncli float32 full"].append(v)
+            v, _ = train_rate(a.corpus, tmp, cache, "float32", 4)
+            heads["rnncli float32 trunc4"].append(v)
+            t = torch_rate()
+            if t:
+                heads["torch"].append(t)
+            heads["bound32"].append(gemm_bound(np.float32)[0])
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in heads.items() if v), flush=True)
+        res.update({k: med(v) for k, v in heads.items() if v})
+        f32 = res["rnncli float32 full"]
+        rows += [("rnncli train, full BPTT", "float32", f32, ""),
+                 ("rnncli train, --bptt-truncate 4", "float32", res["rnncli float32 trunc4"],
+                  f"{res['rnncli float32 trunc4'] / f32:.2f}x full BPTT")]
+        if "torch" in res:
+            rows.append(("PyTorch nn.RNN, 2 threads, 32x35", "float32", res["torch"],
+                         f"rnncli float32 full is {f32 / res['torch']:.2f}x"))
+        rows.append(("FLOP bound at numpy GEMM speed", "float32", res["bound32"],
+                     f"rnncli float32 full is {100 * f32 / res['bound32']:.0f}%"))
 
-    if not a.skip_memory:
+    if "baseline" in sections and a.baseline:  # the same commands with another revision's code, interleaved
+        base_dir = os.path.join(tmp, "baseline")
+        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", base_dir, a.baseline],
+                       check=True, capture_output=True)
+        try:
+            env = {"PYTHONPATH": base_dir}
+            sides = {"after": ({}, []), "before": (env, [])}
+            evals = {"after": [], "before": []}
+            for i in range(a.rounds):
+                for name, (e, out) in sides.items():
+                    v, m = train_rate(a.corpus, tmp, cache, "float32", -1, env=e)
+                    out.append(v)
+                    evals[name].append(eval_rate(m, a.corpus, cache, env=e))
+                print(f"baseline round {i + 1}: " + ", ".join(
+                    f"{n} train {sides[n][1][-1]:,.0f} eval {evals[n][-1]:,.0f}" for n in sides), flush=True)
+        finally:
+            subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", base_dir], capture_output=True)
+        for n in sides:
+            res[f"train {n}"] = med(sides[n][1])
+            res[f"eval {n}"] = med(evals[n])
+        rows += [(f"rnn train, full BPTT, {a.baseline} (before)", "float32", res["train before"], ""),
+                 ("rnn train, full BPTT, this tree (after)", "float32", res["train after"],
+                  f"{res['train after'] / res['train before']:.2f}x before"),
+                 (f"rnn eval, {a.baseline} (before)", "float32", res["eval before"], ""),
+                 ("rnn eval, this tree (after)", "float32", res["eval after"],
+                  f"{res['eval after'] / res['eval before']:.2f}x before")]
+
+    if "cells" in sections:  # gated cells, full BPTT, against PyTorch's nn.GRU / nn.LSTM
+        for cell in ("gru", "lstm"):
+            ours, theirs = [], []
+            for i in range(a.rounds):
+                ours.append(train_rate(a.corpus, tmp, cache, "float32", -1, extra=("--cell", cell))[0])
+                t = torch_rate(cell)
+                if t:
+                    theirs.append(t)
+            res[f"rnncli {cell}"] = med(ours)
+            rows.append((f"rnn train --cell {cell}, full BPTT", "float32", res[f"rnncli {cell}"], ""))
+            if theirs:
+                res[f"torch {cell}"] = med(theirs)
+                rows.append((f"PyTorch nn.{cell.upper()}, 2 threads, 32x35", "float32", res[f"torch {cell}"],
+                             f"rnncli {cell} is {res[f'rnncli {cell}'] / res[f'torch {cell}']:.2f}x"))
+            print(f"cells: {cell} rnncli {res[f'rnncli {cell}']:,.0f}" +
+                  (f", torch {res[f'torch {cell}']:,.0f}" if theirs else ""), flush=True)
+
+    if "float64" in sections:
+        res["rnncli float64 full"], _ = train_rate(a.corpus, tmp, cache, "float64", -1)
+        res["rnncli float64 trunc4"], _ = train_rate(a.corpus, tmp, cache, "float64", 4)
+        res["bound64"] = gemm_bound(np.float64)[0]
+        rows += [("rnncli train, full BPTT", "float64", res["rnncli float64 full"], ""),
+                 ("rnncli train, --bptt-truncate 4", "float64", res["rnncli float64 trunc4"], ""),
+                 ("FLOP bound at numpy GEMM speed", "float64", res["bound64"],
+                  f"rnncli float64 full is {100 * res['rnncli float64 full'] / res['bound64']:.0f}%")]
+    if "reference" in sections:
+        res["reference"] = reference_rate()
+        ratio = f"rnncli float32 full is {res['rnncli float32 full'] / res['reference']:.0f}x" \
+            if "rnncli float32 full" in res else ""
+        rows.append(("per-sentence reference (tests/reference.py)", "float64", res["reference"], ratio))
+    if "eval" in sections and model_path:
+        res["eval"] = eval_rate(model_path, a.corpus, cache)
+        rows.append(("rnn eval", "float32", res["eval"], f"{res['eval'] / res['rnncli float32 full']:.2f}x training"))
+
+    if "memory" in sections:
         big = os.path.join(tmp, "big.txt")
         src = open(os.path.join(REPO, "data", "corpus.txt")).read()
         per_copy = len(src.split())
@@ -209,26 +292,6 @@ def main():
                             "--epochs", "1", "--max-time", "30", "-q", "--cache-dir", cache])
         res["peak_rss_mb_20M_cached"] = rss2
 
-    f32 = res["rnncli float32 full"]
-    rows = [
-        ("rnncli train, full BPTT", "float32", f32, ""),
-        ("rnncli train, --bptt-truncate 4", "float32", res["rnncli float32 trunc4"],
-         f"{res['rnncli float32 trunc4'] / f32:.2f}x full BPTT"),
-        ("rnncli train, full BPTT", "float64", res["rnncli float64 full"], ""),
-        ("rnncli train, --bptt-truncate 4", "float64", res["rnncli float64 trunc4"], ""),
-        ("per-sentence reference (tests/reference.py)", "float64", res["reference"],
-         f"rnncli float32 full is {f32 / res['reference']:.0f}x"),
-        ("rnn eval", "float32", res["eval"], f"{res['eval'] / f32:.2f}x training"),
-        ("tokenizing, cold (NLTK, all cores)", "-", res["tokenize_cold"], ""),
-        ("tokenizing, cached", "-", res["tokenize_cached"], f"{res['tokenize_cached'] / res['tokenize_cold']:.0f}x cold"),
-    ]
-    if "torch" in res:
-        rows.append(("PyTorch nn.RNN, 2 threads, 32x35", "float32", res["torch"],
-                     f"rnncli float32 full is {f32 / res['torch']:.2f}x"))
-    rows.append(("FLOP bound at numpy GEMM speed", "float32", res["bound32"],
-                 f"rnncli float32 full is {100 * f32 / res['bound32']:.0f}%"))
-    rows.append(("FLOP bound at numpy GEMM speed", "float64", res["bound64"],
-                 f"rnncli float64 full is {100 * res['rnncli float64 full'] / res['bound64']:.0f}%"))
     print()
     print(f"| {'what':46s} | {'dtype':7s} | {'tokens/s':>10s} | ratio |")
     print(f"|{'-' * 48}|{'-' * 9}|{'-' * 12}|-------|")

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The same model in PyTorch, for comparison only (PyTorch is never a dependency).
 
-Model: s_t = tanh(U x_t + W s_{t-1}), o_t = softmax(V s_t), no biases; U is an
-embedding table (row i = column i of U), the recurrence is ``nn.RNN`` with its input
-weight fixed to the identity so that U x_t enters unchanged.
+Model (--cell rnn): s_t = tanh(U x_t + W s_{t-1}), o_t = softmax(V s_t), no biases; U
+is an embedding table (row i = column i of U), the recurrence is ``nn.RNN`` with its
+input weight fixed to the identity so that U x_t enters unchanged.
+--cell gru|lstm: an embedding of size H into ``nn.GRU`` / ``nn.LSTM`` (PyTorch's
+word_language_model layout), the same output layer.
 
   speed    tokens/s of plain-SGD training on random token streams, batch B x T
            (the layout of PyTorch's word_language_model example)
@@ -23,9 +25,17 @@ import torch.nn.functional as F
 
 
 class ElmanLM(nn.Module):
-    def __init__(self, C, H):
+    def __init__(self, C, H, cell="rnn"):
         super().__init__()
         self.U = nn.Embedding(C, H)
+        self.cell = cell
+        if cell != "rnn":
+            self.rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell](H, H, batch_first=True)
+            self.V = nn.Linear(H, C, bias=False)
+            with torch.no_grad():
+                self.U.weight.uniform_(-C ** -0.5, C ** -0.5)
+                self.V.weight.uniform_(-H ** -0.5, H ** -0.5)
+            return
         self.rnn = nn.RNN(H, H, nonlinearity="tanh", bias=False, batch_first=True)
         self.V = nn.Linear(H, C, bias=False)
         with torch.no_grad():
@@ -42,17 +52,19 @@ class ElmanLM(nn.Module):
 
 def speed(a):
     torch.manual_seed(a.seed)
-    m = ElmanLM(a.C, a.H)
+    m = ElmanLM(a.C, a.H, a.cell)
     opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.005)
     stream = torch.randint(0, a.C, (a.B, (a.chunks + 3) * a.T + 1))
     h = torch.zeros(1, a.B, a.H)
+    if a.cell == "lstm":
+        h = (h, torch.zeros(1, a.B, a.H))
     t0 = None
     for i in range(a.chunks + 3):
         if i == 3:
             t0 = time.perf_counter()
         x = stream[:, i * a.T:(i + 1) * a.T]
         y = stream[:, i * a.T + 1:(i + 1) * a.T + 1]
-        logits, h = m(x, h.detach())
+        logits, h = m(x, tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach())
         loss = F.cross_entropy(logits.reshape(-1, a.C), y.reshape(-1), reduction="sum") / a.B
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -118,7 +130,7 @@ def score(m, ids, offsets, C):
 def quality(a):
     torch.manual_seed(a.seed)
     ids, offsets, C = load_corpus(a.train)
-    m = ElmanLM(C, a.H)
+    m = ElmanLM(C, a.H, a.cell)
     params = [p for p in m.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=a.lr)
     rng = np.random.default_rng(a.seed)
@@ -142,7 +154,7 @@ def quality(a):
             toks += int(lens.sum())
         else:
             epochs += 1
-    res = {"impl": "torch_adam", "epochs": round(epochs, 3), "steps": steps, "train_tokens": toks,
+    res = {"impl": f"torch_adam_{a.cell}", "epochs": round(epochs, 3), "steps": steps, "train_tokens": toks,
            "seconds": round(time.perf_counter() - t0, 1)}
     for name, path in [("val", a.val), ("test", a.test)]:
         if path:
@@ -157,6 +169,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["speed", "quality"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="rnn")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--C", type=int, default=8000)
     ap.add_argument("--H", type=int, default=100)
