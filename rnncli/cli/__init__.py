@@ -103,6 +103,73 @@ def _catching(fn):
     return wrapper
 
 
+def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
+    """Run a Trainer with progress bars, one line per epoch and Ctrl-C handling (the
+    first saves a checkpoint after the current batch and exits 130, a second aborts
+    at once, leaving the last written checkpoint intact). Returns its Result.
+    ``describe_val(record)`` adds the task's own validation figure to the epoch line."""
+    import signal
+    import time
+
+    from ..train import Diverged, Hooks, Interrupted
+
+    output = trainer.output
+    bar = [None]
+
+    def close_bar():
+        if bar[0] is not None:
+            bar[0].close()
+
+    def epoch_start(epoch, n_batches, n_units):
+        bar[0] = prog.bar(total=n_units, unit=trainer.task.unit, unit_scale=True, desc=f"epoch {epoch + 1}")
+        bar[0].t_start = time.perf_counter()
+
+    def on_batch(n, loss, lr):
+        b = bar[0]
+        b.update(n)
+        if b.n and not b.disable:
+            b.set_postfix_str(f"loss={loss:.3f} {b.n / (time.perf_counter() - b.t_start):,.0f} "
+                              f"{trainer.task.unit}/s lr={lr:.3g}", refresh=False)
+
+    def epoch_end(r):
+        close_bar()
+        if prog.quiet:
+            return
+        val = (f"val loss {r['val_loss']:.4f} {describe_val(r)}".rstrip() if r["val_loss"] is not None
+               else "no validation")
+        ep = f"epoch {r['epoch']}" + (" (stopped by --max-time)" if r["partial"] else "")
+        tps = r["tokens_per_s"] or 0
+        click.echo(f"{ep}: train loss {r['train_loss'] or float('nan'):.4f}, {val}, lr {r['lr']:.3g}, "
+                   f"{r['seconds']:.1f}s, {tps:,.0f} {trainer.task.unit}/s")
+
+    stop_flag = {"n": 0}
+
+    def on_sigint(signum, frame):
+        stop_flag["n"] += 1
+        if stop_flag["n"] > 1:
+            raise KeyboardInterrupt
+        if not prog.quiet:
+            click.echo("\ninterrupt: saving the checkpoint after this batch (Ctrl-C again to abort)", err=True)
+
+    trainer.hooks = Hooks(epoch_start=epoch_start, batch=on_batch, epoch_end=epoch_end, note=prog.note,
+                          should_stop=lambda: stop_flag["n"] > 0)
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return trainer.run()
+    except Interrupted:
+        close_bar()
+        click.echo(f"interrupted: checkpoint saved to {output} (resume with --resume {output})", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo(f"aborted; the last checkpoint written ({output}) is intact", err=True)
+        sys.exit(130)
+    except Diverged as e:
+        close_bar()
+        _fail(str(e))
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 # ------------------------------------------------------------------ the group
 
 

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import sys
 import time
 
 import click
 
 from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, Config
-from . import Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options
+from . import (Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options,
+               run_training)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -95,7 +94,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     """
     from ..checkpoint import best_path
     from ..lm import corpus, prepare
-    from ..train import Diverged, Hooks, Interrupted, Trainer
+    from ..train import Trainer
 
     prog = Progress(quiet)
     if not files:
@@ -105,65 +104,16 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
         _fail("--val and --val-fraction exclude each other")
     corpus.check_inputs(tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
     ck = _load_checkpoint(resume) if resume else None
-    cfg = prepare.configure(given, ck, resume)
-    _check_writable(output)
-    _threads(cfg.threads)
-    setup = prepare.prepare_training(files, val_files, cfg, ck, not no_cache, cache_dir, prog)
+
+    def configured(cfg):
+        _check_writable(output)
+        _threads(cfg.threads)
+    setup = prepare.prepare_training(files, val_files, given, ck, resume, not no_cache, cache_dir, prog, configured)
     cfg = setup.cfg
 
-    bar = [None]
-
-    def epoch_start(epoch, n_batches, n_tokens):
-        bar[0] = prog.bar(total=n_tokens, unit="tok", unit_scale=True, desc=f"epoch {epoch + 1}")
-        bar[0].t_start = time.perf_counter()
-
-    def on_batch(n, loss, lr):
-        b = bar[0]
-        b.update(n)
-        if b.n and not b.disable:
-            b.set_postfix_str(f"loss={loss:.3f} {b.n / (time.perf_counter() - b.t_start):,.0f} tok/s lr={lr:.3g}",
-                              refresh=False)
-
-    def epoch_end(r):
-        if bar[0] is not None:
-            bar[0].close()
-        if quiet:
-            return
-        val = f"val loss {r['val_loss']:.4f} ppl {r['val_ppl']:.1f}" if r["val_loss"] is not None else "no validation"
-        ep = f"epoch {r['epoch']}" + (" (stopped by --max-time)" if r["partial"] else "")
-        tps = r["tokens_per_s"] or 0
-        click.echo(f"{ep}: train loss {r['train_loss'] or float('nan'):.4f}, {val}, lr {r['lr']:.3g}, "
-                   f"{r['seconds']:.1f}s, {tps:,.0f} tok/s")
-
-    stop_flag = {"n": 0}
-
-    def on_sigint(signum, frame):
-        stop_flag["n"] += 1
-        if stop_flag["n"] > 1:
-            raise KeyboardInterrupt
-        if not quiet:
-            click.echo("\ninterrupt: saving the checkpoint after this batch (Ctrl-C again to abort)", err=True)
-
-    hooks = Hooks(epoch_start=epoch_start, batch=on_batch, epoch_end=epoch_end, note=prog.note,
-                  should_stop=lambda: stop_flag["n"] > 0)
-    trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state, hooks, log_path)
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        result = trainer.run()
-    except Interrupted:
-        if bar[0] is not None:
-            bar[0].close()
-        click.echo(f"interrupted: checkpoint saved to {output} (resume with --resume {output})", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo(f"aborted; the last checkpoint written ({output}) is intact", err=True)
-        sys.exit(130)
-    except Diverged as e:
-        if bar[0] is not None:
-            bar[0].close()
-        _fail(str(e))
-    finally:
-        signal.signal(signal.SIGINT, old)
+    trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state,
+                      log_path=log_path)
+    result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "")
     why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
            "patience": "early stopping"}[result.stopped]
     bv = result.best_val

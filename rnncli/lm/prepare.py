@@ -64,9 +64,15 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
     return cfg.replace(**{k: v for k, v in given.items() if k != "vocab_size"})
 
 
-def prepare_training(files, val_files, cfg: Config, ck, use_cache: bool, cache_dir, prog) -> Setup:
-    """Corpus, vocabulary, validation split, network and parameters for a run with
-    configuration ``cfg``; ``ck`` is the checkpoint being resumed, or None."""
+def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_cache: bool, cache_dir, prog,
+                     configured=None) -> Setup:
+    """Configuration, corpus, vocabulary, validation split, network and parameters for
+    a run with the options ``given`` (those the user set); ``ck`` is the checkpoint
+    being resumed (from ``resume``), or None. ``configured(cfg)`` is called once the
+    configuration is settled, before any data is read (to check the output path)."""
+    cfg = configure(given, ck, resume)
+    if configured:
+        configured(cfg)
     t0 = time.perf_counter()
     stored = ck.task.splitter if ck is not None else None
     if corpus.is_single_corpus_file(files):
