@@ -262,8 +262,11 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 @click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
               help="How many of the most frequent vocabulary entries to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
+              help="Also draw the loss, validation perplexity and learning rate per epoch to this PNG "
+                   "(needs pip install 'rnncli[plot]').")
 @_catching
-def info(model_path, top, as_json):
+def info(model_path, top, as_json, plot_path):
     """Describe a checkpoint: config, sizes, training history and vocabulary."""
     from ..config import N_SPECIALS
     ck = _load_checkpoint(model_path)
@@ -290,12 +293,63 @@ def info(model_path, top, as_json):
     click.echo("config: " + " ".join(f"{k}={v}" for k, v in sorted(json.loads(cfg.to_json()).items()) if k != "extra"))
     click.echo(f"sentence splitter: {splitter.get('kind')}; validation sentences stored: {d['validation_sentences']:,}")
     if d["history"]:
+        from ..plotting import sparkline
+        vals = [r.get("val_loss") for r in d["history"]]
+        finite = [v for v in vals if isinstance(v, (int, float))]
+        if len(finite) > 1:
+            click.echo(f"validation loss per epoch: {sparkline(vals)}  ({finite[0]:.4f} -> {finite[-1]:.4f}, "
+                       f"lowest {min(finite):.4f})")
         click.echo("epoch  train_loss  val_loss  val_ppl      lr  tokens/s")
         for r in d["history"]:
             fmt = lambda v, f: (f % v) if v is not None else "-"
             click.echo(f"{r['epoch']!s:>5}  {fmt(r['train_loss'], '%10.4f')}  {fmt(r['val_loss'], '%8.4f')}  "
                        f"{fmt(r['val_ppl'], '%7.1f')}  {fmt(r['lr'], '%6.3g')}  {fmt(r.get('tokens_per_s'), '%8.0f')}")
     click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
+    if plot_path:
+        _plot_history(plot_path, d["history"], model_path)
+
+
+def _plot_history(png, history, source):
+    from ..plotting import PlotError, plot_history
+    try:
+        plot_history(png, history, title=source)
+    except PlotError as e:
+        _fail(str(e))
+
+
+@cli.command("plot", short_help="Draw a training history to a PNG.")
+@click.argument("source", type=click.Path(), metavar="CKPT|LOG.jsonl")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="curve.png", show_default=True,
+              help="The PNG to write.")
+@_catching
+def plot_cmd(source, output):
+    """Draw training and validation loss, validation perplexity and the learning rate per
+    epoch from a checkpoint's history or a --log file (one JSON object per line). Needs
+    matplotlib: pip install 'rnncli[plot]'."""
+    import os
+    if not os.path.isfile(source):
+        _fail(f"{source}: no such file")
+    if source.endswith(".jsonl") or not _is_zip(source):
+        history = []
+        with open(source, encoding="utf-8", errors="replace") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    _fail(f"{source}: line {i} is not JSON (expected a --log file or a checkpoint)")
+                if isinstance(rec, dict) and "epoch" in rec:
+                    history.append(rec)
+    else:
+        history = _load_checkpoint(source).state.get("history", [])
+    _plot_history(output, history, source)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _is_zip(path):
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
 
 
 # ------------------------------------------------------------------ tokenize

@@ -4,47 +4,9 @@ imported inside the functions (Agg canvas, no pyplot state, no display needed);
 PNG files are written atomically (temporary file, then rename)."""
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
-
-class PlotError(Exception):
-    """Plotting is not possible (matplotlib missing, file not writable), as one line."""
-
-
-INSTALL_HINT = "plotting needs matplotlib: pip install 'rnncli[plot]'"
-
-
-def _figure(n_panels: int, width: float = 9.0, height: float = 3.0):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise PlotError(INSTALL_HINT) from None
-    fig = Figure(figsize=(width, height * n_panels + 0.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(n_panels, 1, squeeze=False)[:, 0]
-    return fig, axes
-
-
-def _save(fig, path: str):
-    d = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".png", dir=d)
-    except OSError as e:
-        raise PlotError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+from ..plotting import INSTALL_HINT, PlotError, figure as _figure, save as _save  # noqa: F401
 
 
 def _cols(a):
