@@ -25,14 +25,20 @@ quality: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# A regular (not editable) install, redone whenever the package changes: editable
+# installs make setuptools print a warning box on every install.
+SOURCES := pyproject.toml $(shell find rnncli -name '*.py')
+
+$(VENV)/.installed: $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q .
+	rm -rf build
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test,plot]'
+	$(BIN)/pip install -q '.[test,plot]'
+	rm -rf build
 	touch $@
 
 clean:
