@@ -347,8 +347,11 @@ def test_prefix_with_unknown_word_warns(capsys, chain_model):
     assert r.code == 0, r
     assert "warning" in r.err and "zebra" in r.err
     for it in json.loads(r.out):
-        assert it["tokens"][:2] == ["a", "UNKNOWN_TOKEN"]
-        assert "UNKNOWN_TOKEN" not in it["tokens"][2:]
+        assert it["tokens"][:2] == ["a", "zebra"] and it["unknown_prefix_words"] == ["zebra"]
+        assert "UNKNOWN_TOKEN" not in it["tokens"]
+    r = rnn(capsys, "generate", "-m", path, "-n", "2", "--min-length", "0", "--prefix", "A Zebra", "--seed", "1")
+    assert r.code == 0 and "UNKNOWN_TOKEN" not in r.out, r
+    assert all(line.startswith("A Zebra ") for line in r.out.splitlines()), r
 
 
 # ------------------------------------------------------------------ info

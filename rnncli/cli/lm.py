@@ -142,7 +142,8 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
 @_catching
 def generate(model_path, count, min_length, max_length, temperature, top_k, seed, prefix, as_json, threads):
     """Sample sentences from a checkpoint. Each starts at SENTENCE_START and is sampled
-    word by word until SENTENCE_END; UNKNOWN_TOKEN is never emitted."""
+    word by word until SENTENCE_END; UNKNOWN_TOKEN is never emitted (a --prefix word
+    outside the vocabulary is read as UNKNOWN_TOKEN and shown as typed)."""
     import numpy as np
 
     from ..config import N_SPECIALS
@@ -158,29 +159,33 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         _fail("--temperature must be 0 or positive")
     _threads(threads)
     ck = _load_checkpoint(model_path)
-    prefix_ids = []
+    prefix_ids, typed, unknown = [], [], []
     if prefix:
         from nltk.tokenize.destructive import NLTKWordTokenizer
-        text = prefix.lower() if ck.config.lowercase else prefix
-        words = NLTKWordTokenizer().tokenize(text)
-        if len(words) > max_length:
-            _fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
+        typed = NLTKWordTokenizer().tokenize(prefix)
+        if len(typed) > max_length:
+            _fail(f"--prefix has {len(typed)} words, more than --max-length {max_length}")
         vocab = ck.task.vocab
-        unknown = [w for w in words if w not in vocab.index or vocab.index[w] < N_SPECIALS]
+        looked_up = [w.lower() for w in typed] if ck.config.lowercase else typed
+        prefix_ids = [vocab.index[w] if vocab.index.get(w, 0) >= N_SPECIALS else 0 for w in looked_up]
+        unknown = [w for w, i in zip(typed, prefix_ids) if i == 0]
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
-        prefix_ids = [vocab.index[w] if w not in unknown else 0 for w in words]
     rng = np.random.default_rng(seed)
     out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
     words_of = ck.task.vocab.words
+
+    def shown(ids):
+        # a prefix word outside the vocabulary is shown as typed, not as UNKNOWN_TOKEN
+        return [typed[k] if k < len(typed) and i == 0 else words_of[i] for k, i in enumerate(ids)]
     if as_json:
-        items = [{"tokens": [words_of[i] for i in ws] + (["SENTENCE_END"] if ended else []),
-                  "text": detokenize([words_of[i] for i in ws]), "logprob": lp, "ended": ended}
+        items = [{"tokens": shown(ws) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ws)),
+                  "logprob": lp, "ended": ended, **({"unknown_prefix_words": unknown} if unknown else {})}
                  for ws, lp, ended in out]
         click.echo(json.dumps(items, indent=1))
     else:
         for ws, _, _ in out:
-            click.echo(detokenize([words_of[i] for i in ws]))
+            click.echo(detokenize(shown(ws)))
 
 
 # ------------------------------------------------------------------ eval
