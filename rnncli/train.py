@@ -84,6 +84,7 @@ class Trainer:
             except checkpoint.CheckpointError:
                 pass
         self.last_lr = self.sched.lr
+        self._end_cost = None            # seconds of the last end of epoch (validation, checkpoints)
 
     # ------------------------------------------------------------ helpers
 
@@ -113,6 +114,8 @@ class Trainer:
         cfg, st = self.cfg, self.state
         n_target = target_epochs(cfg)
         t_start = time.perf_counter()
+        if cfg.max_time and self._end_cost is None:
+            self._end_cost = self._first_end_estimate()
         stopped = "epochs"
         while st["epoch"] < n_target:
             epoch = st["epoch"]
@@ -129,6 +132,7 @@ class Trainer:
             t_train = 0.0
             ep_nll, ep_tok = 0.0, 0
             norms = []
+            steps = []                   # (units, seconds) of each step, for the --max-time estimate
             timed_out = False
             for bi in range(first, len(batches)):
                 if self.comm.agree(bool(self.hooks.should_stop and self.hooks.should_stop())):
@@ -138,7 +142,10 @@ class Trainer:
                     self.save()
                     raise Interrupted()
                 elapsed = time.perf_counter() - t_start
-                if cfg.max_time and self.comm.broadcast(elapsed >= cfg.max_time):  # rank 0's clock
+                # --max-time bounds the whole run: stop while the last step, validation and
+                # the checkpoint still fit (rank 0's clock decides for every process)
+                if cfg.max_time and self.comm.broadcast(elapsed + self._finish_estimate(steps)
+                                                        >= cfg.max_time):
                     timed_out = True
                     st["batch_in_epoch"] = bi
                     st["dropout_rng"] = drng.bit_generator.state
@@ -161,7 +168,8 @@ class Trainer:
                 st["step"] += 1
                 ep_nll += nll
                 ep_tok += n_units
-                t_train += time.perf_counter() - t0
+                steps.append((n_units, time.perf_counter() - t0))
+                t_train += steps[-1][1]
                 if self.hooks.batch:
                     self.hooks.batch(n_units, ep_nll / ep_tok, lr)
             st["train_seconds"] += t_train
@@ -169,7 +177,9 @@ class Trainer:
                 st["epoch"] += 1
                 st["batch_in_epoch"] = 0
                 st.pop("dropout_rng", None)
-            stop = self._end_epoch(epoch, ep_nll, ep_tok, t_train, time.perf_counter() - t_epoch, timed_out, norms)
+            t_end = time.perf_counter()
+            stop = self._end_epoch(epoch, ep_nll, ep_tok, t_train, t_end - t_epoch, timed_out, norms)
+            self._end_cost = time.perf_counter() - t_end
             if timed_out:
                 stopped = "time"
                 break
@@ -177,6 +187,23 @@ class Trainer:
                 stopped = stop
                 break
         return Result(stopped, st["history"], st["best_val"])
+
+    def _finish_estimate(self, steps: list) -> float:
+        """Seconds that one more step, the validation pass and writing the checkpoint(s)
+        will take: the mean step of this epoch (its first step, which warms caches and
+        buffers up, left out) and the last end of epoch (or the first estimate)."""
+        timed = steps[1:]
+        step = sum(s for _, s in timed) / len(timed) if timed else 0.0
+        return step + (self._end_cost or 0.0)
+
+    def _first_end_estimate(self) -> float:
+        """Time one validation pass now (its result is not used) and price writing the
+        checkpoints at 50 MB/s: --max-time needs the cost of an epoch's end before the
+        first epoch has ended."""
+        t0 = time.perf_counter()
+        self.validation_loss()
+        nbytes = sum(v.nbytes for v in self.params.values()) * (2 + len(self.opt.slots[self.opt.name]))
+        return time.perf_counter() - t0 + 2 * nbytes / 50e6
 
     def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial, norms=()):
         cfg, st = self.cfg, self.state

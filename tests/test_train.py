@@ -382,3 +382,19 @@ def test_gated_and_stacked_resume_after_interrupt_equals_uninterrupted(tmp_path,
     resumed.run()
     for k in full.params:
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+def test_max_time_bounds_training_validation_and_checkpoint(tmp_path):
+    """--max-time stops early enough that the last validation pass and checkpoint
+    writes fit inside it, measured with a validation set ten times the training set."""
+    enc, vocab = toy_corpus(n_sent=8100)
+    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 8100))
+    cfg = small_cfg(epochs=None, max_time=1.5, batch_size=2, hidden_dim=24)
+    net = Network(len(vocab), cfg.hidden_dim)
+    task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
+    t = Trainer(cfg, net, net.init(np.random.default_rng(0), cfg.dtype), task, str(tmp_path / "m.npz"))
+    t0 = time.perf_counter()
+    res = t.run()
+    took = time.perf_counter() - t0
+    assert res.stopped == "time" and len(res.history) >= 2
+    assert took <= cfg.max_time * 1.15, took     # documented: within one step and timing noise

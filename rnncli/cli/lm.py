@@ -75,7 +75,8 @@ D = Config()
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time].")
 @click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-              help="Stop training after this many seconds (tokenizing excluded); alone, trains until the time is up.")
+              help="Bound on training, validation and checkpoint writing in seconds (tokenizing excluded); "
+                   "alone, trains until the time is up.")
 @click.option("--seed", type=int, default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used [default: the BLAS default].")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
