@@ -106,6 +106,61 @@ def eval_rate(model_path, corpus, cache, env=None):
     return json.loads(r.stdout)["tokens_per_s"]
 
 
+class Competitor:
+    """A CPU-bound process (a busy loop) for the duration of a with-block, bounded by
+    ``limit`` seconds in any case: the 'busy machine' of the thread measurements."""
+
+    def __init__(self, limit=900):
+        self.limit = limit
+
+    def __enter__(self):
+        code = f"import time\nt=time.time()\nwhile time.time()-t<{self.limit}: pass"
+        self.p = subprocess.Popen([sys.executable, "-c", code])
+        return self
+
+    def __exit__(self, *exc):
+        self.p.kill()
+        self.p.wait()
+
+
+def timed_train_rate(corpus, cache, seconds, threads=None, env=None):
+    """Training tokens/s over --max-time seconds (reference configuration, adam)."""
+    d = tempfile.mkdtemp()
+    log = os.path.join(d, "log.jsonl")
+    extra = ["--threads", str(threads)] if threads else []
+    rnn("train", corpus, "-o", os.path.join(d, "m.npz"), "--vocab-size", str(C), "--hidden-dim", str(H),
+        "--max-time", str(seconds), "--log", log, "-q", "--cache-dir", cache, *extra, env=env)
+    recs = [json.loads(line) for line in open(log)]
+    rate = sum(r["train_tokens"] for r in recs) / sum(r["train_tokens"] / r["tokens_per_s"] for r in recs)
+    shutil.rmtree(d, ignore_errors=True)
+    return rate
+
+
+def thread_rows(a, cache, model_path, rounds):
+    """Training and eval tokens/s with the default threads and each fixed --threads,
+    on the machine as it is and with a competing CPU-bound process, interleaved."""
+    res = {}
+    cores = os.cpu_count() or 1
+    choices = [None] + list(range(1, cores + 1))
+    for load in ("quiet", "busy"):
+        for i in range(rounds):
+            for th in choices:
+                name = f"{load} threads={th or 'default'}"
+                if load == "busy":
+                    with Competitor():
+                        tr = timed_train_rate(a.corpus, cache, a.thread_seconds, th)
+                        r, _ = rnn("eval", "-m", model_path, a.corpus, "--json", "-q", "--cache-dir", cache,
+                                   *(["--threads", str(th)] if th else []))
+                else:
+                    tr = timed_train_rate(a.corpus, cache, a.thread_seconds, th)
+                    r, _ = rnn("eval", "-m", model_path, a.corpus, "--json", "-q", "--cache-dir", cache,
+                               *(["--threads", str(th)] if th else []))
+                res.setdefault(name + " train", []).append(tr)
+                res.setdefault(name + " eval", []).append(json.loads(r.stdout)["tokens_per_s"])
+                print(f"threads: {name}: train {tr:,.0f} eval {res[name + ' eval'][-1]:,.0f}", flush=True)
+    return {k: statistics.median(v) for k, v in res.items()}, choices
+
+
 def torch_rate(cell="rnn"):
     try:
         import torch  # noqa: F401
@@ -162,7 +217,8 @@ def main():
     ap.add_argument("--memory-tokens", type=float, default=20e6)
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--baseline", metavar="REV", help="git revision to measure before/after against")
-    ap.add_argument("--sections", default="tokenize,headline,baseline,cells,float64,reference,eval,memory",
+    ap.add_argument("--thread-seconds", type=float, default=20, help="threads section: seconds per training run")
+    ap.add_argument("--sections", default="tokenize,headline,baseline,cells,threads,float64,reference,eval,memory",
                     help="comma-separated subset of the sections to run")
     a = ap.parse_args()
     sections = set(a.sections.split(","))
@@ -255,6 +311,21 @@ def main():
                              f"rnncli {cell} is {res[f'rnncli {cell}'] / res[f'torch {cell}']:.2f}x"))
             print(f"cells: {cell} rnncli {res[f'rnncli {cell}']:,.0f}" +
                   (f", torch {res[f'torch {cell}']:,.0f}" if theirs else ""), flush=True)
+
+    if "threads" in sections:  # default threads against every fixed --threads, quiet and busy
+        if model_path is None:
+            _, model_path = train_rate(a.corpus, tmp, cache, "float32", 4, epochs=1)
+        th, choices = thread_rows(a, cache, model_path, a.rounds)
+        res.update({"threads " + k: v for k, v in th.items()})
+        for load in ("quiet", "busy"):
+            for what in ("train", "eval"):
+                best = max(th[f"{load} threads={c} {what}"] for c in choices[1:])
+                d = th[f"{load} threads=default {what}"]
+                rows.append((f"{what}, {load} machine, default threads", "float32", d,
+                             f"{best / d:.2f}x slower than the best fixed --threads" if best > d else
+                             "as fast as the best fixed --threads or faster"))
+                for c in choices[1:]:
+                    rows.append((f"{what}, {load} machine, --threads {c}", "float32", th[f"{load} threads={c} {what}"], ""))
 
     if "float64" in sections:
         res["rnncli float64 full"], _ = train_rate(a.corpus, tmp, cache, "float64", -1)

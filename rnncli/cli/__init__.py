@@ -52,10 +52,10 @@ class Progress:
 
 
 def _threads(n):
-    """Limit BLAS threads (and our own elementwise threads) to n; None keeps the BLAS default."""
-    if n:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(n)
+    """BLAS on one thread: rnncli parallelises its large products itself, on ``n``
+    threads (default: the cores it may use), see nn/workspace.py."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1, user_api="blas")
 
 
 

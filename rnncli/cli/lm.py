@@ -78,7 +78,9 @@ D = Config()
               help="Bound on training, validation and checkpoint writing in seconds (tokenizing excluded); "
                    "alone, trains until the time is up.")
 @click.option("--seed", type=int, default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used [default: the BLAS default].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for the large matrix products and elementwise work [default: the cores this "
+                   "process may use].")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Append one JSON object per epoch to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars or summaries.")
@@ -139,7 +141,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
 @click.option("--seed", type=int, default=None, help="Random seed; the same seed gives the same sentences.")
 @click.option("--prefix", default=None, help="Start every sentence with these words and continue them.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {tokens, text, logprob, ended}.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for the large matrix products [default: the cores this process may use].")
 @_catching
 def generate(model_path, count, min_length, max_length, temperature, top_k, seed, prefix, as_json, threads):
     """Sample sentences from a checkpoint. Each starts at SENTENCE_START and is sampled
@@ -199,7 +201,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
 @input_options
 @click.option("--per-sentence", is_flag=True, help="Also print each sentence's log-probability and per-token surprisal.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with --per-sentence, one per line first).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for the large matrix products [default: the cores this process may use].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
 @_catching
 def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_sentence, as_json, threads, quiet):

@@ -56,7 +56,7 @@ class FullSoftmax:
     def _exp_logits_(self, p: dict, Hin: np.ndarray, y: np.ndarray, Z: np.ndarray, bound: float, ws):
         """Z = exp(Hin V^T [+ c] - shift) in place. Returns (target logits (N,) float64,
         shift: 0.0 when the logit bound makes exp safe, saving a pass over Z, else (N,))."""
-        np.matmul(Hin, p["V"].T, out=Z)                  # (N, C)  logits
+        ws.matmul(Hin, p["V"].T, out=Z)                  # (N, C)  logits
         if "c" in p:
             Z += p["c"]
         zy = Z[np.arange(len(Z)), y].astype(np.float64)
@@ -87,7 +87,7 @@ class FullSoftmax:
         Va[:, :H] = V
         Va[:, H] = 1
         DH = ws.get("DH", (N, H + 1), dt)
-        np.matmul(Z, Va, out=DH)                         # (N, H+1)
+        ws.matmul(Z, Va, out=DH)                         # (N, H+1)
         r = DH[:, H].copy()                              # (N,)  sum_j exp(z_j - shift)
         nll = float(np.sum(np.log(r, dtype=np.float64) + shift - zy))
 
@@ -101,11 +101,11 @@ class FullSoftmax:
         Sn[:, H] = inv
         if "c" in p:
             dVa = ws.get("dVa", (C, H + 1), dt)
-            np.matmul(Z.T, Sn, out=dVa)                  # (C, H+1)  [dV | dc]
+            ws.matmul(Z.T, Sn, out=dVa)                  # (C, H+1)  [dV | dc]
             grads["V"][...] = dVa[:, :H]
             grads["c"][...] = dVa[:, H]
         else:
-            np.matmul(Z.T, Sn[:, :H], out=grads["V"])    # (C, H)
+            ws.matmul(Z.T, Sn[:, :H], out=grads["V"])    # (C, H)
         return nll, dh
 
     def token_nll(self, p: dict, S: np.ndarray, y: np.ndarray, ws, out: np.ndarray,
