@@ -214,8 +214,12 @@ class Trainer:
             stop = "schedule"
         best = st["best_val"]
         improved = val is not None and (best is None or val < best)
-        # patience counts epochs without a gain that matters (--min-gain, relative)
-        gained = val is not None and (best is None or val < best - cfg.min_gain * abs(best))
+        # patience counts epochs without a gain that matters (--min-gain, relative). Under
+        # --max-time the budget is the bound: any gain counts, so a run that still improves
+        # slowly goes on at the lower rates the schedule gives it instead of stopping early;
+        # a run whose validation loss stops improving (overfitting) still stops.
+        need = 0.0 if cfg.max_time else cfg.min_gain * abs(best or 0.0)
+        gained = val is not None and (best is None or val < best - need)
         if improved:
             st["best_val"] = val
             if cfg.patience:

@@ -398,3 +398,14 @@ def test_max_time_bounds_training_validation_and_checkpoint(tmp_path):
     took = time.perf_counter() - t0
     assert res.stopped == "time" and len(res.history) >= 2
     assert took <= cfg.max_time * 1.15, took     # documented: within one step and timing noise
+
+
+def test_with_max_time_any_gain_counts_against_patience(tmp_path, monkeypatch):
+    # the same slow gains that stop an epoch-bounded run (see above) keep a time-bounded
+    # run going; a loss that stops improving still stops it, best weights restored
+    # (the first value feeds the validation pass that --max-time times before training)
+    scripted = iter([9.9, 2.0, 1.999, 1.9985, 1.998, 1.9979, 2.1, 2.2])
+    t = make_trainer(tmp_path, small_cfg(epochs=7, max_time=600, patience=2, min_gain=0.003, lr_schedule="constant"))
+    monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
+    res = t.run()
+    assert res.stopped == "patience" and len(res.history) == 7 and res.best_val == 1.9979

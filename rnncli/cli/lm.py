@@ -65,8 +65,8 @@ D = Config()
 @click.option("--min-gain", type=click.FloatRange(min=0), default=None,
               help=f"mikolov/plateau/--patience: relative validation gain that counts as progress [default: {D.min_gain}].")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
-              help="Stop after this many epochs without a validation gain of --min-gain and restore the best "
-                   f"weights; 0: off [default: {D.patience}].")
+              help="Stop after this many epochs without a validation gain of --min-gain (with --max-time: "
+                   f"without any gain) and restore the best weights; 0: off [default: {D.patience}].")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Dropout between layers and on the hidden-to-output path, never on the recurrence [default: 0, off].")
