@@ -5,6 +5,7 @@ same token ids, when PyTorch is importable) on the corpora of ../shared/corpora.
   python benchmarks/quality.py                          # default recipe + torch, 300 s each
   python benchmarks/quality.py --budget 90 --recipe "adam-cosine=--optimizer adam --lr-schedule cosine"
   python benchmarks/quality.py --corpora tinyshakespeare --no-torch
+  python benchmarks/quality.py --recipe rnn= --recipe gru="--cell gru" --torch-cells gru,lstm
 
 Splits: WikiText-2 trains on valid.txt and tests on test.txt; tinyshakespeare and the
 Gutenberg book hold out their last 10% of lines as test text. Each corpus is tokenized
@@ -73,19 +74,19 @@ def run_rnncli(d, train_npz, test_npz, label, args, budget):
             "test_ppl": test["perplexity"], "minutes": round(minutes, 2)}
 
 
-def run_torch(d, train_npz, test_npz, budget):
+def run_torch(d, train_npz, test_npz, budget, cell="rnn"):
     try:
         import torch  # noqa: F401
     except ImportError:
         return None
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, os.path.join(HERE, "torch_baseline.py"), "quality", "--train", train_npz,
-                        "--test", test_npz, "--max-time", str(budget), "--threads", "2"],
+                        "--test", test_npz, "--max-time", str(budget), "--threads", "2", "--cell", cell],
                        capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"quality: torch baseline failed:\n{r.stderr}")
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    return {"recipe": "pytorch adam lr 1e-3", "epochs": res["epochs"], "val_ppl": None, "best_val_ppl": None,
+    return {"recipe": f"pytorch {cell} adam lr 1e-3", "epochs": res["epochs"], "val_ppl": None, "best_val_ppl": None,
             "test_ppl": res["test_ppl"], "minutes": round((time.perf_counter() - t0) / 60, 2)}
 
 
@@ -96,6 +97,7 @@ def main():
     ap.add_argument("--recipe", action="append", default=[], metavar="LABEL=ARGS",
                     help="an rnncli recipe to run (repeatable); default: the default recipe only")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--torch-cells", default="rnn", help="comma-separated cells for the PyTorch runs (rnn, gru, lstm)")
     ap.add_argument("--work", default=None)
     a = ap.parse_args()
     if not os.path.isdir(SHARED):
@@ -110,8 +112,8 @@ def main():
             r = run_rnncli(d, tr, te, label, args.split(), a.budget)
             rows.append(dict(r, corpus=name))
             print(json.dumps(rows[-1]), flush=True)
-        if not a.no_torch:
-            r = run_torch(d, tr, te, a.budget)
+        for cell in ([] if a.no_torch else a.torch_cells.split(",")):
+            r = run_torch(d, tr, te, a.budget, cell)
             if r:
                 rows.append(dict(r, corpus=name))
                 print(json.dumps(rows[-1]), flush=True)
