@@ -559,3 +559,16 @@ def test_config_problem_accepts_every_default_and_the_v1_fixture():
     assert Config(epochs=None, max_time=None, threads=None, csv_column=None).problem() is None
     ck = checkpoint.load(os.path.join(os.path.dirname(__file__), "fixtures", "v1_model.npz"))
     assert ck.config.problem() is None
+
+
+@pytest.mark.parametrize("temperature", ["1e-320", "5e-324", "1e-300", "1e300"])
+def test_generate_with_extreme_temperatures_never_emits_unknown(capsys, trained, temperature):
+    """Found by the fuzz suite: a subnormal temperature turned every logit into -inf and
+    the sampler fell back to id 0, UNKNOWN_TOKEN. A tiny temperature is the argmax path."""
+    r = rnn(capsys, "generate", "-m", trained, "-n", "3", "--json", "--seed", "2", "--temperature", temperature)
+    assert r.code == 0, r
+    for item in json.loads(r.out):
+        assert "UNKNOWN_TOKEN" not in item["tokens"] and item["tokens"]
+    if float(temperature) < 1e-200:
+        greedy = rnn(capsys, "generate", "-m", trained, "-n", "3", "--json", "--temperature", "0")
+        assert [i["tokens"] for i in json.loads(r.out)] == [i["tokens"] for i in json.loads(greedy.out)]

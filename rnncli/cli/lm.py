@@ -301,6 +301,8 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
         else:
             total, n = evaluate.total_nll(net, ck.params, enc, ws, progress=bar.update)
     seconds = time.perf_counter() - t0
+    if math.isnan(total):
+        _fail(f"{model_path}: the model's scores are NaN: its weights are too large for {ck.config.dtype} arithmetic")
     s = evaluate.summary(total, n, enc.n_sentences, oov, words)
     s["seconds"] = round(seconds, 3)
     s["tokens_per_s"] = round(n / seconds, 1) if seconds > 0 else None
