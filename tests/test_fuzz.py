@@ -117,7 +117,7 @@ def _float_text():
 
 
 # bounded where a valid value would make an example slow or huge, free elsewhere
-BOUNDED = {"epochs": _int_text(-2, 2), "hidden_dim": _int_text(-2, 6), "threads": _int_text(-2, 4),
+BOUNDED = {"epochs": _int_text(-2, 2), "hidden_dim": _int_text(-2, 6),
            "max_time": st.floats(-1, 5).map(str), "count": _int_text(-2, 4), "min_length": _int_text(-2, 30),
            "max_length": _int_text(-2, 30)}
 FIXED = {"files", "output", "resume", "val_files", "log_path", "cache_dir", "model_path", "quiet"}

@@ -572,3 +572,48 @@ def test_generate_with_extreme_temperatures_never_emits_unknown(capsys, trained,
     if float(temperature) < 1e-200:
         greedy = rnn(capsys, "generate", "-m", trained, "-n", "3", "--json", "--temperature", "0")
         assert [i["tokens"] for i in json.loads(r.out)] == [i["tokens"] for i in json.loads(greedy.out)]
+
+
+def test_huge_threads_value_is_bounded(tmp_path, trained):
+    """Found while fuzzing: `--threads 1000000000` made eval cut its rows into a billion
+    blocks (16 GB of indices). Run under a 3 GiB address-space limit, so that a
+    regression fails here instead of exhausting the machine."""
+    import resource
+
+    from rnncli.nn.workspace import Workspace
+    assert Workspace(10 ** 9).threads <= max(8, os.cpu_count() or 1)
+    assert Workspace(2).threads == 2 and Workspace(1).threads == 1
+    corpus = tmp_path / "c.txt"
+    write_text(corpus, n=200)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+    p = subprocess.run([sys.executable, "-m", "rnncli", "eval", "-m", str(trained), str(corpus), "-q", "--no-cache",
+                        "--threads", str(10 ** 9)], capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert p.returncode == 0, p.stderr
+    assert "perplexity" in p.stdout
+
+
+@pytest.mark.parametrize("encoding", ["punycode", "idna", "utf-7"])
+def test_codec_specific_decoding_errors_are_one_line(capsys, tmp_path, trained, encoding):
+    """Found by the fuzz suite: punycode raises UnicodeError, not UnicodeDecodeError."""
+    f = tmp_path / "odd.txt"
+    f.write_bytes(b"The cat sat on the mat - ok? \xff\xfe+- The dog.\n")
+    r = rnn(capsys, "eval", "-m", trained, "-q", "--encoding", encoding, f)
+    if r.code:
+        assert_user_error(r, "odd.txt", encoding)
+
+
+@pytest.mark.parametrize("cmd", ["train", "eval", "resume"])
+def test_threads_beyond_a_c_int(capsys, tmp_path, corpus, trained, cmd):
+    """Found by the fuzz suite: --threads 2**70 (or a checkpoint holding it) overflowed
+    threadpoolctl's C call."""
+    big = str(2 ** 70)
+    if cmd == "resume":
+        path = _with_json(trained, tmp_path / "t.npz", "config", threads=2 ** 70)
+        r = rnn(capsys, "train", corpus, "--resume", path, "-o", tmp_path / "out.npz", "--epochs", "2", "-q")
+    elif cmd == "train":
+        r = rnn(capsys, "train", corpus, "-o", tmp_path / "out.npz", *TINY, "--threads", big)
+    else:
+        r = rnn(capsys, "eval", "-m", trained, "-q", "--threads", big, corpus)
+    assert r.code == 0, r

@@ -86,7 +86,7 @@ def _threads(n):
     """Limit BLAS threads (and our own elementwise threads) to n; None keeps the BLAS default."""
     if n:
         from threadpoolctl import threadpool_limits
-        threadpool_limits(n)
+        threadpool_limits(min(n, 4096))  # a C int; beyond any machine's cores anyway
 
 
 
