@@ -190,7 +190,7 @@ def test_log_in_missing_directory_fails_before_training(capsys, tmp_path, corpus
 
 
 # A prelude for `python SCRIPT rnn-args...`: numpy.savez, when it writes the Nth temporary
-# file of NAME, sends the given signals to its own process from inside the zip writing,
+# file of NAME (* for any file), sends the given signals to its own process from inside the zip writing,
 # then goes on writing: while the array KEY is converted, or with KEY "@close" while
 # the zip member's handle is being closed (where an exception leaves the zip unclosable).
 SIGNAL_IN_WRITE = r'''
@@ -217,7 +217,7 @@ def close(self):
 
 def savez(f, **arrays):
     tmp = os.path.basename(os.readlink(f"/proc/self/fd/{f.fileno()}"))
-    if tmp.startswith("." + NAME + "."):
+    if NAME == "*" or tmp.startswith("." + NAME + "."):
         count[0] += 1
         if count[0] == NTH:
             if KEY == "@close":
@@ -617,3 +617,17 @@ def test_threads_beyond_a_c_int(capsys, tmp_path, corpus, trained, cmd):
     else:
         r = rnn(capsys, "eval", "-m", trained, "-q", "--threads", big, corpus)
     assert r.code == 0, r
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="finds the file being written through /proc")
+def test_sigterm_before_training_ends_cleanly(tmp_path, corpus):
+    """SIGTERM while the tokenization cache is written (before training): the entry is
+    finished, then the command ends with one line and 143, releasing its lock."""
+    p = _run_signalled(tmp_path, "*", 1, "@close", [signal.SIGTERM],
+                       "train", corpus, "-o", "m.npz", "--hidden-dim", "3", "--epochs", "1", "-q")
+    assert p.returncode == 143, p.stderr
+    assert p.stderr.strip() == "rnn: terminated"
+    assert not (tmp_path / "m.npz").exists() and not (tmp_path / "m.npz.lock").exists()
+    entries = list((tmp_path / "cache").rglob("*.npz"))
+    assert len(entries) == 1 and tcache.load_cached(str(entries[0])) is not None
+    assert not list((tmp_path / "cache").rglob("*.tmp"))

@@ -18,7 +18,6 @@ from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fa
 D = Config()
 
 
-
 def _ppl(loss: float) -> float:
     return math.exp(loss) if loss < 700 else math.inf
 
