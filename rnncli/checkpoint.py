@@ -17,8 +17,10 @@ the same structure, with identical results.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -26,8 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
-from .fileio import atomic_write_npz
+from .fileio import NpzError, atomic_write_npz, npz_headers
 from .nn.network import Network
+from .optim import Optimizer
 
 FORMAT_NAME = "rnncli-model"
 FORMAT_VERSION = 2  # bump when a reader of the old format would misread
@@ -87,41 +90,123 @@ def _task_class(kind):
     return getattr(importlib.import_module(mod), cls)
 
 
+def corrupt(path: str, what: str) -> CheckpointError:
+    return CheckpointError(f"{path}: corrupt checkpoint ({what})")
+
+
+def _string(path, z, key) -> str:
+    a = z[key]
+    if a.shape != () or a.dtype.kind != "U":
+        raise corrupt(path, f"{key} is not a string")
+    return str(a)
+
+
+def _json_object(path, z, key) -> dict:
+    try:
+        d = json.loads(_string(path, z, key))
+    except (ValueError, RecursionError):
+        raise corrupt(path, f"{key} is not valid JSON") from None
+    if not isinstance(d, dict):
+        raise corrupt(path, f"{key} is not a JSON object")
+    return d
+
+
 def _read(path: str, z) -> Checkpoint:
     """The archive's contents in the version-2 structure, before validation."""
     files = z.files
-    if "format" not in files or str(z["format"]) != FORMAT_NAME:
+    if "format" not in files or z["format"].dtype.kind != "U" or str(z["format"]) != FORMAT_NAME:
         raise CheckpointError(f"{path}: not an rnncli checkpoint (an .npz without rnncli's keys)")
-    version = int(z["format_version"])
+    fv = z["format_version"] if "format_version" in files else None
+    if fv is None or fv.shape != () or fv.dtype.kind not in "iu":
+        raise corrupt(path, "format_version is not an integer")
+    version = int(fv)
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer rnncli (format {version}; this version "
                               f"reads up to {FORMAT_VERSION}); upgrade rnncli")
-    cfg = Config.from_json(str(z["config"]))
-    state = json.loads(str(z["state"]))
+    for key in ("config", "state") + (("model", "task") if version >= 2 else ("vocab",)):
+        if key not in files:
+            raise corrupt(path, f"{key} is missing")
+    raw = _json_object(path, z, "config")
+    names = {f.name for f in dataclasses.fields(Config)}
+    # Unknown keys come from a newer minor writer; keep what we understand.
+    cfg = Config(**{k: v for k, v in raw.items() if k in names})
+    problem = cfg.problem()
+    if problem:
+        raise corrupt(path, "config: " + problem)
+    state = _json_object(path, z, "state")
+    problem = state_problem(state)
+    if problem:
+        raise corrupt(path, "state: " + problem)
     if version == 1:
         params = {_V1_NAMES[k]: z[k] for k in _V1_NAMES if k in files}
         opt_state = {}
         for k in files:
             if k.startswith("opt."):
-                slot, name = k[4:].split(".", 1)
+                slot, _, name = k[4:].partition(".")
                 opt_state[f"{slot}.{_V1_NAMES.get(name, name)}"] = z[k]
-        splitter = json.loads(str(z["splitter"])) if "splitter" in files else {}
-        meta = {"kind": "lm", "splitter": splitter}
+        meta = {"kind": "lm", "splitter": _json_object(path, z, "splitter") if "splitter" in files else {}}
         task_arrays = {k: z[k] for k in ("vocab", "val_ids", "val_offsets") if k in files}
-        model = {"vocab_size": len(z["vocab"]), "hidden_dim": cfg.hidden_dim, "bias": cfg.bias}  # Elman, 1 layer
     else:
-        model = json.loads(str(z["model"]))
+        model = _json_object(path, z, "model")
         params = {k[6:]: z[k] for k in files if k.startswith("param.")}
         opt_state = {k[4:]: z[k] for k in files if k.startswith("opt.")}
-        meta = json.loads(str(z["task"]))
+        meta = _json_object(path, z, "task")
         task_arrays = {k[5:]: z[k] for k in files if k.startswith("task.")}
-    if not all(isinstance(d, dict) for d in (state, meta, model)):
-        raise CheckpointError(f"{path}: corrupt checkpoint (a JSON section is not an object)")
     kind = meta.get("kind")
-    if kind not in TASKS:
+    if not isinstance(kind, str) or kind not in TASKS:
         raise CheckpointError(f"{path}: checkpoint of an unknown task {kind!r}; upgrade rnncli")
     task = _task_class(kind).from_section(path, meta, task_arrays)
+    if version == 1:
+        model = {"vocab_size": len(task.vocab), "hidden_dim": cfg.hidden_dim, "bias": cfg.bias}  # Elman, 1 layer
     return Checkpoint(cfg, model, params, task, state, opt_state)
+
+
+# state key -> what it must be; other keys are kept as they are
+_COUNTS = ("epoch", "step", "batch_in_epoch", "bad_epochs", "opt_t")
+_RECORD_NUMBERS = ("epoch", "train_loss", "val_loss", "val_ppl", "lr", "tokens_per_s", "seconds")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def state_problem(st: dict) -> str | None:
+    """What in a checkpoint's training state no run could have written, or None."""
+    for k in _COUNTS:
+        if k in st and not (isinstance(st[k], int) and not isinstance(st[k], bool) and st[k] >= 0):
+            return f"{k} is {st[k]!r}, not a count"
+    if "lr" in st and not (_finite(st["lr"]) and st["lr"] >= 0):
+        return f"lr is {st['lr']!r}"
+    if "train_seconds" in st and not (_finite(st["train_seconds"]) and st["train_seconds"] >= 0):
+        return f"train_seconds is {st['train_seconds']!r}"
+    if st.get("best_val") is not None and not _finite(st["best_val"]):
+        return f"best_val is {st['best_val']!r}"
+    hist = st.get("history", [])
+    if not isinstance(hist, list) or not all(isinstance(r, dict) for r in hist):
+        return "history is not a list of records"
+    for r in hist:  # history figures may be infinite (an overflowing gradient norm), never text
+        for k in _RECORD_NUMBERS:
+            if r.get(k) is not None and not _is_number(r[k]):
+                return f"history {k} is {r[k]!r}"
+    if "schedule" in st:
+        sch = st["schedule"]
+        if not (isinstance(sch, dict) and _finite(sch.get("lr")) and isinstance(sch.get("halving"), bool)
+                and all(sch.get(k) is None or _finite(sch.get(k)) for k in ("prev", "best"))
+                and "prev" in sch and "best" in sch):
+            return "schedule is not a learning-rate schedule's state"
+    if "dropout_rng" in st:
+        try:
+            np.random.default_rng().bit_generator.state = st["dropout_rng"]
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+            return "dropout_rng is not a random generator's state"
+    return None
+
+
+_MODEL_TYPES = {"vocab_size": int, "hidden_dim": int, "cell": str, "activation": str, "bias": bool, "output": str}
 
 
 def load(path: str) -> Checkpoint:
@@ -140,10 +225,15 @@ def load(path: str) -> Checkpoint:
         # np.load would take any non-zip file for a pickle; it is simply not an .npz
         raise CheckpointError(f"{path}: not an rnncli checkpoint (not an .npz archive)")
     try:
+        npz_headers(path)  # shapes and types checked before any array is allocated
         with np.load(path, allow_pickle=False) as z:
             ck = _read(path, z)
     except CheckpointError:
         raise
+    except NpzError as e:
+        raise corrupt(path, str(e)) from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: not enough memory to load this checkpoint") from None
     except (zipfile.BadZipFile, EOFError) as e:
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({e})") from None
     except ValueError as e:
@@ -151,7 +241,7 @@ def load(path: str) -> Checkpoint:
         if "pickle" in msg.lower():
             raise CheckpointError(f"{path}: holds pickled objects; refusing to unpickle it") from None
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg})") from None
-    except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+    except (OSError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as e:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e})") from None
     net = _validate(path, ck)
     # in the network's order: the global gradient norm sums in dict order
@@ -160,6 +250,10 @@ def load(path: str) -> Checkpoint:
 
 
 def _validate(path: str, ck: Checkpoint) -> Network:
+    for k, v in ck.model.items():
+        t = _MODEL_TYPES.get(k)
+        if t is not None and (not isinstance(v, t) or (t is int and isinstance(v, bool))):
+            raise corrupt(path, f"model argument {k} is {v!r}")
     try:
         net = ck.network()
     except (TypeError, ValueError) as e:
@@ -175,5 +269,17 @@ def _validate(path: str, ck: Checkpoint) -> Network:
     for k, v in ck.params.items():
         if v.dtype.kind != "f":
             raise CheckpointError(f"{path}: parameter {k} is not floating point")
+        if not np.isfinite(v).all():
+            raise CheckpointError(f"{path}: parameter {k} holds NaN or infinite values; this model cannot be "
+                                  "used (its training diverged, or the file was altered)")
+    if ck.opt_state:
+        slots = Optimizer.slots.get(ck.config.optimizer, ())
+        fits = set(ck.opt_state) == {f"{s}.{k}" for s in slots for k in want}
+        if not fits or not all(v.dtype.kind == "f" and v.shape == want[k.split(".", 1)[1]]
+                               for k, v in ck.opt_state.items()):
+            raise corrupt(path, f"optimizer state does not fit the model and --optimizer {ck.config.optimizer}")
+        for k, v in ck.opt_state.items():
+            if not np.isfinite(v).all():
+                raise corrupt(path, f"optimizer state {k} holds NaN or infinite values")
     ck.task.validate(path, net)
     return net

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
@@ -74,6 +75,37 @@ class Config:
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
 
+    def problem(self) -> str | None:
+        """The first field whose value no run could have (a checkpoint is untrusted
+        input): wrong type, not finite, outside its range or not one of its choices."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            kinds = [_TYPES.get(t.strip(), object) for t in str(f.type).split("|")]
+            if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, tuple(kinds)):
+                return f"{f.name} is {v!r}, not of type {f.type}"
+            if isinstance(v, float) and not math.isfinite(v):
+                return f"{f.name} is {v!r}, not a finite number"
+            if f.name in CHOICES and v not in CHOICES[f.name]:
+                return f"{f.name} is {v!r}, not one of {', '.join(CHOICES[f.name])}"
+            lo, hi, lo_open, hi_open = RANGES.get(f.name, (None, None, False, False))
+            if v is not None and lo is not None and (v < lo or (lo_open and v == lo)):
+                return f"{f.name} is {v!r}, must be {'above' if lo_open else 'at least'} {lo}"
+            if v is not None and hi is not None and (v > hi or (hi_open and v == hi)):
+                return f"{f.name} is {v!r}, must be {'below' if hi_open else 'at most'} {hi}"
+        return None
+
+
+_TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict, "None": type(None)}
+CHOICES = {"dtype": ("float32", "float64"), "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES}
+# (low, high, low end open, high end open): the values a run can have, as the CLI's options allow
+RANGES = {"vocab_size": (N_SPECIALS + 1, None, False, False), "hidden_dim": (1, None, False, False),
+          "bptt_truncate": (-1, None, False, False), "batch_size": (1, None, False, False),
+          "clip": (0, None, False, False), "dropout": (0, 1, False, True), "weight_decay": (0, None, False, False),
+          "lr": (0, None, True, False), "momentum": (0, 1, False, True), "beta1": (0, 1, False, True),
+          "beta2": (0, 1, False, True), "eps": (0, None, True, False), "decay": (0, 1, False, True),
+          "lr_factor": (0, 1, True, True), "min_gain": (0, None, False, False), "patience": (0, None, False, False),
+          "epochs": (1, None, False, False), "max_time": (0, None, True, False), "seed": (0, None, False, False),
+          "val_fraction": (0, 0.5, False, False), "threads": (1, None, False, False)}
 
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.

@@ -16,6 +16,7 @@ import numpy as np
 from . import checkpoint
 from .config import Config
 from .dist import SingleProcess
+from .fileio import signals_deferred
 from .nn.workspace import Workspace
 from .optim import Optimizer, Schedule, clip_
 
@@ -64,8 +65,8 @@ class Trainer:
         self.hooks = hooks or Hooks()
         self.log_path = log_path
         self.save_best = save_best
-        self.state = state or {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
-                               "bad_epochs": 0, "history": [], "train_seconds": 0.0}
+        self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
+                      "bad_epochs": 0, "history": [], "train_seconds": 0.0, **(state or {})}
         self.ws = Workspace(cfg.threads)
         self.grads, self.flat_grads = flat_zeros_like(net, params)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
@@ -85,6 +86,7 @@ class Trainer:
                 pass
         self.last_lr = self.sched.lr
         self._end_cost = None            # seconds of the last end of epoch (validation, checkpoints)
+        self.saved_step = None  # the step at which this run last wrote self.output
 
     # ------------------------------------------------------------ helpers
 
@@ -101,9 +103,24 @@ class Trainer:
         if not self.comm.is_writer:
             return
         path = path or self.output
-        checkpoint.save(path, self.checkpoint(params))
+        if not all(np.isfinite(v).all() for v in (params or self.params).values()):
+            raise Diverged(f"training diverged (the parameters hold NaN or infinite values after step "
+                           f"{self.state['step']}); {self.output_status()}; try a "
+                           f"smaller --lr (now {self.last_lr:g}) or a smaller --clip (now {self.cfg.clip:g})")
+        with signals_deferred():  # a second Ctrl-C waits until the file and our record of it agree
+            checkpoint.save(path, self.checkpoint(params))
+            if path == self.output:
+                self.saved_step = self.state["step"]
         if self.hooks.saved:
             self.hooks.saved(path)
+
+    def output_status(self) -> str:
+        """What is true of the checkpoint file now, for a message about stopping early."""
+        if self.saved_step is not None:
+            return f"the last good checkpoint {self.output} (step {self.saved_step}) is unchanged"
+        if os.path.exists(self.output):
+            return f"{self.output} was not written by this run and is unchanged"
+        return f"no checkpoint was written ({self.output} does not exist)"
 
     def validation_loss(self) -> float | None:
         return self.task.validation_loss(self.params, self.ws)
@@ -160,7 +177,7 @@ class Trainer:
                 self.comm.allreduce_(self.flat_grads)
                 if not math.isfinite(nll):
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
-                                   f"(loss {nll}); the last good checkpoint {self.output} is unchanged; "
+                                   f"(loss {nll}); {self.output_status()}; "
                                    f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {cfg.clip:g})")
                 norm = clip_(self.grads, cfg.clip)
                 norms.append(norm)
@@ -253,9 +270,17 @@ class Trainer:
         record["seconds"] = round(t_epoch_so_far + time.perf_counter() - t0, 3)  # training + validation
         st["history"].append(record)
         t_save = time.perf_counter()
-        if improved and self.save_best:
+        best_written = improved and self.save_best and self.comm.is_writer
+        if best_written:
             self.save(checkpoint.best_path(self.output))
-        self.save()
+        try:
+            self.save()
+        except checkpoint.CheckpointError as e:
+            if not best_written:
+                raise
+            # e.g. a full disk with room for one checkpoint: say that the best one moved on
+            raise checkpoint.CheckpointError(f"{e}; {checkpoint.best_path(self.output)} was written before and "
+                                             f"holds this epoch's weights (the best so far)") from None
         # the log line also says what writing the checkpoint(s) cost, which the record
         # stored inside them cannot know
         record = dict(record, checkpoint_seconds=round(time.perf_counter() - t_save, 3))

@@ -341,14 +341,19 @@ def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
     while not (tmp_path / "m.npz").exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.2)
     assert (tmp_path / "m.npz").exists(), p.communicate()[1]
-    first = checkpoint.load(str(tmp_path / "m.npz")).state["step"]
+    first = checkpoint.load(str(tmp_path / "m.npz")).state
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert "Traceback" not in err and "checkpoint saved" in err
-    ck = checkpoint.load(str(tmp_path / "m.npz"))
-    assert ck.state["step"] > first and ck.state["batch_in_epoch"] > 0
+    st = checkpoint.load(str(tmp_path / "m.npz")).state
+    assert st["step"] > first["step"]
+    # written by the interrupt (an end-of-epoch save drops the dropout generator's state),
+    # mid-epoch; or at the next epoch boundary when the Ctrl-C landed during the
+    # end-of-epoch validation and save
+    assert "dropout_rng" in st
+    assert st["batch_in_epoch"] > 0 or st["epoch"] > first["epoch"]
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 

@@ -5,6 +5,7 @@ This module holds the group, the pieces the commands share and the console entry
 lm.py the language-model commands."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -20,6 +21,36 @@ def _fail(msg):
 
 
 # ------------------------------------------------------------------ shared pieces
+
+
+class FloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (which pass every comparison)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+def json_text(obj, **kw) -> str:
+    """JSON that every parser reads: a non-finite number becomes null, and the object
+    holding it gains "non_finite": {field: "inf" | "-inf" | "nan"} saying what it was."""
+    import json
+
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            bad = {str(k): repr(v) for k, v in o.items() if isinstance(v, float) and not math.isfinite(v)}
+            out = {k: clean(v) for k, v in o.items()}
+            if bad:
+                out["non_finite"] = bad
+            return out
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+    return json.dumps(clean(obj), allow_nan=False, **kw)
 
 
 def input_options(f):
@@ -78,6 +109,34 @@ def _check_writable(path):
 
 
 
+def _check_log(path):
+    """--log is appended to after every epoch: fail now, not after the first epoch."""
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        _fail(f"{path}: directory {d} does not exist (for --log)")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        _fail(f"{path}: exists and is not writable (for --log)")
+    if not os.path.exists(path) and not os.access(d, os.W_OK | os.X_OK):
+        _fail(f"{path}: cannot create the --log file in {d} (permission denied)")
+
+
+def _lock_output(path):
+    """One `rnn train` at a time writes a checkpoint (and its .best): the lock is held
+    until the command ends and released by the kernel if the process dies."""
+    from ..fileio import LockHeld, WriteLock
+    lock = WriteLock(path)
+    try:
+        lock.acquire()
+    except LockHeld as e:
+        who = f"process {e.pid}" if e.pid else "another process"
+        _fail(f"{path}: another `rnn train` ({who}) is writing this checkpoint; wait for it to finish "
+              f"or choose another -o (lock file {e.lock_path})")
+    except OSError as e:
+        _fail(f"{path}: cannot create the lock file {lock.path} ({e.strerror or e})")
+    click.get_current_context().call_on_close(lock.release)
+    return lock
+
+
 def _load_checkpoint(path):
     from ..checkpoint import CheckpointError, load
     try:
@@ -104,12 +163,14 @@ def _catching(fn):
 
 
 def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
-    """Run a Trainer with progress bars, one line per epoch and Ctrl-C handling (the
-    first saves a checkpoint after the current batch and exits 130, a second aborts
-    at once, leaving the last written checkpoint intact). Returns its Result.
-    ``describe_val(record)`` adds the task's own validation figure to the epoch line."""
+    """Run a Trainer with progress bars, one line per epoch and signal handling: Ctrl-C
+    (SIGINT) and SIGTERM alike save a checkpoint after the current batch and exit
+    128 + the signal's number (130, 143); a second one aborts at once, leaving the
+    last written checkpoint intact. Returns its Result. ``describe_val(record)`` adds
+    the task's own validation figure to the epoch line."""
     import signal
     import time
+    import warnings
 
     from ..train import Diverged, Hooks, Interrupted
 
@@ -142,32 +203,38 @@ def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
         click.echo(f"{ep}: train loss {r['train_loss'] or float('nan'):.4f}, {val}, lr {r['lr']:.3g}, "
                    f"{r['seconds']:.1f}s, {tps:,.0f} {trainer.task.unit}/s")
 
-    stop_flag = {"n": 0}
+    stop_flag = {"n": 0, "signal": signal.SIGINT}
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         stop_flag["n"] += 1
+        stop_flag["signal"] = signum
         if stop_flag["n"] > 1:
             raise KeyboardInterrupt
         if not prog.quiet:
-            click.echo("\ninterrupt: saving the checkpoint after this batch (Ctrl-C again to abort)", err=True)
+            what = "interrupt" if signum == signal.SIGINT else "terminate signal"
+            click.echo(f"\n{what}: saving the checkpoint after this batch (Ctrl-C again to abort)", err=True)
 
     trainer.hooks = Hooks(epoch_start=epoch_start, batch=on_batch, epoch_end=epoch_end, note=prog.note,
                           should_stop=lambda: stop_flag["n"] > 0)
-    old = signal.signal(signal.SIGINT, on_sigint)
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return trainer.run()
+        with warnings.catch_warnings():  # overflow on the way to a divergence: the error says it in one line
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return trainer.run()
     except Interrupted:
         close_bar()
-        click.echo(f"interrupted: checkpoint saved to {output} (resume with --resume {output})", err=True)
-        sys.exit(130)
+        what = "interrupted" if stop_flag["signal"] == signal.SIGINT else "terminated"
+        click.echo(f"{what}: checkpoint saved to {output} (resume with --resume {output})", err=True)
+        sys.exit(128 + stop_flag["signal"])
     except KeyboardInterrupt:
-        click.echo(f"aborted; the last checkpoint written ({output}) is intact", err=True)
-        sys.exit(130)
+        click.echo(f"aborted; {trainer.output_status()}", err=True)
+        sys.exit(128 + stop_flag["signal"])
     except Diverged as e:
         close_bar()
         _fail(str(e))
     finally:
-        signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 # ------------------------------------------------------------------ the group
@@ -190,11 +257,34 @@ def cli():
 # ------------------------------------------------------------------ entry point
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception, so that files are closed, locks released and temporary
+    files removed on the way out, as for Ctrl-C (`rnn train` checkpoints first)."""
+
+
+def _on_sigterm(signum, frame):
+    if os.getpid() != _on_sigterm.owner:  # a forked worker: die as SIGTERM would have it
+        import signal
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise Terminated()
+
+
 def main(argv=None):
     """Console entry: click's errors and ours as one line 'rnn: error: ...'."""
+    import signal
+    import threading
+    installed = threading.current_thread() is threading.main_thread()
+    if installed:
+        _on_sigterm.owner = os.getpid()
+        old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rv = cli.main(args=argv, prog_name="rnn", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, Terminated):
+            click.echo("rnn: terminated", err=True)
+            sys.exit(143)
         click.echo("rnn: aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:
@@ -206,6 +296,9 @@ def main(argv=None):
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -8,11 +8,16 @@ import time
 import click
 
 from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, Config
-from . import (Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options,
-               run_training)
+from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
+               _threads, cli, input_options, json_text, run_training)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
+
+
+def _ppl(loss: float) -> float:
+    return math.exp(loss) if loss < 700 else math.inf
+
 
 # ------------------------------------------------------------------ train
 
@@ -22,7 +27,7 @@ D = Config()
 @input_options
 @click.option("--val", "val_files", multiple=True, type=click.Path(), metavar="FILE",
               help="Validation text (repeatable); default: hold out --val-fraction of the sentences.")
-@click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=None,
+@click.option("--val-fraction", type=FloatRange(0, 0.5), default=None,
               help=f"Share of sentences held out for validation when no --val is given [default: {D.val_fraction}].")
 @click.option("-o", "--output", type=click.Path(), default="model.npz", show_default=True,
               help="Checkpoint written after every epoch and on Ctrl-C; the best by validation loss "
@@ -49,35 +54,35 @@ D = Config()
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Sentences per update; the gradient is summed over each sentence and averaged over the batch [default: {D.batch_size}].")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help=f"Update rule [default: {D.optimizer}].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=FloatRange(min=0, min_open=True), default=None,
               help=f"Learning rate [default: {D.lr} for adam; 0.005 for sgd, as in the tutorial].")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Momentum factor [default: {D.momentum}].")
-@click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Adam's first-moment decay [default: {D.beta1}].")
-@click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Adam's second-moment decay [default: {D.beta2}].")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=None, help=f"Denominator guard for adam/adagrad/rmsprop [default: {D.eps}].")
-@click.option("--decay", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"RMSprop's moving-average factor [default: {D.decay}].")
+@click.option("--momentum", type=FloatRange(0, 1, max_open=True), default=None, help=f"Momentum factor [default: {D.momentum}].")
+@click.option("--beta1", type=FloatRange(0, 1, max_open=True), default=None, help=f"Adam's first-moment decay [default: {D.beta1}].")
+@click.option("--beta2", type=FloatRange(0, 1, max_open=True), default=None, help=f"Adam's second-moment decay [default: {D.beta2}].")
+@click.option("--eps", type=FloatRange(min=0, min_open=True), default=None, help=f"Denominator guard for adam/adagrad/rmsprop [default: {D.eps}].")
+@click.option("--decay", type=FloatRange(0, 1, max_open=True), default=None, help=f"RMSprop's moving-average factor [default: {D.decay}].")
 @click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
               help="halve: when validation loss rises (the tutorial); mikolov: halve once gains fall below "
                    "--min-gain, stop at the next; plateau: multiply by --lr-factor when validation stalls; "
                    f"cosine/linear: decay to zero over --epochs or --max-time; constant [default: {D.lr_schedule}; halve for sgd].")
-@click.option("--lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--lr-factor", type=FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help=f"plateau: factor applied to the rate [default: {D.lr_factor}].")
-@click.option("--min-gain", type=click.FloatRange(min=0), default=None,
+@click.option("--min-gain", type=FloatRange(min=0), default=None,
               help=f"mikolov/plateau/--patience: relative validation gain that counts as progress [default: {D.min_gain}].")
 @click.option("--patience", type=click.IntRange(min=0), default=None,
               help="Stop after this many epochs without a validation gain of --min-gain (with --max-time: "
                    f"without any gain) and restore the best weights; 0: off [default: {D.patience}].")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--weight-decay", type=FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
+@click.option("--dropout", type=FloatRange(0, 1, max_open=True), default=None,
               help="Dropout between layers and on the hidden-to-output path, never on the recurrence [default: 0, off].")
-@click.option("--clip", type=click.FloatRange(min=0), default=None,
+@click.option("--clip", type=FloatRange(min=0), default=None,
               help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time].")
-@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--max-time", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Bound on training, validation and checkpoint writing in seconds (tokenizing excluded); "
                    "alone, trains until the time is up.")
-@click.option("--seed", type=int, default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads for the large matrix products and elementwise work [default: the cores this "
                    "process may use].")
@@ -110,6 +115,9 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
 
     def configured(cfg):
         _check_writable(output)
+        if log_path:
+            _check_log(log_path)
+        _lock_output(output)
         _threads(cfg.threads)
     setup = prepare.prepare_training(files, val_files, given, ck, resume, not no_cache, cache_dir, prog, configured)
     cfg = setup.cfg
@@ -120,7 +128,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
            "patience": "early stopping"}[result.stopped]
     bv = result.best_val
-    best = f"; best validation loss {bv:.4f} (perplexity {math.exp(bv):.1f}) in {best_path(output)}" if bv else ""
+    best = f"; best validation loss {bv:.4f} (perplexity {_ppl(bv):.1f}) in {best_path(output)}" if bv else ""
     prog.note(f"done ({why}): {output}{best}")
 
 
@@ -138,7 +146,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
               help="Divide the logits by this; 0 picks the most likely word every time.")
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True,
               help="Sample only among the K most likely words; 0: all words.")
-@click.option("--seed", type=int, default=None, help="Random seed; the same seed gives the same sentences.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed; the same seed gives the same sentences.")
 @click.option("--prefix", default=None, help="Start every sentence with these words and continue them.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {tokens, text, logprob, ended}.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for the large matrix products [default: the cores this process may use].")
@@ -185,7 +193,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         items = [{"tokens": shown(ws) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ws)),
                   "logprob": lp, "ended": ended, **({"unknown_prefix_words": unknown} if unknown else {})}
                  for ws, lp, ended in out]
-        click.echo(json.dumps(items, indent=1))
+        click.echo(json_text(items, indent=1))
     else:
         for ws, _, _ in out:
             click.echo(detokenize(shown(ws)))
@@ -242,19 +250,21 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
                 bar.update(len(surprisal))
                 toks = [vocab.words[j] for j in ids[1:]]
                 if as_json:
-                    click.echo(json.dumps({"sentence": i, "logprob": -float(surprisal.sum()),
-                                           "tokens": toks, "surprisal": [round(float(s), 4) for s in surprisal]}))
+                    click.echo(json_text({"sentence": i, "logprob": -float(surprisal.sum()),
+                                          "tokens": toks, "surprisal": [round(float(s), 4) for s in surprisal]}))
                 else:
                     pairs = " ".join(f"{t}:{s:.2f}" for t, s in zip(toks, surprisal))
                     click.echo(f"{i}\tlogprob {-surprisal.sum():.3f}\t{pairs}")
         else:
             total, n = evaluate.total_nll(net, ck.params, enc, ws, progress=bar.update)
     seconds = time.perf_counter() - t0
+    if math.isnan(total):
+        _fail(f"{model_path}: the model's scores are NaN: its weights are too large for {ck.config.dtype} arithmetic")
     s = evaluate.summary(total, n, enc.n_sentences, oov, words)
     s["seconds"] = round(seconds, 3)
     s["tokens_per_s"] = round(n / seconds, 1) if seconds > 0 else None
     if as_json:
-        click.echo(json.dumps(s))
+        click.echo(json_text(s))
     else:
         click.echo(f"sentences {s['sentences']:,}  tokens {s['tokens']:,}  oov rate {100 * s['oov_rate']:.2f}%\n"
                    f"cross-entropy {s['cross_entropy']:.4f} nats/token ({s['bits_per_token']:.4f} bits)  "
@@ -290,14 +300,14 @@ def info(model_path, top, as_json, plot_path):
          "sentence_splitter": splitter.get("kind"),
          "vocabulary_head": vocab.words[N_SPECIALS:N_SPECIALS + top]}
     if as_json:
-        click.echo(json.dumps(d, indent=1))
+        click.echo(json_text(d, indent=1))
         return
     cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
     click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers} bias={cfg.bias} {cfg.dtype}, "
                f"{n_params:,} parameters")
     click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
                f"{st.get('lr', cfg.lr):.4g}; best validation loss "
-               + (f"{st['best_val']:.4f} (perplexity {math.exp(st['best_val']):.1f})" if st.get("best_val") else "-"))
+               + (f"{st['best_val']:.4f} (perplexity {_ppl(st['best_val']):.1f})" if st.get("best_val") else "-"))
     click.echo("config: " + " ".join(f"{k}={v}" for k, v in sorted(json.loads(cfg.to_json()).items()) if k != "extra"))
     click.echo(f"sentence splitter: {splitter.get('kind')}; validation sentences stored: {d['validation_sentences']:,}")
     if d["history"]:
@@ -310,8 +320,8 @@ def info(model_path, top, as_json, plot_path):
         click.echo("epoch  train_loss  val_loss  val_ppl      lr  tokens/s")
         for r in d["history"]:
             fmt = lambda v, f: (f % v) if v is not None else "-"
-            click.echo(f"{r['epoch']!s:>5}  {fmt(r['train_loss'], '%10.4f')}  {fmt(r['val_loss'], '%8.4f')}  "
-                       f"{fmt(r['val_ppl'], '%7.1f')}  {fmt(r['lr'], '%6.3g')}  {fmt(r.get('tokens_per_s'), '%8.0f')}")
+            click.echo(f"{r.get('epoch')!s:>5}  {fmt(r.get('train_loss'), '%10.4f')}  {fmt(r.get('val_loss'), '%8.4f')}  "
+                       f"{fmt(r.get('val_ppl'), '%7.1f')}  {fmt(r.get('lr'), '%6.3g')}  {fmt(r.get('tokens_per_s'), '%8.0f')}")
     click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
     if plot_path:
         _plot_history(plot_path, d["history"], model_path)

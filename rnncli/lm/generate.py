@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import END_ID, START_ID, UNK_ID
+from ..errors import DataError
 from ..nn.network import Network
 
 
@@ -29,6 +30,9 @@ def sample(net: Network, params: dict, n: int, rng: np.random.Generator, min_len
     length = len(prefix)
     while length < max_length and not done.all():
         logp = net.log_probs(params, s)                              # (n, C) float64
+        if np.isnan(logp).any():
+            raise DataError(f"the model's next-word probabilities are NaN: its weights are too large for "
+                            f"{next(iter(params.values())).dtype} arithmetic; cannot sample")
         q = logp.copy()
         q[:, [UNK_ID, START_ID]] = -np.inf
         if length < min_length:
@@ -36,7 +40,9 @@ def sample(net: Network, params: dict, n: int, rng: np.random.Generator, min_len
         if temperature == 0:
             nxt = q.argmax(axis=1)
         else:
-            q /= temperature
+            q -= q.max(axis=1, keepdims=True)  # first: a tiny temperature would make every entry -inf
+            with np.errstate(over="ignore"):               # -inf: probability 0, as intended
+                q /= temperature
             if top_k and top_k < q.shape[1]:
                 kth = np.partition(q, -top_k, axis=1)[:, -top_k][:, None]
                 q[q < kth] = -np.inf

@@ -51,6 +51,8 @@ def read_source(path: str, encoding: str = "utf-8") -> Source:
                         f"(0x{raw[e.start]:02x}); pass --encoding, e.g. --encoding latin-1") from None
     except LookupError:
         raise DataError(f"unknown encoding {encoding!r}") from None
+    except (UnicodeError, ValueError) as e:  # codecs such as punycode raise their own errors
+        raise DataError(f"{name}: cannot be decoded as {encoding} ({e})") from None
     return Source(name, text, hashlib.sha256(raw).hexdigest())
 
 

@@ -25,6 +25,27 @@ def punkt_to_json(params) -> str:
     })
 
 
+def punkt_json_problem(text: str) -> str | None:
+    """What makes ``text`` unusable as stored Punkt parameters (untrusted input), or None."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        return "its parameters are not valid JSON"
+    if not isinstance(raw, dict):
+        return "its parameters are not a JSON object"
+    for k in ("abbrev_types", "sent_starters"):
+        if not isinstance(raw.get(k), list) or not all(isinstance(x, str) for x in raw[k]):
+            return f"{k} is not a list of strings"
+    col = raw.get("collocations")
+    if not isinstance(col, list) or not all(isinstance(c, list) and len(c) == 2 and all(isinstance(w, str) for w in c)
+                                            for c in col):
+        return "collocations is not a list of word pairs"
+    oc = raw.get("ortho_context")
+    if not isinstance(oc, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in oc.values()):
+        return "ortho_context is not a map of words to integers"
+    return None
+
+
 def punkt_from_json(text: str):
     from nltk.tokenize.punkt import PunktParameters
     raw = json.loads(text)

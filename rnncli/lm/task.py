@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..batching import Encoded, batch_indices, pack, split_long
-from ..config import N_SPECIALS, SPECIALS
+from ..config import END_ID, N_SPECIALS, SPECIALS, START_ID
 from .evaluate import total_nll
+from .splitting import punkt_json_problem
 from .vocab import Vocab
 
 MAX_PIECE = 128  # predicted tokens per training sequence; longer sentences are cut (batching.split_long)
@@ -32,16 +33,36 @@ class LMData:
 
     @classmethod
     def from_section(cls, path: str, meta: dict, arrays: dict) -> "LMData":
-        from ..checkpoint import CheckpointError
+        """The section as stored, checked as untrusted input (types, shapes, values)."""
+        from ..checkpoint import CheckpointError, corrupt
         if "vocab" not in arrays:
             raise CheckpointError(f"{path}: checkpoint lacks its vocabulary")
-        splitter = meta.get("splitter") or {}
+        vocab = arrays["vocab"]
+        if vocab.ndim != 1 or vocab.dtype.kind != "U":
+            raise corrupt(path, "the vocabulary is not a list of words")
+        words = vocab.tolist()
+        if len(set(words)) != len(words):
+            raise corrupt(path, "the vocabulary lists a word twice")
+        splitter = meta.get("splitter")
+        if splitter is None:
+            splitter = {}
         if not isinstance(splitter, dict):
-            raise CheckpointError(f"{path}: corrupt checkpoint (training state is not a JSON object)")
+            raise corrupt(path, "the sentence splitter is not a JSON object")
+        problem = _splitter_problem(splitter)
+        if problem:
+            raise corrupt(path, "sentence splitter: " + problem)
         val = None
+        if ("val_ids" in arrays) != ("val_offsets" in arrays):
+            raise corrupt(path, "validation ids without their offsets, or offsets without ids")
         if "val_ids" in arrays:
-            val = Encoded.from_offsets(arrays["val_ids"], arrays["val_offsets"])
-        return cls(Vocab(arrays["vocab"].tolist()), val, splitter)
+            ids, off = arrays["val_ids"], arrays["val_offsets"]
+            if ids.ndim != 1 or off.ndim != 1 or ids.dtype.kind not in "iu" or off.dtype.kind not in "iu":
+                raise corrupt(path, "validation ids or offsets are not lists of integers")
+            if (len(off) == 0 or off[0] != 0 or off[-1] != len(ids) or off.min() < 0 or off.max() > len(ids)
+                    or (len(ids) and (ids.min() < 0 or ids.max() >= len(words)))):
+                raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")
+            val = Encoded.from_offsets(ids, off)
+        return cls(Vocab(words), val, splitter)
 
     def validate(self, path: str, net):
         from ..checkpoint import CheckpointError
@@ -50,9 +71,21 @@ class LMData:
         val, C = self.val, net.C
         if val is not None and len(val.ids) and (val.ids.min() < 0 or val.ids.max() >= C):
             raise CheckpointError(f"{path}: validation sentences hold ids outside the vocabulary")
-        if val is not None and (val.n_sentences and (val.starts[0] != 0 or (val.lens < 2).any()
-                                                     or val.starts[-1] + val.lens[-1] != len(val.ids))):
+        if val is not None and val.n_sentences and (
+                val.starts[0] != 0 or (val.lens < 2).any() or val.starts[-1] + val.lens[-1] != len(val.ids)
+                or (val.ids[val.starts] != START_ID).any() or (val.ids[val.starts + val.lens - 1] != END_ID).any()):
             raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")
+
+
+def _splitter_problem(splitter: dict) -> str | None:
+    kind, params_json = splitter.get("kind"), splitter.get("params_json")
+    if kind not in (None, "punkt_tab", "trained"):
+        return f"unknown kind {kind!r}"
+    if params_json is not None and not isinstance(params_json, str):
+        return "its parameters are not a JSON string"
+    if kind == "trained" and params_json:
+        return punkt_json_problem(params_json)
+    return None
 
 
 class LanguageModel:

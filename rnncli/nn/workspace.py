@@ -30,7 +30,9 @@ class Workspace:
 
     def __init__(self, threads: int | None = None):
         self._bufs: dict[str, np.ndarray] = {}
-        self.threads = max(1, threads or min(available_cores(), 8))
+        cores = available_cores()
+        # more threads than cores buys nothing, and a huge --threads would cost memory
+        self.threads = max(1, min(threads, max(cores, 8)) if threads else min(cores, 8))
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
 
     def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
