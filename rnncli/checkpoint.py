@@ -169,7 +169,8 @@ def _validate(path: str, ck: Checkpoint) -> Network:
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks parameters {', '.join(missing)}")
     ok = (all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want)
-          and net.H == ck.config.hidden_dim and net.bias == ck.config.bias)
+          and net.H == ck.config.hidden_dim and net.bias == ck.config.bias
+          and net.args["output"] == ck.config.softmax)
     if not ok:
         raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")
     for k, v in ck.params.items():

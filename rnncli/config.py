@@ -14,6 +14,7 @@ SPECIALS = (UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END)  # ids 0, 1, 2
 UNK_ID, START_ID, END_ID = 0, 1, 2
 N_SPECIALS = len(SPECIALS)  # regular words have ids N_SPECIALS and up
 
+SOFTMAXES = ("full", "class")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("halve", "mikolov", "plateau", "cosine", "linear", "constant")
 
@@ -29,6 +30,8 @@ class Config:
     hidden_dim: int = 100
     bias: bool = False
     dtype: str = "float32"
+    softmax: str = "full"           # full | class (class-factored, nn/classsoftmax.py)
+    classes: int | None = None      # class softmax: number of classes; None = about sqrt(vocab_size)
     # gradient
     bptt_truncate: int = 4          # -1: full backpropagation through time
     batch_size: int = 32            # sentences per update
@@ -72,4 +75,4 @@ class Config:
 
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.
-MODEL_DEFINING = ("lowercase", "vocab_size", "hidden_dim", "bias", "csv_column")
+MODEL_DEFINING = ("lowercase", "vocab_size", "hidden_dim", "bias", "csv_column", "softmax", "classes")

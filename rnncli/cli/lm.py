@@ -9,7 +9,7 @@ import time
 
 import click
 
-from ..config import OPTIMIZERS, SCHEDULES, Config
+from ..config import OPTIMIZERS, SCHEDULES, SOFTMAXES, Config
 from . import Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
@@ -37,6 +37,12 @@ D = Config()
 @click.option("--bias/--no-bias", default=None, help="Add hidden and output biases (off: the tutorial's model).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help=f"Floating-point precision [default: {D.dtype}].")
+@click.option("--softmax", type=click.Choice(SOFTMAXES), default=None,
+              help="Output layer: full, a softmax over every word; class, P(class) x P(word | class) with "
+                   "words binned into classes by frequency: exactly normalised, many times faster for "
+                   f"large vocabularies [default: {D.softmax}].")
+@click.option("--classes", type=click.IntRange(min=1), default=None,
+              help="Number of word classes of --softmax class [default: about the square root of the vocabulary size].")
 @click.option("--bptt-truncate", type=click.IntRange(min=-1), default=None,
               help=f"The error of output t flows back through at most K earlier steps; -1: full BPTT [default: {D.bptt_truncate}].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
@@ -306,7 +312,9 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_catching
 def info(model_path, top, as_json):
-    """Describe a checkpoint: config, sizes, training history and vocabulary."""
+    """Describe a checkpoint: config, sizes, output layer, training history and vocabulary."""
+    import numpy as np
+
     from ..config import N_SPECIALS
     ck = _load_checkpoint(model_path)
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
@@ -319,12 +327,19 @@ def info(model_path, top, as_json):
          "learning_rate": st.get("lr"), "history": st.get("history", []),
          "validation_sentences": val.n_sentences if val is not None else 0,
          "sentence_splitter": splitter.get("kind"),
+         "softmax": ck.model.get("output", "full"), "classes": ck.model.get("classes"),
          "vocabulary_head": vocab.words[N_SPECIALS:N_SPECIALS + top]}
     if as_json:
         click.echo(json.dumps(d, indent=1))
         return
     click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} bias={cfg.bias} {cfg.dtype}, "
                f"{n_params:,} parameters")
+    if d["classes"]:
+        sizes = np.bincount(ck.model["class_of"], minlength=d["classes"])
+        click.echo(f"softmax: class, {d['classes']} classes of {sizes.min()}-{sizes.max()} words "
+                   f"(median {int(np.median(sizes))})")
+    else:
+        click.echo("softmax: full")
     click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
                f"{st.get('lr', cfg.lr):.4g}; best validation loss "
                + (f"{st['best_val']:.4f} (perplexity {math.exp(st['best_val']):.1f})" if st.get("best_val") else "-"))

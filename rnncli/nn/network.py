@@ -4,6 +4,7 @@ batches. Parameters are one flat dict with namespaced keys:
     layer0.U  (G*H, C)  input projection of word ids (kept transposed, see layers.py)
     layer0.W  (G*H, H)  recurrent weights        layer0.b  (G*H,)  with --bias
     out.V     (C, H)    output weights           out.c     (C,)    with --bias
+    out.Vk    (K, H)    class weights            out.ck    (K,)    with --bias  (class softmax)
 
 The constructor arguments (``Network.args``) are all a checkpoint needs to rebuild the
 network: no caller has to know which cell or output layer it holds.
@@ -19,7 +20,7 @@ from .output import OUTPUTS
 
 class Network:
     def __init__(self, vocab_size: int, hidden_dim: int, cell: str = "rnn", activation: str = "tanh",
-                 bias: bool = False, output: str = "full"):
+                 bias: bool = False, output: str = "full", classes: int | None = None, class_of=None):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}")
         if output not in OUTPUTS:
@@ -28,7 +29,13 @@ class Network:
                      "activation": activation, "bias": bool(bias), "output": output}
         C, H = self.C, self.H = int(vocab_size), int(hidden_dim)
         self.cell = CELLS[cell](H, activation) if cell == "rnn" else CELLS[cell](H)
-        self.out = OUTPUTS[output](C, H)
+        if output == "class":
+            # the class map is an argument, never a parameter: checkpoints restore it with
+            # the network and no optimizer or gradient code ever sees it
+            self.out = OUTPUTS[output](C, H, classes, class_of)
+            self.args.update(classes=self.out.K, class_of=self.out.cls.tolist())
+        else:
+            self.out = OUTPUTS[output](C, H)
         self.bias = bool(bias)
         self.embeddings = ("layer0.U",)
 
@@ -53,8 +60,7 @@ class Network:
         s = {"layer0.U": (GH, C), "out.V": (C, H), "layer0.W": (GH, H)}
         if self.bias or self.cell.gates > 1:
             s["layer0.b"] = (GH,)
-        if self.bias:
-            s["out.c"] = (C,)
+        s.update({f"out.{k}": v for k, v in self.out.shapes(self.bias).items() if k != "V"})
         return s
 
     def as_layout(self, params: dict, dtype=None) -> dict:
@@ -102,9 +108,7 @@ class Network:
             hbound /= keep
         else:
             Hout = S
-        og = {"V": grads["out.V"]}
-        if "out.c" in grads:
-            og["c"] = grads["out.c"]
+        og = self._part(grads, "out.")
         nll, dS = self.out.loss_and_grad(self._part(params, "out."), Hout, batch.y, og, ws, scale, hbound)
         if dropout > 0:
             dS *= M

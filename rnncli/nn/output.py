@@ -135,4 +135,10 @@ class FullSoftmax:
         return z
 
 
-OUTPUTS = {"full": FullSoftmax}
+    def shapes(self, bias: bool) -> dict:
+        return {"V": (self.C, self.H), **({"c": (self.C,)} if bias else {})}
+
+
+from .classsoftmax import ClassSoftmax  # noqa: E402  (it builds on FullSoftmax)
+
+OUTPUTS = {"full": FullSoftmax, "class": ClassSoftmax}
