@@ -40,10 +40,10 @@ def frequency_classes(counts, K: int, power: float = 1.0) -> np.ndarray:
     C = len(w)
     if not 1 <= K <= C:
         raise ValueError(f"{K} classes for {C} words: need 1 <= classes <= words")
+    if w.sum() <= 0:                                 # no counts: classes of equal size
+        w = np.ones(C)
     cum = np.cumsum(w)
     total = cum[-1]
-    if total <= 0:
-        cum, total = np.arange(1, C + 1, dtype=np.float64), float(C)
     # class j starts at the first word whose cumulative mass passes j/K (word i's mass
     # is counted as starting at cum[i-1]), then starts are spread so none is empty
     starts = np.searchsorted(cum - w, total * np.arange(K) / K, side="left")
