@@ -143,6 +143,33 @@ def test_gradient_check_finite_differences(truncate, bias):
         assert err < 1e-6, (k, err)
 
 
+def test_dropout_gradient_matches_fixed_mask():
+    """With dropout the gradient is that of the loss under the sampled mask (dropout
+    divides the hidden bound of the class layer's no-shift exponent by the keep rate)."""
+    rng = np.random.default_rng(8)
+    C, H = 13, 5
+    net = class_net(C, H, frequency_classes(zipf_counts(C), 4), bias=True)
+    p = random_params(net, rng)
+    enc, _ = random_batch(rng, C, [4, 6, 3])
+    b = pack(enc, np.arange(3))
+
+    def run():
+        g = net.zeros_like(p)
+        nll = net.loss_and_grads(p, b, g, Workspace(), -1, dropout=0.3, rng=np.random.default_rng(42))
+        return nll, g
+
+    nll, g = run()
+    h = 1e-6
+    for k, idx in (("out.V", (5, 2)), ("out.Vk", (1, 3)), ("out.c", (7,)), ("layer0.W", (1, 2))):
+        old = p[k][idx]
+        p[k][idx] = old + h
+        lp, _ = run()
+        p[k][idx] = old - h
+        lm, _ = run()
+        p[k][idx] = old
+        assert g[k][idx] != 0 and (lp - lm) / (2 * h) == pytest.approx(g[k][idx], rel=1e-5, abs=1e-9), k
+
+
 def test_absent_classes_get_zero_gradient_and_only_used_rows_are_written():
     rng = np.random.default_rng(1)
     C, H, K = 30, 5, 6

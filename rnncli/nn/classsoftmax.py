@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import uniform
-from .output import _NO_SHIFT_BOUND, FullSoftmax, _exp_
+from .output import _NO_SHIFT_BOUND, OUTPUTS, FullSoftmax, _exp_
 
 
 def frequency_classes(counts, K: int, power: float = 1.0) -> np.ndarray:
@@ -143,7 +143,7 @@ class ClassSoftmax:
             np.matmul(Hs[a:b], p["V"][rk].T, out=Z)
             if "c" in p:
                 Z += p["c"][rk]
-        zy = L[row[:-1] + self.pos[y[order]]].astype(np.float64)   # (N,) target logits
+        zy = L[row[:-1] + self.pos[y[order]]].astype(np.float64)   # (N,)  target logits
         # The shift is skipped when every logit is small enough: checking the batch's own
         # logits costs a pass over L, much less than a bound from all of V (C x H).
         lim = _NO_SHIFT_BOUND[np.dtype(dt)]
@@ -158,7 +158,7 @@ class ClassSoftmax:
         r = np.add.reduceat(L, row[:-1]) if N else np.zeros(0, dt)            # (N,)
         logp = zy - shift - np.log(r, dtype=np.float64)
         return {"order": order, "Hs": Hs, "bounds": bounds, "present": present, "row": row, "L": L,
-                "r": r, "logp": logp}
+                "r": r, "logp": logp, "target": row[:-1] + self.pos[y[order]]}
 
     def loss_and_grad(self, p: dict, Hout: np.ndarray, y: np.ndarray, grads: dict, ws,
                       scale: float = 1.0, hbound: float = 1.0):
@@ -173,7 +173,9 @@ class ClassSoftmax:
         f = self._word_logits(p, Hout, y, ws)
         order, Hs, bounds, row, L = f["order"], f["Hs"], f["bounds"], f["row"], f["L"]
         nll -= float(f["logp"].sum())
-        inv = (scale / f["r"]).astype(dt)                # (N,)
+        r = f["r"]
+        L[f["target"]] -= r                              # each row: r * (softmax - onehot)
+        inv = (scale / r).astype(dt)                     # (N,)
         Hn = ws.get("cs.Hn", (N, H), dt)
         np.multiply(Hs, inv[:, None], out=Hn)            # rows scaled by scale / r
         dHs = ws.get("cs.dHs", (N, H), dt)
@@ -189,21 +191,15 @@ class ClassSoftmax:
         for k in present.tolist():
             a, b = int(bounds[k]), int(bounds[k + 1])
             rk = self.rows[k]
-            Z = L[row[a]:row[b]].reshape(b - a, -1)      # (n_k, s_k)  exp(logits - shift)
-            np.matmul(Z, p["V"][rk], out=dHs[a:b])       # (n_k, H)   unnormalised P V
+            Z = L[row[a]:row[b]].reshape(b - a, -1)      # (n_k, s_k)  r * (softmax - onehot)
+            np.matmul(Z, p["V"][rk], out=dHs[a:b])       # (n_k, H)
             if isinstance(rk, slice):
-                np.matmul(Z.T, Hn[a:b], out=gV[rk])      # (s_k, H)   P^T H, scaled
+                np.matmul(Z.T, Hn[a:b], out=gV[rk])      # (s_k, H)   scale * (P - onehot)^T H
             else:
                 gV[rk] = Z.T @ Hn[a:b]
             if gc is not None:
                 gc[rk] = Z.T @ inv[a:b]
-        # (P - onehot) V and (P - onehot)^T H: the one-hot parts for all rows at once
-        yo = y[order]
-        dHs *= inv[:, None]
-        dHs -= scale * p["V"][yo]
-        np.subtract.at(gV, yo, scale * Hs)
-        if gc is not None:
-            np.subtract.at(gc, yo, scale)
+        dHs *= inv[:, None]                              # scale * (P - onehot) V
         dh[order] += dHs                                 # order is a permutation: no repeats
         return nll, dh
 
@@ -231,3 +227,6 @@ class ClassSoftmax:
         out = np.empty_like(zs)
         out[:, self.order] = zs
         return out
+
+
+OUTPUTS["class"] = ClassSoftmax

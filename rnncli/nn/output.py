@@ -139,6 +139,6 @@ class FullSoftmax:
         return {"V": (self.C, self.H), **({"c": (self.C,)} if bias else {})}
 
 
-from .classsoftmax import ClassSoftmax  # noqa: E402  (it builds on FullSoftmax)
+OUTPUTS = {"full": FullSoftmax}
 
-OUTPUTS = {"full": FullSoftmax, "class": ClassSoftmax}
+from . import classsoftmax  # noqa: E402,F401  (builds on FullSoftmax; registers OUTPUTS["class"])
