@@ -173,7 +173,8 @@ def train_and_test(d, train_npz, test_npz, label, args, budget, power=None):
     recs = [json.loads(line) for line in open(log)]
     test = json.loads(rnn("eval", "-m", out, test_npz, "--json", "-q"))
     toks = sum(r["train_tokens"] for r in recs)
-    return {"label": label, "epochs": recs[-1]["epoch"], "train_tokens": toks,
+    minutes = sum(r["seconds"] for r in recs) / 60           # training and validation
+    return {"label": label, "epochs": recs[-1]["epoch"], "train_tokens": toks, "minutes": round(minutes, 2),
             "tokens_per_s": round(toks / sum(r["train_tokens"] / r["tokens_per_s"] for r in recs if r["tokens_per_s"])),
             "best_val_ppl": min(r["val_ppl"] for r in recs if r["val_ppl"]), "test_ppl": round(test["perplexity"], 2)}
 
@@ -224,14 +225,15 @@ def quality(a, work, cache):
         sets.append(("big", *big_corpus(work, cache, a.big_tokens)))
     for name, d, tr, te in sets:
         for sm in ("full", "class"):
-            r = dict(train_and_test(d, tr, te, sm, ["--softmax", sm], a.budget), corpus=name)
+            r = dict(train_and_test(d, tr, te, sm, ["--softmax", sm, *a.extra.split()], a.budget), corpus=name)
             rows.append(r)
             print(json.dumps(r), flush=True)
-    print(f"\n| corpus | softmax | epochs | train tokens | tokens/s | best val ppl | test ppl |  ({a.budget:g} s each)")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"\n| corpus | softmax | epochs | train tokens | tokens/s | minutes | best val ppl | test ppl |  "
+          f"(--max-time {a.budget:g} {a.extra})")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['corpus']} | {r['label']} | {r['epochs']} | {r['train_tokens']:,} | {r['tokens_per_s']:,} | "
-              f"{r['best_val_ppl']:.1f} | {r['test_ppl']:.1f} |")
+              f"{r['minutes']} | {r['best_val_ppl']:.1f} | {r['test_ppl']:.1f} |")
 
 
 def binning(a, work, cache):
@@ -239,14 +241,16 @@ def binning(a, work, cache):
     for name in a.quality_corpora:
         d, tr, te = quality_corpus(name, work, cache)
         for label, power in (("mass", 1.0), ("sqrt", 0.5)):
-            r = dict(train_and_test(d, tr, te, label, ["--softmax", "class"], a.budget, power=power), corpus=name)
+            r = dict(train_and_test(d, tr, te, label, ["--softmax", "class", *a.extra.split()], a.budget, power=power),
+                     corpus=name)
             rows.append(r)
             print(json.dumps(r), flush=True)
-    print(f"\n| corpus | classes of equal | epochs | tokens/s | best val ppl | test ppl |  ({a.budget:g} s each)")
-    print("|---|---|---:|---:|---:|---:|")
+    print(f"\n| corpus | classes of equal | epochs | tokens/s | minutes | best val ppl | test ppl |  "
+          f"(--max-time {a.budget:g} {a.extra})")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['corpus']} | {r['label']} | {r['epochs']} | {r['tokens_per_s']:,} | {r['best_val_ppl']:.1f} | "
-              f"{r['test_ppl']:.1f} |")
+        print(f"| {r['corpus']} | {r['label']} | {r['epochs']} | {r['tokens_per_s']:,} | {r['minutes']} | "
+              f"{r['best_val_ppl']:.1f} | {r['test_ppl']:.1f} |")
 
 
 def main():
@@ -260,6 +264,7 @@ def main():
     ap.add_argument("--corpora", nargs="*", default=["8k", "32k"], choices=["8k", "32k"])
     ap.add_argument("--budget", type=float, default=300, help="quality/binning: seconds of training per run")
     ap.add_argument("--quality-corpora", nargs="*", default=list(QUALITY), choices=list(QUALITY))
+    ap.add_argument("--extra", default="", help="quality/binning: more `rnn train` options, e.g. '--threads 1'")
     ap.add_argument("--big-tokens", type=float, default=0, help="quality: also a corpus of this many tokens")
     ap.add_argument("--json", default=None, help="speed: write the figures here")
     ap.add_argument("--work", default=None)
