@@ -89,7 +89,6 @@ class ClassSoftmax:
             ids = self.order[self.start[k]:self.start[k + 1]]
             contiguous = ids[-1] - ids[0] == len(ids) - 1
             self.rows.append(slice(int(ids[0]), int(ids[-1]) + 1) if contiguous else ids)
-        self.contiguous = all(isinstance(r, slice) for r in self.rows)
         self.sizes = sizes
         self._classes = FullSoftmax(K, H)
 
@@ -110,10 +109,6 @@ class ClassSoftmax:
     @staticmethod
     def _class_part(p: dict) -> dict:
         return {"V": p["Vk"], **({"c": p["ck"]} if "ck" in p else {})}
-
-    def logit_bound(self, p: dict, hbound: float = 1.0) -> float:
-        """max |word logit| over hidden states with |s| <= hbound."""
-        return FullSoftmax.logit_bound(p, hbound)
 
     def _word_logits(self, p: dict, S: np.ndarray, y: np.ndarray, ws):
         """The word layer's forward pass. The rows of S (N, H) are grouped by their target's
