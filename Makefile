@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_SECONDS ?= 90
 
-.PHONY: test demo bench quality install clean
+.PHONY: test demo bench bench-class quality install clean
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q
@@ -22,6 +22,10 @@ demo: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+# class softmax against the full softmax (and PyTorch's adaptive softmax when installed), ratios in one run
+bench-class: $(VENV)/.installed
+	$(BIN)/python benchmarks/class_softmax.py
 
 # perplexity in a fixed time on ../shared/corpora, against PyTorch+Adam when torch is installed
 quality: $(VENV)/.installed

@@ -263,7 +263,8 @@ def _validate(path: str, ck: Checkpoint) -> Network:
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks parameters {', '.join(missing)}")
     ok = (all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want)
-          and all(net.args[k] == getattr(ck.config, k) for k in ("hidden_dim", "bias", "cell", "activation", "layers")))
+          and all(net.args[k] == getattr(ck.config, k) for k in ("hidden_dim", "bias", "cell", "activation", "layers"))
+          and net.args["output"] == ck.config.softmax)
     if not ok:
         raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")
     for k, v in ck.params.items():

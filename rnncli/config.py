@@ -15,6 +15,7 @@ SPECIALS = (UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END)  # ids 0, 1, 2
 UNK_ID, START_ID, END_ID = 0, 1, 2
 N_SPECIALS = len(SPECIALS)  # regular words have ids N_SPECIALS and up
 
+SOFTMAXES = ("full", "class")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 CELLS = ("rnn", "gru", "lstm")
 ACTIVATIONS = ("tanh", "relu")
@@ -35,6 +36,8 @@ class Config:
     hidden_dim: int = 100
     bias: bool = False              # gated cells always have gate biases
     dtype: str = "float32"
+    softmax: str = "full"           # full | class (class-factored, nn/classsoftmax.py)
+    classes: int | None = None      # class softmax: number of classes; None = about sqrt(vocab_size)
     # gradient
     bptt_truncate: int = 4          # -1: full backpropagation through time (the default for gated cells)
     batch_size: int = 32            # sentences per update
@@ -109,4 +112,5 @@ RANGES = {"vocab_size": (N_SPECIALS + 1, None, False, False), "hidden_dim": (1, 
 
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.
-MODEL_DEFINING = ("lowercase", "vocab_size", "cell", "activation", "layers", "hidden_dim", "bias", "csv_column")
+MODEL_DEFINING = ("lowercase", "vocab_size", "cell", "activation", "layers", "hidden_dim", "bias", "csv_column",
+                  "softmax", "classes")

@@ -99,3 +99,77 @@ def elman_grads(p, a, dh_out, truncate, activation="tanh"):
             dW += np.outer(delta, s_prev)
             delta = (p["W"].T @ delta) * deriv(s_prev)
     return dA, dW, db
+
+
+# ---------------------------------------------------------------- class-factored softmax
+# P(w | s) = P(k | s) P(w | k, s), k = class_of[w]; P(k | s) = softmax(Vk s + ck)_k;
+# P(w | k, s) = softmax over the words j of class k of (V_j s + c_j).
+
+
+def class_word_probs(p, class_of, s, k):
+    """(ids of class k, P(. | k, s) over them)."""
+    ids = np.flatnonzero(np.asarray(class_of) == k)
+    z = p["V"][ids] @ s
+    if "c" in p:
+        z = z + p["c"][ids]
+    return ids, softmax(z)
+
+
+def class_probs(p, s):
+    z = p["Vk"] @ s
+    if "ck" in p:
+        z = z + p["ck"]
+    return softmax(z)
+
+
+def class_distribution(p, class_of, s):
+    """P(w | s) for every word w, one word at a time."""
+    pk = class_probs(p, s)
+    out = np.zeros(p["V"].shape[0])
+    for w in range(len(out)):
+        k = class_of[w]
+        ids, pw = class_word_probs(p, class_of, s, k)
+        out[w] = pk[k] * pw[list(ids).index(w)]
+    return out
+
+
+def class_sentence_loss(p, class_of, ids):
+    x, y = ids[:-1], ids[1:]
+    s, _ = forward({k: p[k] for k in ("U", "W", "b") if k in p} | {"V": p["Vk"]}, x)
+    total = 0.0
+    for t in range(len(y)):
+        k = class_of[y[t]]
+        members, pw = class_word_probs(p, class_of, s[t], k)
+        total -= np.log(class_probs(p, s[t])[k]) + np.log(pw[list(members).index(y[t])])
+    return total
+
+
+def class_sentence_grads(p, class_of, ids, truncate):
+    """The tutorial's truncated BPTT with the class-factored output layer."""
+    x, y = ids[:-1], ids[1:]
+    T = len(y)
+    s, _ = forward({k: p[k] for k in ("U", "W", "b") if k in p} | {"V": p["Vk"]}, x)
+    g = {k: np.zeros_like(v) for k, v in p.items()}
+    H = p["W"].shape[0]
+    for t in reversed(range(T)):
+        k = class_of[y[t]]
+        d_k = class_probs(p, s[t])                        # dLoss/d(class logits)
+        d_k[k] -= 1.0
+        members, pw = class_word_probs(p, class_of, s[t], k)
+        d_w = pw.copy()                                   # dLoss/d(logits of class k's words)
+        d_w[list(members).index(y[t])] -= 1.0
+        g["Vk"] += np.outer(d_k, s[t])
+        g["V"][members] += np.outer(d_w, s[t])
+        if "c" in g:
+            g["ck"] += d_k
+            g["c"][members] += d_w
+        delta = (p["Vk"].T @ d_k + p["V"][members].T @ d_w) * (1 - s[t] ** 2)
+        lowest = 0 if truncate < 0 else max(0, t - truncate)
+        for j in range(t, lowest - 1, -1):
+            s_prev = s[j - 1] if j > 0 else np.zeros(H)
+            g["W"] += np.outer(delta, s_prev)
+            g["U"][:, x[j]] += delta
+            if "b" in g:
+                g["b"] += delta
+            delta = (p["W"].T @ delta) * (1 - s_prev ** 2)
+    return g

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, Config
+from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, SOFTMAXES, Config
 from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
                _threads, cli, input_options, json_text, run_training)
 
@@ -48,6 +48,12 @@ def _ppl(loss: float) -> float:
               help="Add hidden and output biases (off: the tutorial's model; gated cells always have gate biases).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help=f"Floating-point precision [default: {D.dtype}].")
+@click.option("--softmax", type=click.Choice(SOFTMAXES), default=None,
+              help="Output layer: full, a softmax over every word; class, P(class) x P(word | class) with "
+                   "words binned into classes by frequency: exactly normalised, many times faster for "
+                   f"large vocabularies [default: {D.softmax}].")
+@click.option("--classes", type=click.IntRange(min=1), default=None,
+              help="Number of word classes of --softmax class [default: about the square root of the vocabulary size].")
 @click.option("--bptt-truncate", type=click.IntRange(min=-1), default=None,
               help="The error of output t flows back through at most K earlier steps; -1: full BPTT "
                    f"[default: {D.bptt_truncate} for rnn, -1 for gru and lstm].")
@@ -285,7 +291,9 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
                    "(needs pip install 'rnncli[plot]').")
 @_catching
 def info(model_path, top, as_json, plot_path):
-    """Describe a checkpoint: config, sizes, training history and vocabulary."""
+    """Describe a checkpoint: config, sizes, output layer, training history and vocabulary."""
+    import numpy as np
+
     from ..config import N_SPECIALS
     ck = _load_checkpoint(model_path)
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
@@ -298,6 +306,7 @@ def info(model_path, top, as_json, plot_path):
          "learning_rate": st.get("lr"), "history": st.get("history", []),
          "validation_sentences": val.n_sentences if val is not None else 0,
          "sentence_splitter": splitter.get("kind"),
+         "softmax": ck.model.get("output", "full"), "classes": ck.model.get("classes"),
          "vocabulary_head": vocab.words[N_SPECIALS:N_SPECIALS + top]}
     if as_json:
         click.echo(json_text(d, indent=1))
@@ -305,6 +314,12 @@ def info(model_path, top, as_json, plot_path):
     cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
     click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers} bias={cfg.bias} {cfg.dtype}, "
                f"{n_params:,} parameters")
+    if d["classes"]:
+        sizes = np.bincount(ck.model["class_of"], minlength=d["classes"])
+        click.echo(f"softmax: class, {d['classes']} classes of {sizes.min()}-{sizes.max()} words "
+                   f"(median {int(np.median(sizes))})")
+    else:
+        click.echo("softmax: full")
     click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
                f"{st.get('lr', cfg.lr):.4g}; best validation loss "
                + (f"{st['best_val']:.4f} (perplexity {_ppl(st['best_val']):.1f})" if st.get("best_val") else "-"))

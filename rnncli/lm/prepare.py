@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MODEL_DEFINING, Config
+from ..config import MODEL_DEFINING, START_ID, Config
 from ..errors import DataError
+from ..nn.classsoftmax import default_classes, frequency_classes
 from ..nn.network import Network
 from . import corpus, corpusfile
 from .task import LanguageModel, LMData
@@ -35,14 +36,39 @@ def as_option(name, value):
     return f"--{opt} {value}" if value is not None else f"no --{opt}"
 
 
-def network_for(cfg: Config, vocab_size: int) -> Network:
-    return Network(vocab_size, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias)
+# Class softmax: classes hold equal shares of the unigram mass (power 1) rather than of
+# its square root (0.5); README "Class softmax" has the measurements behind the choice.
+CLASS_POWER = 1.0
+
+
+def network_for(cfg: Config, vocab_size: int, counts=None) -> Network:
+    """The network ``cfg`` describes. The class softmax bins words into classes by their
+    ``counts`` (vocab_size,) in the training text (Mikolov et al. 2011)."""
+    if cfg.softmax != "class":
+        return Network(vocab_size, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias)
+    K = cfg.classes or default_classes(vocab_size)
+    if K > vocab_size:
+        raise DataError(f"--classes {K} is more than the {vocab_size} vocabulary entries; "
+                        f"give at most --classes {vocab_size}")
+    if counts is None:
+        counts = np.ones(vocab_size)
+    return Network(vocab_size, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias, output="class", classes=K,
+                   class_of=frequency_classes(counts, K, CLASS_POWER))
+
+
+def target_counts(enc, vocab_size: int) -> np.ndarray:
+    """How often each id is predicted in ``enc`` (SENTENCE_START never is)."""
+    counts = np.bincount(enc.ids, minlength=vocab_size)
+    counts[START_ID] = 0
+    return counts
 
 
 def configure(given: dict, ck=None, resume: str | None = None) -> Config:
     """The run's configuration: the defaults (the tutorial's SGD recipe when --optimizer
     sgd is given) or the checkpoint's, with the options the user gave."""
     if ck is None:
+        if "classes" in given and given.get("softmax", Config.softmax) != "class":
+            raise DataError("--classes applies to the class softmax only: add --softmax class")
         base = Config()
         if given.get("optimizer") == "sgd":
             # the tutorial's recipe is one flag away
@@ -115,7 +141,12 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
               f"({train_enc.n_predicted:,} predicted tokens), "
               f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
 
-    net = network_for(cfg, len(vocab))
+    if ck is not None:
+        net = ck.network()                           # the stored class map, if any
+    else:
+        net = network_for(cfg, len(vocab), target_counts(train_enc, len(vocab)))
+        if cfg.softmax == "class":
+            cfg = cfg.replace(classes=net.out.K)
     if ck is not None:
         params = net.as_layout(ck.params, np.dtype(cfg.dtype))
         state, opt_state = ck.state, ck.opt_state
@@ -127,7 +158,9 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
         state, opt_state = None, None
     n_params = sum(v.size for v in params.values())
     cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
-    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers} parameters={n_params:,} {cfg.dtype}; "
+    classes = f" softmax=class classes={net.out.K}" if cfg.softmax == "class" else ""
+    prog.note(f"model: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers}{classes} "
+              f"parameters={n_params:,} {cfg.dtype}; "
               f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
               f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
     data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {})

@@ -4,5 +4,6 @@
   layers.py      the input seam: embedding row gather (and its scatter-add gradient)
   cells.py       the cell seam: recurrences over a packed batch (Elman tanh|relu)
   output.py      the output-layer seam: full softmax (training, scoring, sampling)
+  classsoftmax.py  the class-factored softmax and frequency binning of words into classes
   network.py     input -> cell -> output with namespaced parameters, rebuilt from its arguments
 """

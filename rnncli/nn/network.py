@@ -6,6 +6,7 @@ gates: 1 for the Elman cell, 3 for GRU, 4 for LSTM):
     layerL.U  (G*H, H)  input projection of the layer below's output, L >= 1
     layerL.W  (G*H, H)  recurrent weights        layerL.b  (G*H,)  with --bias or a gated cell
     out.V     (C, H)    output weights           out.c     (C,)    with --bias
+    out.Vk    (K, H)    class weights            out.ck    (K,)    with --bias  (class softmax)
 
 Dropout (Zaremba et al. 2014) applies between layers and before the output layer,
 never on the recurrent connection.
@@ -24,7 +25,8 @@ from .output import OUTPUTS
 
 class Network:
     def __init__(self, vocab_size: int, hidden_dim: int, cell: str = "rnn", activation: str = "tanh",
-                 layers: int = 1, bias: bool = False, output: str = "full"):
+                 layers: int = 1, bias: bool = False, output: str = "full", classes: int | None = None,
+                 class_of=None):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}")
         if output not in OUTPUTS:
@@ -41,7 +43,13 @@ class Network:
         self.cells = [CELLS[cell](H, tag=f"l{i}", **kw) for i in range(self.L)]
         self.cell = self.cells[-1]
         self.gates = self.cell.gates
-        self.out = OUTPUTS[output](C, H)
+        if output == "class":
+            # the class map is an argument, never a parameter: checkpoints restore it with
+            # the network and no optimizer or gradient code ever sees it
+            self.out = OUTPUTS[output](C, H, classes, class_of)
+            self.args.update(classes=self.out.K, class_of=self.out.cls.tolist())
+        else:
+            self.out = OUTPUTS[output](C, H)
         self.bias = bool(bias)
         self.embeddings = ("layer0.U",)
 
@@ -76,8 +84,7 @@ class Network:
             s[f"layer{i}.W"] = (GH, H)
         if self.bias or self.gates > 1:
             s.update({f"layer{i}.b": (GH,) for i in range(self.L)})
-        if self.bias:
-            s["out.c"] = (C,)
+        s.update({f"out.{k}": v for k, v in self.out.shapes(self.bias).items() if k != "V"})
         return s
 
     def as_layout(self, params: dict, dtype=None) -> dict:

@@ -135,4 +135,10 @@ class FullSoftmax:
         return z
 
 
+    def shapes(self, bias: bool) -> dict:
+        return {"V": (self.C, self.H), **({"c": (self.C,)} if bias else {})}
+
+
 OUTPUTS = {"full": FullSoftmax}
+
+from . import classsoftmax  # noqa: E402,F401  (builds on FullSoftmax; registers OUTPUTS["class"])
