@@ -499,8 +499,11 @@ def _checkpoint_mutation(capsys, tmp_path, base, data, with_resume=False):
             else:
                 assert "NaN" in r.err, r
         elif args[0] == "train" and ok:
-            resumed = checkpoint.load(str(tmp_path / "resumed.npz"))
-            assert resumed.task.vocab.words == ck.task.vocab.words
+            if ck.state.get("epoch", 0) >= 2:           # nothing left to train
+                assert not (tmp_path / "resumed.npz").exists()
+            else:
+                resumed = checkpoint.load(str(tmp_path / "resumed.npz"))
+                assert resumed.task.vocab.words == ck.task.vocab.words
         if args[0] != "train":
             assert snapshot(tmp_path) == before, args
     for f in ("resumed.npz", "resumed.best.npz"):

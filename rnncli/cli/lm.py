@@ -172,6 +172,10 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    if trainer.saved_step is None:  # resumed at or past --epochs: not one step to take
+        prog.note(f"nothing to do: {resume} has trained {trainer.state['epoch']} epochs already (--epochs "
+                  f"{cfg.epochs}); {output} was not written")
+        return
     why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
            "patience": "early stopping"}[result.stopped]
     bv = result.best_val
