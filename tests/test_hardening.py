@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -123,7 +122,8 @@ def test_bad_cache_entry_is_a_miss_and_is_rewritten(capsys, tmp_path, corpus, tr
         r = rnn(capsys, *args)
         assert r.code == 0 and r.err == "", r
         got = json.loads(r.out)
-        assert {k: got[k] for k in ("nll", "tokens", "sentences")} == {k: clean[k] for k in ("nll", "tokens", "sentences")}
+        keys = ("nll", "tokens", "sentences")
+        assert {k: got[k] for k in keys} == {k: clean[k] for k in keys}
     assert entry.read_bytes() == good  # rebuilt exactly as a fresh tokenization writes it
     assert tcache.load_cached(str(entry)) is not None
 

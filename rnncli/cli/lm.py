@@ -356,8 +356,9 @@ def info(model_path, top, as_json):
         click.echo("epoch  train_loss  val_loss  val_ppl      lr  tokens/s")
         for r in d["history"]:
             fmt = lambda v, f: (f % v) if v is not None else "-"
-            click.echo(f"{r.get('epoch')!s:>5}  {fmt(r.get('train_loss'), '%10.4f')}  {fmt(r.get('val_loss'), '%8.4f')}  "
-                       f"{fmt(r.get('val_ppl'), '%7.1f')}  {fmt(r.get('lr'), '%6.3g')}  {fmt(r.get('tokens_per_s'), '%8.0f')}")
+            g = r.get
+            click.echo(f"{g('epoch')!s:>5}  {fmt(g('train_loss'), '%10.4f')}  {fmt(g('val_loss'), '%8.4f')}  "
+                       f"{fmt(g('val_ppl'), '%7.1f')}  {fmt(g('lr'), '%6.3g')}  {fmt(g('tokens_per_s'), '%8.0f')}")
     click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
 
 
