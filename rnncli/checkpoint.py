@@ -252,7 +252,9 @@ def load(path: str) -> Checkpoint:
 def _validate(path: str, ck: Checkpoint) -> Network:
     for k, v in ck.model.items():
         t = _MODEL_TYPES.get(k)
-        if t is not None and (not isinstance(v, t) or (t is int and isinstance(v, bool))):
+        if t is None:
+            raise corrupt(path, f"unknown model argument {k!r}; written by a newer rnncli?")
+        if not isinstance(v, t) or (t is int and isinstance(v, bool)):
             raise corrupt(path, f"model argument {k} is {v!r}")
     try:
         net = ck.network()

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -123,7 +122,8 @@ def test_bad_cache_entry_is_a_miss_and_is_rewritten(capsys, tmp_path, corpus, tr
         r = rnn(capsys, *args)
         assert r.code == 0 and r.err == "", r
         got = json.loads(r.out)
-        assert {k: got[k] for k in ("nll", "tokens", "sentences")} == {k: clean[k] for k in ("nll", "tokens", "sentences")}
+        keys = ("nll", "tokens", "sentences")
+        assert {k: got[k] for k in keys} == {k: clean[k] for k in keys}
     assert entry.read_bytes() == good  # rebuilt exactly as a fresh tokenization writes it
     assert tcache.load_cached(str(entry)) is not None
 
@@ -631,3 +631,23 @@ def test_sigterm_before_training_ends_cleanly(tmp_path, corpus):
     entries = list((tmp_path / "cache").rglob("*.npz"))
     assert len(entries) == 1 and tcache.load_cached(str(entries[0])) is not None
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_messages_quoting_control_characters_stay_one_line(capsys, tmp_path, trained):
+    """Found by the fuzz suite: a checkpoint key holding a carriage return split the
+    error message over two lines. Any message that quotes its input escapes them."""
+    bad = _with_json(trained, tmp_path / "cr.npz", "model", **{"\r": 1})
+    r = rnn(capsys, "info", "-m", bad)
+    assert_user_error(r, "cr.npz", "unknown model argument", "'\\r'")
+    odd = tmp_path / "new\nline.txt"
+    r = rnn(capsys, "eval", "-m", trained, "-q", odd)
+    assert_user_error(r, "new\\nline.txt", "no such file")
+
+
+def test_resuming_a_finished_run_says_nothing_was_written(capsys, tmp_path, corpus, trained):
+    """Found by the fuzz suite: resuming at or past --epochs trained nothing, wrote
+    nothing, and still said "done: OUT"."""
+    r = rnn(capsys, "train", corpus, "--resume", trained, "-o", tmp_path / "more.npz", "--epochs", "1")
+    assert r.code == 0, r
+    assert "nothing to do" in r.err and "more.npz was not written" in r.err and "done" not in r.err, r
+    assert not (tmp_path / "more.npz").exists()

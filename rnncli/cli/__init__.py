@@ -271,6 +271,12 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _one_line(msg: str) -> str:
+    """Control characters that a message quotes from its input (a file name, a key in a
+    checkpoint) shown as escapes: the message stays one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in msg.strip())
+
+
 def main(argv=None):
     """Console entry: click's errors and ours as one line 'rnn: error: ...'."""
     import signal
@@ -289,10 +295,10 @@ def main(argv=None):
         sys.exit(130)
     except click.UsageError as e:
         cmd = e.ctx.command_path if e.ctx else "rnn"
-        click.echo(f"{cmd}: error: {e.format_message()} (see '{cmd} --help')", err=True)
+        click.echo(f"{cmd}: error: {_one_line(e.format_message())} (see '{cmd} --help')", err=True)
         sys.exit(2)
     except click.ClickException as e:
-        click.echo(f"rnn: error: {e.format_message()}", err=True)
+        click.echo(f"rnn: error: {_one_line(e.format_message())}", err=True)
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)

@@ -131,6 +131,10 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state,
                       log_path=log_path)
     result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "")
+    if trainer.saved_step is None:  # resumed at or past --epochs: not one step to take
+        prog.note(f"nothing to do: {resume} has trained {trainer.state['epoch']} epochs already (--epochs "
+                  f"{cfg.epochs}); {output} was not written")
+        return
     why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
            "patience": "early stopping"}[result.stopped]
     bv = result.best_val
@@ -335,8 +339,9 @@ def info(model_path, top, as_json, plot_path):
         click.echo("epoch  train_loss  val_loss  val_ppl      lr  tokens/s")
         for r in d["history"]:
             fmt = lambda v, f: (f % v) if v is not None else "-"
-            click.echo(f"{r.get('epoch')!s:>5}  {fmt(r.get('train_loss'), '%10.4f')}  {fmt(r.get('val_loss'), '%8.4f')}  "
-                       f"{fmt(r.get('val_ppl'), '%7.1f')}  {fmt(r.get('lr'), '%6.3g')}  {fmt(r.get('tokens_per_s'), '%8.0f')}")
+            g = r.get
+            click.echo(f"{g('epoch')!s:>5}  {fmt(g('train_loss'), '%10.4f')}  {fmt(g('val_loss'), '%8.4f')}  "
+                       f"{fmt(g('val_ppl'), '%7.1f')}  {fmt(g('lr'), '%6.3g')}  {fmt(g('tokens_per_s'), '%8.0f')}")
     click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
     if plot_path:
         _plot_history(plot_path, d["history"], model_path)
