@@ -25,6 +25,9 @@ class Config:
     vocab_size: int = 8000          # including the three special tokens
     encoding: str = "utf-8"
     csv_column: str | None = None
+    sentences: str = "punkt"        # punkt | lines (every non-empty line is a sentence)
+    words: str = "treebank"         # treebank | whitespace (pre-tokenized text)
+    unk_token: str | None = None    # the corpus's own unknown-word marker, read as UNKNOWN_TOKEN
     # model
     hidden_dim: int = 100
     bias: bool = False
@@ -72,4 +75,4 @@ class Config:
 
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.
-MODEL_DEFINING = ("lowercase", "vocab_size", "hidden_dim", "bias", "csv_column")
+MODEL_DEFINING = ("lowercase", "vocab_size", "hidden_dim", "bias", "csv_column", "sentences", "words", "unk_token")

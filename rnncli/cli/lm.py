@@ -10,7 +10,8 @@ import time
 import click
 
 from ..config import OPTIMIZERS, SCHEDULES, Config
-from . import Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options
+from . import (Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options,
+               tokenizer_options)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -21,6 +22,7 @@ D = Config()
 @cli.command(short_help="Train a model on text files.")
 @click.argument("files", nargs=-1, type=click.Path(), metavar="FILE...")
 @input_options
+@tokenizer_options
 @click.option("--val", "val_files", multiple=True, type=click.Path(), metavar="FILE",
               help="Validation text (repeatable); default: hold out --val-fraction of the sentences.")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=None,
@@ -80,9 +82,9 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     corpus from `rnn tokenize`) and train the RNN language model on it.
 
     Sentences are split with NLTK's Punkt (the installed punkt_tab model, or one
-    trained on the corpus when none is installed) and words with NLTK's
-    Treebank-style tokenizer; every sentence is wrapped in SENTENCE_START ...
-    SENTENCE_END. After each epoch the validation loss is computed, the checkpoint
+    trained on the corpus when none is installed; --sentences lines: one per line)
+    and words with NLTK's Treebank-style tokenizer (--words whitespace: at
+    whitespace); every sentence is wrapped in SENTENCE_START ... SENTENCE_END. After each epoch the validation loss is computed, the checkpoint
     written and the learning-rate schedule applied.
     """
     from ..checkpoint import best_path
@@ -202,16 +204,16 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     ck = _load_checkpoint(model_path)
     prefix_ids = []
     if prefix:
-        from nltk.tokenize.destructive import NLTKWordTokenizer
-        text = prefix.lower() if ck.config.lowercase else prefix
-        words = NLTKWordTokenizer().tokenize(text)
+        from ..config import UNKNOWN_TOKEN
+        from ..lm.tokenizer import Settings, words_of
+        words = words_of(prefix, Settings.of(ck.config))   # as the corpus was tokenized
         if len(words) > max_length:
             _fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
         vocab = ck.task.vocab
-        unknown = [w for w in words if w not in vocab.index or vocab.index[w] < N_SPECIALS]
+        unknown = [w for w in words if w != UNKNOWN_TOKEN and (w not in vocab.index or vocab.index[w] < N_SPECIALS)]
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
-        prefix_ids = [vocab.index[w] if w not in unknown else 0 for w in words]
+        prefix_ids = [vocab.index[w] if w not in unknown and w != UNKNOWN_TOKEN else 0 for w in words]
     rng = np.random.default_rng(seed)
     out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
     words_of = ck.task.vocab.words
@@ -247,8 +249,8 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
     vocabulary are scored as UNKNOWN_TOKEN; cross-entropy = total negative
     log-likelihood / predicted tokens (nats); perplexity = exp(cross-entropy).
     """
-    from ..config import END_ID, START_ID, UNK_ID
     from ..lm import corpus, evaluate
+    from ..lm.vocab import count_words
     from ..nn.workspace import Workspace
 
     prog = Progress(quiet)
@@ -262,9 +264,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
         if ck.task.val is None or ck.task.val.n_sentences == 0:
             _fail(f"{model_path} holds no validation sentences; give FILE... to score")
         enc = ck.task.val
-    body = (enc.ids != START_ID) & (enc.ids != END_ID)
-    words = int(body.sum())
-    oov = int(((enc.ids == UNK_ID) & body).sum())
+    words, oov = count_words(enc)
     ws = Workspace(threads)
     total, n = 0.0, 0
     t0 = time.perf_counter()
@@ -345,6 +345,7 @@ def info(model_path, top, as_json):
 @cli.command(short_help="Write a tokenized corpus for train, eval and other tools.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(), metavar="FILE...")
 @input_options
+@tokenizer_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The tokenized corpus (.npz) to write.")
 @click.option("--vocab-size", type=click.IntRange(min=4), default=D.vocab_size, show_default=True,
@@ -355,7 +356,8 @@ def info(model_path, top, as_json):
                    "building a vocabulary (e.g. to tokenize test text for a training corpus).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
 @_catching
-def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_size, lowercase, model_path, quiet):
+def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words, unk_token, output, vocab_size,
+             lowercase, model_path, quiet):
     """Tokenize FILE... once and write the token ids, sentence offsets, vocabulary and
     settings to a .npz that `rnn train` and `rnn eval` (and other tools) read.
 
@@ -364,25 +366,36 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
       ids       int32 (n,)   vocabulary ids; every sentence is SENTENCE_START .. SENTENCE_END
       offsets   int64 (S+1,) sentence i is ids[offsets[i]:offsets[i+1]]
       vocab     str   (C,)   id -> word; 0 UNKNOWN_TOKEN, 1 SENTENCE_START, 2 SENTENCE_END
-      settings  JSON string  lowercase, vocab_size, sentence splitter, sources
+      settings  JSON string  lowercase, sentences, words, unk_token, vocab_size, sentence
+                             splitter, sources
       format    "rnncli-corpus", version 1
+    Members are stored uncompressed: rnncli memory-maps ids (see the README).
     """
     from ..lm import corpus, corpusfile
+    from ..lm.prepare import as_option
     from ..lm.vocab import build_vocab, encode
     prog = Progress(quiet)
     _check_writable(output)
+    given = {k: v for k, v in (("sentences", sentences), ("words", words), ("unk_token", unk_token)) if v is not None}
     vocab = stored = None
     if model_path and corpusfile.is_corpus_file(model_path):
         # another tokenized corpus: same vocabulary, settings and sentence splitter
         _, vocab, st = corpusfile.load_corpus(model_path)
-        cfg = Config(lowercase=st.get("lowercase", True), encoding=encoding or "utf-8", csv_column=csv_column)
+        cfg = Config(lowercase=st.get("lowercase", True), sentences=st.get("sentences", "punkt"),
+                     words=st.get("words", "treebank"), unk_token=st.get("unk_token"),
+                     encoding=encoding or "utf-8", csv_column=csv_column)
         stored = st.get("splitter")
     elif model_path:
         ck = _load_checkpoint(model_path)
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
         vocab, stored = ck.task.vocab, ck.task.splitter
     else:
-        cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column)
+        cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column,
+                     **given)
+    for k, v in given.items():
+        if getattr(cfg, k) != v:
+            _fail(f"{as_option(k, v)} contradicts {model_path} (tokenized with {as_option(k, getattr(cfg, k))}); "
+                  "drop the option")
     if vocab is not None:
         enc, oov, splitter = corpus.encode_files(files, vocab, cfg, stored, not no_cache, cache_dir, prog)
     else:
@@ -393,7 +406,8 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
         enc, oov = encode(tokens, vocab)
         del tokens
     settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
-                "sources": list(files), "csv_column": csv_column}
+                "sources": list(files), "csv_column": csv_column, "sentences": cfg.sentences,
+                "words": cfg.words, "unk_token": cfg.unk_token}
     corpusfile.save_corpus(output, enc, vocab, settings)
     n_words = len(enc.ids) - 2 * enc.n_sentences
     prog.note(f"{output}: {enc.n_sentences:,} sentences, {n_words:,} word tokens "

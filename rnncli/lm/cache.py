@@ -1,4 +1,13 @@
-"""The tokenized-corpus cache: one entry per (input bytes, tokenizer settings)."""
+"""The tokenized-corpus cache: one file per (input bytes, encoding, tokenizer settings).
+
+An entry is an .npz (written by fileio.write_npz, every member uncompressed):
+    ids      int32 (n,)   corpus-local word ids, all sentences back to back
+    lengths  int32 (S,)   words per sentence
+    words    uint8        the corpus-local words, UTF-8, separated by "\\n" (no word holds
+                          whitespace); one blob, so a million words stay a few megabytes
+    meta     JSON string  the sentence splitter used
+A hit memory-maps ids and lengths (fileio.npz_member), so a corpus larger than memory
+is read only as training touches it."""
 from __future__ import annotations
 
 import hashlib
@@ -7,11 +16,12 @@ import os
 
 import numpy as np
 
-from ..fileio import atomic_write_npz
-from .sources import Source
+from ..fileio import ArrayChunks, atomic_write_npz_streamed, npz_member
 from .tokenizer import Tokens
 
-CACHE_VERSION = 2  # 2: sentences without a letter or digit are dropped
+# 2: sentences without a letter or digit are dropped
+# 3: streamed reading (BOM, CR, NUL normalised), --sentences/--words/--unk-token, encoding in the key
+CACHE_VERSION = 3
 
 
 def default_cache_dir() -> str:
@@ -21,29 +31,45 @@ def default_cache_dir() -> str:
     return os.path.join(base, "rnncli")
 
 
-def cache_key(sources: list[Source], lowercase: bool, csv_column, splitter_sig: str) -> str:
+def cache_key(digests: list[str], settings, csv_column, splitter_sig: str, encoding: str) -> str:
+    """``settings`` is a tokenizer.Settings (lowercase, sentences, words, unk_token)."""
     h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, lowercase, csv_column, splitter_sig,
-                         [s.digest for s in sources]]).encode())
+    h.update(json.dumps([CACHE_VERSION, settings.lowercase, csv_column, splitter_sig, encoding,
+                         settings.sentences, settings.words, settings.unk_token, list(digests)]).encode())
     return h.hexdigest()[:32]
 
 
 def load_cached(path: str):
+    """(Tokens, meta) or None: a missing or damaged entry is only a miss."""
+    if not os.path.isfile(path):
+        return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            t = Tokens(z["words"].tolist(), z["ids"].astype(np.int32), z["lengths"].astype(np.int32))
-            meta = json.loads(str(z["meta"]))
-        return t, meta
-    except Exception:  # a damaged cache entry is only a miss
+        ids = npz_member(path, "ids")
+        lengths = npz_member(path, "lengths")
+        blob = npz_member(path, "words", mmap=False)
+        meta = json.loads(str(npz_member(path, "meta", mmap=False)))
+        text = blob.tobytes().decode("utf-8")
+        words = text.split("\n") if text else []
+        if (ids.dtype != np.int32 or lengths.dtype != np.int32 or int(lengths.sum(dtype=np.int64)) != len(ids)
+                or (len(ids) and int(ids.max()) >= len(words)) or (len(ids) and int(ids.min()) < 0)):
+            return None
+        return Tokens(words, ids, lengths), meta
+    except Exception:
         return None
 
 
-def save_cached(path: str, tokens: Tokens, meta: dict):
+def save_cached(path: str, tokens: Tokens, meta: dict) -> bool:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        atomic_write_npz(path, {"words": np.array(tokens.words, dtype=str) if tokens.words else np.zeros(0, "U1"),
-                                "ids": tokens.ids, "lengths": tokens.lengths,
-                                "meta": np.array(json.dumps(meta))})
+        blob = np.frombuffer("\n".join(tokens.words).encode("utf-8"), np.uint8)
+        step = 1 << 22
+        ids = tokens.ids
+        atomic_write_npz_streamed(path, {
+            "ids": ArrayChunks(np.int32, (len(ids),), (ids[a:a + step] for a in range(0, len(ids), step))),
+            "lengths": np.asarray(tokens.lengths, np.int32),
+            "words": blob,
+            "meta": np.array(json.dumps(meta)),
+        })
         return True
     except OSError:
         return False

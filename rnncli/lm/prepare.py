@@ -70,7 +70,9 @@ def prepare_training(files, val_files, cfg: Config, ck, use_cache: bool, cache_d
         if ck is not None and vocab.words != ck.task.vocab.words:
             enc, _ = remap_encoded(enc, vocab, ck.task.vocab)
             vocab = ck.task.vocab
-        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
+        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase),
+                          sentences=settings.get("sentences", "punkt"), words=settings.get("words", "treebank"),
+                          unk_token=settings.get("unk_token"))
         prog.note(f"corpus: {files[0]}: tokenized corpus, {enc.n_sentences:,} sentences, vocabulary {len(vocab):,}")
     else:
         corpus.check_inputs(list(files) + list(val_files))

@@ -1,10 +1,25 @@
-"""Sentence splitting with NLTK's Punkt: the installed punkt_tab model, or one trained
-on the text (and stored in checkpoints so scoring splits the same way). Never downloads."""
+"""Sentence splitting: NLTK's Punkt (the installed punkt_tab model, or one trained on
+the text and stored in checkpoints so scoring splits the same way; never downloads)
+or one sentence per line; and cutting text of any size into bounded pieces.
+
+NLTK runs every regular expression under a 5-second limit and Punkt scans a whole
+text at once, so Punkt only ever sees pieces of at most WINDOW characters. A long
+document is cut where Punkt itself finds a sentence boundary inside a window (its
+decisions look one token ahead, so the sentences equal those of the uncut text);
+a window without any boundary (a "sentence" of WINDOW characters) is cut at the
+safest place in its second half: a line break after sentence punctuation, sentence
+punctuation and whitespace, a line break, whitespace; never inside a word, except in
+a run of WINDOW/2 characters without whitespace, which is no word."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+from typing import Iterator
+
+WINDOW = 1 << 16          # characters Punkt sees at once; also the longest sentence
+UNIT = 1 << 19            # characters of a long document handed to a worker at once
 
 
 def punkt_tab_available() -> bool:
@@ -56,9 +71,11 @@ class Splitter:
 PUNKT_TRAIN_CHARS = 4_000_000  # Punkt's statistics settle long before this
 
 
-def make_splitter(texts: list[str], stored: dict | None = None) -> Splitter:
+def make_splitter(texts, stored: dict | None = None) -> Splitter:
     """The installed punkt_tab model if there is one; otherwise parameters stored in a
-    checkpoint; otherwise Punkt trained on the text itself. Never downloads."""
+    checkpoint; otherwise Punkt trained on the text itself. Never downloads. ``texts``
+    is a list of documents, or a callable returning the training text (the first
+    PUNKT_TRAIN_CHARS of the documents joined by blank lines), read only if needed."""
     from nltk.tokenize.punkt import PunktSentenceTokenizer, PunktTrainer
     if stored and stored.get("kind") == "trained" and stored.get("params_json"):
         params_json = stored["params_json"]
@@ -69,13 +86,162 @@ def make_splitter(texts: list[str], stored: dict | None = None) -> Splitter:
             return Splitter("punkt_tab", None, PunktTokenizer("english"))
         except (LookupError, OSError, ValueError):
             pass
-    sample, size = [], 0
-    for t in texts:
-        sample.append(t[: PUNKT_TRAIN_CHARS - size])
-        size += len(sample[-1])
-        if size >= PUNKT_TRAIN_CHARS:
-            break
+    if callable(texts):
+        text = texts()
+    else:
+        sample, size = [], 0
+        for t in texts:
+            sample.append(t[: PUNKT_TRAIN_CHARS - size])
+            size += len(sample[-1])
+            if size >= PUNKT_TRAIN_CHARS:
+                break
+        text = "\n\n".join(sample)
     trainer = PunktTrainer()
-    trainer.train("\n\n".join(sample), finalize=True)
+    trainer.train(text, finalize=True)
     params = trainer.get_params()
     return Splitter("trained", punkt_to_json(params), PunktSentenceTokenizer(params))
+
+
+# ------------------------------------------------------------------ cutting
+
+
+_PUNCT_NL = re.compile(r"[.?!][\"')\]}\u00bb\u201d\u2019]*[^\S\n]*\n")
+_PUNCT_WS = re.compile(r"[.?!][\"')\]}\u00bb\u201d\u2019]*\s")
+
+
+def _last_end(rx, text, lo, hi):
+    m = None
+    for m in rx.finditer(text, lo, hi):
+        pass
+    return m.end() if m else None
+
+
+def safe_cut(text: str, lo: int, hi: int) -> int:
+    """A position p, lo < p <= hi, to cut text[lo:hi] at, the latest of the first kind
+    found: after a line break that follows sentence punctuation; after sentence
+    punctuation and whitespace; after a line break; after whitespace; else hi."""
+    for rx in (_PUNCT_NL, _PUNCT_WS):
+        p = _last_end(rx, text, lo, hi)
+        if p:
+            return p
+    k = text.rfind("\n", lo, hi)
+    if k >= lo:
+        return k + 1
+    i = hi - 1
+    while i >= lo and not text[i].isspace():
+        i -= 1
+    return i + 1 if i >= lo else hi
+
+
+def _space_before(text: str, at: int, lo: int) -> int | None:
+    """Index of the last whitespace character in text[lo:at], or None."""
+    i = min(at, len(text)) - 1
+    while i >= lo and not text[i].isspace():
+        i -= 1
+    return i if i >= lo else None
+
+
+def sentence_spans(punkt, text: str, window: int = WINDOW) -> list[tuple[int, int]]:
+    """Punkt's sentence spans of ``text`` of any length, Punkt seeing at most ``window``
+    characters at a time (see the module docstring)."""
+    out: list[tuple[int, int]] = []
+    pos, n = 0, len(text)
+    while n - pos > window:
+        half = pos + window // 2
+        end = _space_before(text, pos + window, half)
+        end = pos + window if end is None else end
+        spans = list(punkt.span_tokenize(text[pos:end]))
+        if len(spans) >= 2:
+            out.extend((pos + s, pos + e) for s, e in spans[:-1])
+            pos += spans[-1][0]
+            continue
+        cut = safe_cut(text, half, end)
+        piece = text[pos:cut]
+        lead = len(piece) - len(piece.lstrip())
+        body = piece.strip()
+        if body:
+            out.append((pos + lead, pos + lead + len(body)))
+        pos = cut
+    out.extend((pos + s, pos + e) for s, e in punkt.span_tokenize(text[pos:]))
+    return out
+
+
+def capped_lines(text: str, cap: int = WINDOW) -> list[str]:
+    """The non-blank lines of ``text``, stripped; a line longer than ``cap`` characters
+    is cut like a window without a sentence boundary."""
+    out = []
+    for line in text.split("\n"):
+        while len(line) > cap:
+            cut = safe_cut(line, cap // 2, cap)
+            head = line[:cut].strip()
+            if head:
+                out.append(head)
+            line = line[cut:]
+        line = line.strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def punkt_cut(punkt, text: str, limit: int, lowercase: bool) -> int:
+    """Where to cut a long document ``text`` (longer than ``limit``) so the first part
+    ends at a sentence boundary Punkt finds near ``limit``; depends on text[:limit] only."""
+    for size in (WINDOW // 8, WINDOW):
+        lo = max(0, limit - size)
+        end = _space_before(text, limit, lo + size // 2)
+        if end is None:
+            continue
+        start = _space_before(text, lo + size // 4, lo)
+        start = lo if start is None else start + 1
+        win = text[start:end]
+        if lowercase:
+            low = win.lower()
+            if len(low) != len(win):    # U+0130 lowercases to two characters: offsets would move
+                break
+            win = low
+        spans = list(punkt.span_tokenize(win))
+        if len(spans) >= 2:
+            return start + spans[-1][0]
+    return safe_cut(text, limit // 2, limit)
+
+
+def line_cut(text: str, limit: int) -> int:
+    """Where to cut text longer than ``limit`` for --sentences lines: after the last line
+    break within it, else as safe_cut."""
+    k = text.rfind("\n", limit // 2, limit)
+    return k + 1 if k >= 0 else safe_cut(text, limit // 2, limit)
+
+
+@dataclass
+class Piece:
+    """Text processed on its own: a whole document, or part of one cut by ``bounded_pieces``."""
+    text: str
+    source: int
+    raw_pos: int
+
+
+def bounded_pieces(fragments, cut, limit: int = UNIT) -> Iterator[Piece]:
+    """Documents (from sources.Fragment items) as pieces of at most ``limit`` characters
+    (unless ``cut`` finds no place); ``cut(text, limit)`` chooses each cut from
+    text[:limit] alone, so the pieces do not depend on how the input was read."""
+    buf, src, pos = "", 0, 0
+    for fr in fragments:
+        if fr.new_doc and buf:
+            yield from _drain(buf, src, pos, cut, limit)
+            buf = ""
+        buf += fr.text
+        src, pos = fr.source, fr.raw_pos
+        while len(buf) > limit:
+            c = cut(buf, limit)
+            yield Piece(buf[:c], src, pos)
+            buf = buf[c:]
+    if buf:
+        yield from _drain(buf, src, pos, cut, limit)
+
+
+def _drain(buf, src, pos, cut, limit):
+    while len(buf) > limit:
+        c = cut(buf, limit)
+        yield Piece(buf[:c], src, pos)
+        buf = buf[c:]
+    yield Piece(buf, src, pos)
