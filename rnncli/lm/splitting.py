@@ -52,6 +52,69 @@ def punkt_from_json(text: str):
     return p
 
 
+_TOKEN_CLS = None
+
+
+def fast_token_class():
+    """nltk's PunktToken with its regular-expression properties memoised per token text
+    (they depend on nothing else), and a plain constructor: the same annotations, about
+    twice as fast for the trainer. Punkt accepts a token class for this purpose."""
+    global _TOKEN_CLS
+    if _TOKEN_CLS is not None:
+        return _TOKEN_CLS
+    from nltk.tokenize.punkt import PunktToken, _re_non_punct
+
+    types: dict = {}
+    matches: dict = {}
+    MAX = 1 << 20   # memo entries before a memo starts afresh
+
+    class FastPunktToken(PunktToken):
+        __slots__ = ()
+
+        def __init__(self, tok, parastart=None, linestart=None, **params):
+            self.tok = tok
+            t = types.get(tok)
+            if t is None:
+                if len(types) > MAX:
+                    types.clear()
+                t = types[tok] = PunktToken._get_type(self, tok)
+            self.type = t
+            self.period_final = tok.endswith(".")
+            self.parastart, self.linestart = parastart, linestart
+            self.sentbreak = self.abbr = self.ellipsis = None
+            for k in params:
+                setattr(self, k, params[k])
+
+        def _memo(self, which, rx, text):
+            key = (which, text)
+            try:
+                return matches[key]
+            except KeyError:
+                if len(matches) > MAX:
+                    matches.clear()
+                m = matches[key] = (rx.match(text) if which != "np" else rx.search(text))
+                return m
+
+        @property
+        def is_ellipsis(self):
+            return self._memo("el", self._RE_ELLIPSIS, self.tok)
+
+        @property
+        def is_initial(self):
+            return self._memo("in", self._RE_INITIAL, self.tok)
+
+        @property
+        def is_alpha(self):
+            return self._memo("al", self._RE_ALPHA, self.tok)
+
+        @property
+        def is_non_punct(self):
+            return self._memo("np", _re_non_punct, self.type)
+
+    _TOKEN_CLS = FastPunktToken
+    return _TOKEN_CLS
+
+
 @dataclass
 class Splitter:
     """The sentence splitter and how it was obtained, so a checkpoint can rebuild it."""
@@ -76,14 +139,16 @@ def make_splitter(texts, stored: dict | None = None) -> Splitter:
     checkpoint; otherwise Punkt trained on the text itself. Never downloads. ``texts``
     is a list of documents, or a callable returning the training text (the first
     PUNKT_TRAIN_CHARS of the documents joined by blank lines), read only if needed."""
-    from nltk.tokenize.punkt import PunktSentenceTokenizer, PunktTrainer
+    from nltk.tokenize.punkt import PunktTrainer
     if stored and stored.get("kind") == "trained" and stored.get("params_json"):
         params_json = stored["params_json"]
-        return Splitter("trained", params_json, PunktSentenceTokenizer(punkt_from_json(params_json)))
+        return Splitter("trained", params_json, _sentence_tokenizer(punkt_from_json(params_json)))
     if punkt_tab_available():
         from nltk.tokenize.punkt import PunktTokenizer
         try:
-            return Splitter("punkt_tab", None, PunktTokenizer("english"))
+            tok = PunktTokenizer("english")
+            tok._Token = fast_token_class()
+            return Splitter("punkt_tab", None, tok)
         except (LookupError, OSError, ValueError):
             pass
     if callable(texts):
@@ -96,10 +161,15 @@ def make_splitter(texts, stored: dict | None = None) -> Splitter:
             if size >= PUNKT_TRAIN_CHARS:
                 break
         text = "\n\n".join(sample)
-    trainer = PunktTrainer()
+    trainer = PunktTrainer(token_cls=fast_token_class())
     trainer.train(text, finalize=True)
     params = trainer.get_params()
-    return Splitter("trained", punkt_to_json(params), PunktSentenceTokenizer(params))
+    return Splitter("trained", punkt_to_json(params), _sentence_tokenizer(params))
+
+
+def _sentence_tokenizer(params):
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+    return PunktSentenceTokenizer(params, token_cls=fast_token_class())
 
 
 # ------------------------------------------------------------------ cutting
