@@ -195,7 +195,7 @@ class Input:
                 text = dec.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise DataError(f"{self.name}: ends inside a {enc} character (the file is cut short?)") from None
-            text, _ = _normalise(text + ("\r" if cr else ""), False, first)
+            text, _ = _normalise(text, cr, first, final=True)
             if text:
                 yield text, last
 
@@ -242,10 +242,10 @@ class Input:
             yield text, pos
 
 
-def _normalise(text: str, cr: bool, first: bool) -> tuple[str, bool]:
+def _normalise(text: str, cr: bool, first: bool, final: bool = False) -> tuple[str, bool]:
     if cr:
         text = "\r" + text
-    cr = text.endswith("\r")
+    cr = text.endswith("\r") and not final
     if cr:
         text = text[:-1]
     if "\r" in text:
@@ -345,24 +345,35 @@ def fragments(inputs: list[Input], csv_column: str | None = None, progress=None)
 
 
 def documents_text(inputs: list[Input], csv_column: str | None, n_chars: int) -> str:
-    """The first ``n_chars`` characters of the documents joined by blank lines (what Punkt
-    is trained on when no punkt_tab model is installed), exactly as
-    "\\n\\n".join(doc[:remaining] ...) over the whole documents."""
-    docs: list[list[str]] = []
+    """The first ``n_chars`` characters of the non-blank documents joined by blank lines
+    (what Punkt is trained on when no punkt_tab model is installed): exactly
+    "\\n\\n".join(doc[:n_chars - size] ...) over whole documents, reading no further
+    than that needs."""
+    sample: list[str] = []
     size = 0
+    cur = None            # [parts, length kept, room, non-blank]
+
+    def finish():
+        nonlocal size
+        if cur is not None and cur[3]:
+            sample.append("".join(cur[0]))
+            size += cur[1]
+
     for fr in fragments(inputs, csv_column):
         if fr.new_doc:
-            if docs and not "".join(docs[-1]).strip():
-                docs.pop()               # documents are kept only if not blank
+            finish()
+            cur = None
             if size >= n_chars:
                 break
-            docs.append([])
-        take = fr.text[: n_chars - size]
-        docs[-1].append(take)
-        size += len(take)
-    if docs and not "".join(docs[-1]).strip():
-        docs.pop()
-    return "\n\n".join("".join(d) for d in docs)
+            cur = [[], 0, n_chars - size, False]
+        take = fr.text[: cur[2] - cur[1]]
+        cur[0].append(take)
+        cur[1] += len(take)
+        cur[3] = cur[3] or bool(fr.text.strip())
+        if cur[3] and cur[1] >= cur[2]:
+            break
+    finish()
+    return "\n\n".join(sample)
 
 
 # ------------------------------------------------------------------ in memory

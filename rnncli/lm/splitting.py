@@ -148,7 +148,7 @@ def make_splitter(texts, stored: dict | None = None) -> Splitter:
         try:
             tok = PunktTokenizer("english")
             tok._Token = fast_token_class()
-            return Splitter("punkt_tab", None, tok)
+            return Splitter("punkt_tab", None, _memoised(tok))
         except (LookupError, OSError, ValueError):
             pass
     if callable(texts):
@@ -169,7 +169,25 @@ def make_splitter(texts, stored: dict | None = None) -> Splitter:
 
 def _sentence_tokenizer(params):
     from nltk.tokenize.punkt import PunktSentenceTokenizer
-    return PunktSentenceTokenizer(params, token_cls=fast_token_class())
+    return _memoised(PunktSentenceTokenizer(params, token_cls=fast_token_class()))
+
+
+def _memoised(tok):
+    """Punkt decides each candidate boundary from its context string alone (the word
+    before, the punctuation, the next word) and its fixed parameters: the same context
+    gets the same answer, so answers are remembered."""
+    decide = tok.text_contains_sentbreak
+    seen: dict = {}
+
+    def text_contains_sentbreak(context):
+        r = seen.get(context)
+        if r is None:
+            if len(seen) > (1 << 20):
+                seen.clear()
+            r = seen[context] = decide(context)
+        return r
+    tok.text_contains_sentbreak = text_contains_sentbreak
+    return tok
 
 
 # ------------------------------------------------------------------ cutting

@@ -291,9 +291,9 @@ class IdSink:
     """An int32 array built in parts: in memory up to SPILL_BYTES, then in an unlinked
     temporary file in ``spill_dir`` that ``array()`` memory-maps."""
 
-    def __init__(self, spill_dir: str | None = None, dtype=np.int32, spill_bytes: int = SPILL_BYTES):
+    def __init__(self, spill_dir: str | None = None, dtype=np.int32):
         self.parts, self.n, self.file = [], 0, None
-        self.dtype, self.spill_dir, self.spill_bytes = np.dtype(dtype), spill_dir, spill_bytes
+        self.dtype, self.spill_dir, self.spill_bytes = np.dtype(dtype), spill_dir, SPILL_BYTES
 
     def append(self, a: np.ndarray):
         a = np.ascontiguousarray(a, self.dtype)
