@@ -106,6 +106,14 @@ def test_streaming_path_equals_in_memory_path_on_the_bundled_corpus(punkt_tab, t
     sp = splitting.make_splitter(docs)
     want = tokenizer.tokenize(docs, sp, True, workers=1)
     prog = cli.Progress(True)
+    pools = []
+    real = tokenizer.multiprocessing.get_context
+
+    def spy(method):
+        ctx = real(method)
+        pools.append(method)
+        return ctx
+    monkeypatch.setattr(tokenizer.multiprocessing, "get_context", spy)
     for block, workers in ((8192, 2),):
         monkeypatch.setattr(sources, "BLOCK", block)
         monkeypatch.setattr(os, "cpu_count", lambda: workers)
@@ -114,6 +122,7 @@ def test_streaming_path_equals_in_memory_path_on_the_bundled_corpus(punkt_tab, t
         assert sentences_of(got) == sentences_of(want)
         assert got.words == want.words
         np.testing.assert_array_equal(got.ids, want.ids)
+    assert pools == ["fork"]    # more than 1 MB of text: worker processes on every core
     # and the encoded ids (what training sees) are the same
     vocab, _, _ = vocabulary.build_vocab(want, 8000)
     a, _ = vocabulary.encode(want, vocab)

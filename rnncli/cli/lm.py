@@ -403,7 +403,7 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
         vocab, _, note = build_vocab(tokens, vocab_size)
         if note:
             prog.note("note: " + note)
-        enc, oov = encode(tokens, vocab)
+        enc, oov = encode(tokens, vocab, corpus.spill_dir(not no_cache, cache_dir))
         del tokens
     settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
                 "sources": list(files), "csv_column": csv_column, "sentences": cfg.sentences,

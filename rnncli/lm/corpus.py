@@ -99,7 +99,7 @@ def read_tokens(paths, cfg, stored_splitter: dict | None, use_cache: bool, cache
         tokens = tokenizer.tokenize(
             sources.fragments(inputs, cfg.csv_column), splitter, settings.lowercase, progress=progress,
             sentences=settings.sentences, words=settings.words, unk_token=settings.unk_token,
-            spill_dir=cdir if use_cache else None, names=names,
+            spill_dir=spill_dir(use_cache, cache_dir), names=names,
             total_chars=None if stdin else total)
     if tokens.n_sentences == 0:
         if stdin and not any(inp.seen_text for inp in inputs if inp.path == "-"):
@@ -109,6 +109,19 @@ def read_tokens(paths, cfg, stored_splitter: dict | None, use_cache: bool, cache
     if use_cache and not tcache.save_cached(path, tokens, meta):
         prog.note(f"note: could not write the tokenization cache in {os.path.dirname(path)}")
     return tokens, meta, False
+
+
+def spill_dir(use_cache: bool, cache_dir) -> str | None:
+    """Where large temporary token-id files go: the cache directory when it is used (a
+    disk the user chose for corpora), else the system's temporary directory."""
+    if not use_cache:
+        return None
+    d = cache_dir or tcache.default_cache_dir()
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError:
+        return None
+    return d
 
 
 def is_single_corpus_file(paths) -> bool:
@@ -127,5 +140,5 @@ def encode_files(paths, vocab: Vocab, cfg, stored_splitter: dict | None, use_cac
         enc, oov = remap_encoded(enc, cvocab, vocab)
         return enc, oov, None
     tokens, splitter, _ = read_tokens(paths, cfg, stored_splitter, use_cache, cache_dir, prog, what)
-    enc, oov = encode(tokens, vocab)
+    enc, oov = encode(tokens, vocab, spill_dir(use_cache, cache_dir))
     return enc, oov, splitter

@@ -88,7 +88,7 @@ def prepare_training(files, val_files, cfg: Config, ck, use_cache: bool, cache_d
                       f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
                       f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
                       f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
-        enc, _ = encode(tokens, vocab)
+        enc, _ = encode(tokens, vocab, corpus.spill_dir(use_cache, cache_dir))
         del tokens
     if val_files:
         val_enc, _, _ = corpus.encode_files(val_files, vocab, cfg, splitter, use_cache, cache_dir, prog,
