@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/corpora.py
 
 # perplexity in a fixed time on ../shared/corpora, against PyTorch+Adam when torch is installed
 quality: $(VENV)/.installed

@@ -242,25 +242,18 @@ def _tokenize_unit(unit: list[str]):
     st: Settings = _worker["settings"]
     punkt = _worker["punkt"]
     treebank = _worker["treebank"]
-    index: dict[str, int] = {}
-    id_parts, lens = [], []
+    sents: list[str] = []
     for text in unit:
         if st.lowercase:
             # Punkt decides on case cues, so it sees the text as the user wrote it when
             # case is kept; lowercased text splits slightly worse but consistently.
             text = text.lower()
-        sents = words_of_sentences(sentences_of(text, st, punkt), st, treebank)
-        sents = [ws for ws in sents if ws]
-        if not sents:
-            continue
-        flat = list(chain.from_iterable(sents))
-        for w in dict.fromkeys(flat):
-            if w not in index:
-                index[w] = len(index)
-        id_parts.append(np.fromiter(map(index.__getitem__, flat), np.int32, len(flat)))
-        lens.append(np.fromiter(map(len, sents), np.int32, len(sents)))
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32)
-    lengths = np.concatenate(lens) if lens else np.zeros(0, np.int32)
+        sents.extend(sentences_of(text, st, punkt))
+    words = [ws for ws in words_of_sentences(sents, st, treebank) if ws]
+    flat = list(chain.from_iterable(words))
+    index = {w: i for i, w in enumerate(dict.fromkeys(flat))}
+    ids = np.fromiter(map(index.__getitem__, flat), np.int32, len(flat))
+    lengths = np.fromiter(map(len, words), np.int32, len(words))
     return list(index), ids, lengths
 
 
