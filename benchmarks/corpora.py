@@ -3,7 +3,7 @@
 of commit 9f7c345 (the path before streaming) measured side by side, and peak
 resident memory of `rnn tokenize` and `rnn train` on a 100-million-token corpus.
 
-  python benchmarks/corpora.py                  # everything (about 15-25 minutes on 2 cores)
+  python benchmarks/corpora.py                  # everything (about 30 minutes on 2 busy cores)
   python benchmarks/corpora.py --skip-big       # only the small-corpus comparison
   python benchmarks/corpora.py --rounds 1
 
@@ -15,6 +15,8 @@ rusage: the largest of the process and its workers).
 
 Corpora, built in a temporary directory and deleted afterwards:
   small   ../shared/corpora/tinyshakespeare.txt (else data/corpus.txt)
+  10 MB   data/corpus.txt repeated as it is (paragraphs separated by blank lines): the
+          old code's fixed costs (interpreter, imports, Punkt model) weigh less here
   100MB   data/corpus.txt repeated, one paragraph per line, no blank line: one 100 MB document
   line    the same text as a single 100 MB line (no line break at all)
   100M    data/corpus.txt repeated until 100 million whitespace tokens (about 550 MB)
@@ -119,7 +121,9 @@ def main():
     ap.add_argument("--small", default=small if os.path.exists(small) else os.path.join(REPO, "data", "corpus.txt"))
     ap.add_argument("--nltk-data", default=os.path.join(shared, "nltk_data"))
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--mid-mb", type=float, default=10, help="size of the second old-vs-new corpus (0: none)")
+    ap.add_argument("--skip-big", action="store_true", help="only the old-vs-new comparisons")
+    ap.add_argument("--skip-compare", action="store_true", help="only the 100 MB and 100M-token runs")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "corpora.json"))
     a = ap.parse_args()
     made_base = ensure_base()
@@ -132,22 +136,29 @@ def main():
     res = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "small": a.small}
     print(f"machine: {res['machine']}; small corpus: {a.small}", flush=True)
     try:
-        # ---------------------------------------------------------- small corpus, old and new side by side
+        # ---------------------------------------------------------- old and new side by side
         out = os.path.join(tmp, "t.npz")
-        for name, nltk in settings.items():
+        comparisons = [("small", a.small)]
+        if a.mid_mb and not a.skip_compare:
+            mid = os.path.join(tmp, "mid.txt")
+            nbytes, _ = build(mid, target_bytes=a.mid_mb * 1e6, layout="as-is")
+            comparisons.append((f"{nbytes / 1e6:.0f} MB", mid))
+        if a.skip_compare:
+            comparisons = []
+        for (cname, cpath), (name, nltk) in ((c, st) for c in comparisons for st in settings.items()):
             rows = {"old punkt+treebank": [], **{m: [] for m in MODES}}
             for i in range(a.rounds):
-                rows["old punkt+treebank"].append(tokenize(BASE_DIR, a.small, out, nltk))
+                rows["old punkt+treebank"].append(tokenize(BASE_DIR, cpath, out, nltk))
                 for m, opts in MODES.items():
-                    rows[m].append(tokenize(REPO, a.small, out, nltk, opts))
-                print(f"  [{name}] round {i + 1}: old {rows['old punkt+treebank'][-1]['words_per_s']:,.0f}, "
+                    rows[m].append(tokenize(REPO, cpath, out, nltk, opts))
+                print(f"  [{cname}, {name}] round {i + 1}: old {rows['old punkt+treebank'][-1]['words_per_s']:,.0f}, "
                       + ", ".join(f"{m} {rows[m][-1]['words_per_s']:,.0f}" for m in MODES) + " words/s", flush=True)
             med = {k: min(v, key=lambda r: abs(r["words_per_s"] - statistics.median(x["words_per_s"] for x in v)))
                    for k, v in rows.items()}
-            res[f"small, {name}"] = med
+            res[f"{cname}, {name}"] = med
             ratio = med["punkt+treebank"]["words_per_s"] / med["old punkt+treebank"]["words_per_s"]
-            res[f"small, {name}"]["ratio_new_old"] = ratio
-            print(f"\nsmall corpus, {name} (median of {a.rounds} rounds, process wall time):")
+            res[f"{cname}, {name}"]["ratio_new_old"] = ratio
+            print(f"\n{cname} corpus ({cpath}), {name} (median of {a.rounds} rounds, process wall time):")
             for k, r in med.items():
                 if isinstance(r, dict):
                     print(f"  {k:20s} {fmt(r)}")

@@ -151,6 +151,34 @@ def test_stdin_streams_and_is_read_twice_for_the_punkt_sample(tmp_path, monkeypa
     assert sentences_of(a) == sentences_of(b) and a.n_sentences > 1000
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_named_pipe_is_read_once(capsys, tmp_path):
+    """<(zcat corpus.gz) and other pipes: read as a stream (no digest pass, no cache),
+    the Punkt sample served again from memory."""
+    import threading
+    text = "\n\n".join(" ".join(simple_sentences(4, seed=i)) for i in range(300))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def writer():
+        with open(fifo, "w") as f:
+            f.write(text)
+    th = threading.Thread(target=writer)
+    th.start()
+    r = rnn(capsys, "tokenize", fifo, "-o", tmp_path / "p.npz", "-q")
+    th.join()
+    assert r.code == 0, r
+    f = tmp_path / "t.txt"
+    f.write_text(text)
+    r = rnn(capsys, "tokenize", f, "-o", tmp_path / "f.npz", "-q")
+    assert r.code == 0, r
+    np.testing.assert_array_equal(corpusfile.load_corpus(str(tmp_path / "p.npz"))[0].ids,
+                                  corpusfile.load_corpus(str(tmp_path / "f.npz"))[0].ids)
+    f.write_bytes(gzip.compress(text.encode()))
+    r = rnn(capsys, "tokenize", f, "-o", tmp_path / "g.npz", "-q")
+    assert_user_error(r, "t.txt", "gzip", ".gz")
+
+
 def test_gz_streams(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "BLOCK", 1000)
     text = "\n".join(simple_sentences(3000))

@@ -84,8 +84,9 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     Sentences are split with NLTK's Punkt (the installed punkt_tab model, or one
     trained on the corpus when none is installed; --sentences lines: one per line)
     and words with NLTK's Treebank-style tokenizer (--words whitespace: at
-    whitespace); every sentence is wrapped in SENTENCE_START ... SENTENCE_END. After each epoch the validation loss is computed, the checkpoint
-    written and the learning-rate schedule applied.
+    whitespace); every sentence is wrapped in SENTENCE_START ... SENTENCE_END.
+    After each epoch the validation loss is computed, the checkpoint written and
+    the learning-rate schedule applied.
     """
     from ..checkpoint import best_path
     from ..lm import corpus, prepare

@@ -55,10 +55,10 @@ def read_tokens(paths, cfg, stored_splitter: dict | None, use_cache: bool, cache
     else:
         sig = "punkt_tab" if splitting.punkt_tab_available() else "trained-on-input"
     names = [inp.name for inp in inputs]
-    stdin = "<stdin>" in names
-    use_cache = use_cache and not stdin
+    streams = [inp for inp in inputs if inp.stream]   # standard input, pipes: read once
+    use_cache = use_cache and not streams
     cdir = cache_dir or tcache.default_cache_dir()
-    files = [inp for inp in inputs if inp.path != "-"]
+    files = [inp for inp in inputs if not inp.stream]
     total = sum(inp.size or 0 for inp in files)
     if files:
         # one read of every file: its digest (the cache key), and errors in the text
@@ -100,10 +100,11 @@ def read_tokens(paths, cfg, stored_splitter: dict | None, use_cache: bool, cache
             sources.fragments(inputs, cfg.csv_column), splitter, settings.lowercase, progress=progress,
             sentences=settings.sentences, words=settings.words, unk_token=settings.unk_token,
             spill_dir=spill_dir(use_cache, cache_dir), names=names,
-            total_chars=None if stdin else total)
+            total_chars=None if streams else total)
     if tokens.n_sentences == 0:
-        if stdin and not any(inp.seen_text for inp in inputs if inp.path == "-"):
-            raise DataError("<stdin>: is empty")
+        for inp in streams:
+            if not inp.seen_text:
+                raise DataError(f"{inp.name}: is empty")
         raise DataError(f"{', '.join(names)}: no sentences found")
     meta = {"kind": splitter.kind, "params_json": splitter.params_json} if splitter else {"kind": "lines"}
     if use_cache and not tcache.save_cached(path, tokens, meta):

@@ -66,6 +66,7 @@ class Input:
         self._replay: list | None = []   # standard input: blocks a later pass is served again
         self._stdin_live = None          # standard input's decoding generator, between passes
         self.size = None             # bytes on disk (the compressed size for .gz)
+        self.stream = path == "-"    # read once (standard input, a pipe): no digest, no cache
 
     # -------------------------------------------------------------- checks
 
@@ -84,7 +85,10 @@ class Input:
         if os.path.isdir(self.path):
             raise DataError(f"{self.path}: is a directory; give the text files inside it")
         try:
-            self.size = os.path.getsize(self.path)
+            if os.path.isfile(self.path):
+                self.size = os.path.getsize(self.path)
+            else:
+                self.stream = True   # a named pipe or <(zcat ...): it can be read only once
         except OSError as e:
             raise DataError(f"{self.path}: cannot read ({e.strerror})") from None
 
@@ -101,21 +105,23 @@ class Input:
                 pos += len(b)
                 yield b, pos
         try:
-            f = open(self.path, "rb")
+            f = open(self.path, "rb")   # a stream's is opened once: its generator is kept (blocks)
         except OSError as e:
             raise DataError(f"{self.path}: cannot read ({e.strerror})") from None
         with f:
             if self.path.endswith(".gz"):
                 yield from self._gunzip(f)
                 return
+            pos = 0
             while True:
                 try:
                     b = f.read(BLOCK)
                 except OSError as e:
-                    raise DataError(f"{self.path}: cannot read at byte {f.tell()} ({e.strerror})") from None
+                    raise DataError(f"{self.path}: cannot read at byte {pos} ({e.strerror})") from None
                 if not b:
                     return
-                yield b, f.tell()
+                pos += len(b)
+                yield b, pos
 
     def _gunzip(self, f):
         gz = gzip.GzipFile(fileobj=f, mode="rb")
@@ -133,12 +139,14 @@ class Input:
             if not b:
                 return
             out += len(b)
-            yield b, f.tell()
+            yield b, out if self.stream else f.tell()   # progress in compressed bytes of a file
 
     # -------------------------------------------------------------- decoding
 
     def _choose_encoding(self, head: bytes) -> str:
         enc = self.encoding
+        if head.startswith(b"\x1f\x8b"):
+            raise DataError(f"{self.name}: is gzip-compressed data; give the file a .gz name or decompress it")
         if codecs.lookup(enc).name not in ("utf-8", "utf-8-sig"):
             return enc
         if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
@@ -203,8 +211,8 @@ class Input:
 
     def digest(self, progress=None) -> str | None:
         """SHA-256 of the raw (decompressed) bytes, reading the whole input once and
-        checking that it decodes and is not empty; None for standard input (never cached)."""
-        if self.path == "-":
+        checking that it decodes and is not empty; None for a stream (never cached)."""
+        if self.stream:
             return None
         if self._digest is None:
             h = hashlib.sha256()
@@ -221,13 +229,14 @@ class Input:
         return self._digest
 
     def blocks(self, progress=None) -> Iterator[tuple[str, int]]:
-        """Decoded, normalised text blocks with the raw position reached. Standard input
-        can be read twice when the first pass stops early (within SAMPLE_REPLAY)."""
-        if self.path != "-":
+        """Decoded, normalised text blocks with the raw position reached. A stream
+        (standard input, a pipe) can be read twice when the first pass stops early
+        (within SAMPLE_REPLAY): what that pass read is served again."""
+        if not self.stream:
             yield from self._decoded(self._raw(), progress)
             return
         if self._replay is None:
-            raise DataError("<stdin>: standard input cannot be read twice")
+            raise DataError(f"{self.name}: a stream cannot be read twice")
         if self._stdin_live is None:
             self._stdin_live = self._decoded(self._raw(), progress)
         yield from list(self._replay)
