@@ -509,6 +509,16 @@ def test_not_valid_utf8_far_into_a_file_names_the_byte(capsys, tmp_path, monkeyp
     assert f"byte {13 * 500 + 3} " in msg and "0xe9" in msg
 
 
+def test_an_exception_inside_nltk_is_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
+    def timeout(*a, **k):
+        raise TimeoutError("regular-expression match exceeded its 5.0s time limit; the pattern " + "x" * 5000)
+    monkeypatch.setattr(splitting, "sentence_spans", timeout)
+    f = write_corpus(tmp_path / "c.txt")
+    r = rnn(capsys, "tokenize", f, "-o", tmp_path / "t.npz", "-q")
+    msg = assert_user_error(r, "c.txt", "TimeoutError")
+    assert len(msg) < 400 and not (tmp_path / "t.npz").exists()
+
+
 def test_empty_stdin_through_lines_mode(tmp_path):
     r = rnn_proc("tokenize", "-", "-o", tmp_path / "t.npz", "-q", "--sentences", "lines", input=b" \n\n ")
     assert_user_error(r, "<stdin>", "empty")
