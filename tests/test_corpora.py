@@ -9,7 +9,6 @@ import random
 import re
 import signal
 import sys
-import time
 from contextlib import contextmanager
 
 import nltk
@@ -18,14 +17,13 @@ import numpy as np
 import pytest
 
 from rnncli import checkpoint, cli, fileio
-from rnncli.config import SPECIALS, UNK_ID, Config
+from rnncli.config import Config
 from rnncli.errors import DataError
-from rnncli.lm import cache as tcache
 from rnncli.lm import corpus as lmcorpus
 from rnncli.lm import corpusfile, sources, splitting, tokenizer
 from rnncli.lm import vocab as vocabulary
 
-from .helpers import (CORPUS, REPO, SHARED_NLTK, TINY, assert_user_error, isolated_cache, rnn,  # noqa: F401
+from .helpers import (REPO, SHARED_NLTK, TINY, assert_user_error, isolated_cache, rnn,  # noqa: F401
                       rnn_proc, write_corpus)
 
 BUNDLED = os.path.join(REPO, "data", "corpus.txt")
@@ -306,9 +304,10 @@ def test_five_megabyte_document_through_the_cli(capsys, tmp_path, punkt_tab):
 # ------------------------------------------------------------------ Treebank over many sentences
 
 
-FUZZ_CHARS = list("abcXYZ .,:;'\"`?!()[]{}<>-*#@$%&\n\r\t\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000«»“”‘’„\u2013\u2014"
-                  "0123456789İıſK") + ["can", "not", "wanna", "'t", "is", "'s", "n't", "'ll", "...", "--", "''", "``",
-                                       "gonna", "'tis", " '", "' "]
+FUZZ_CHARS = list("abcXYZ .,:;'\"`?!()[]{}<>-*#@$%&\n\r\t\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000"
+                  "«»“”‘’„\u2013\u2014" "0123456789İıſK")
+FUZZ_CHARS += ["can", "not", "wanna", "'t", "is", "'s", "n't", "'ll", "...", "--", "''", "``", "gonna", "'tis",
+               " '", "' "]
 
 
 def test_treebank_over_many_sentences_equals_nltk_one_by_one():
@@ -379,7 +378,8 @@ def test_lines_whitespace_unk_round_trip(capsys, tmp_path):
     assert r.code == 0 and "warning" not in r.err, r
     assert json.loads(r.out)[0]["tokens"][:2] == ["the", "UNKNOWN_TOKEN"]
     # resuming with a contradicting setting is refused, nothing written
-    for opt, stored in ((["--sentences", "punkt"], "--sentences lines"), (["--words", "treebank"], "--words whitespace"),
+    for opt, stored in ((["--sentences", "punkt"], "--sentences lines"),
+                        (["--words", "treebank"], "--words whitespace"),
                         (["--unk-token", "<UNK>"], "--unk-token <unk>")):
         r = rnn(capsys, "train", corpus, "--resume", model, "-o", tmp_path / "r.npz", "--epochs", "2", "-q", *opt)
         assert_user_error(r, " ".join(opt) + " contradicts the checkpoint", stored)

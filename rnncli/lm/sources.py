@@ -13,7 +13,6 @@ import codecs
 import csv
 import gzip
 import hashlib
-import io
 import os
 import re
 import sys

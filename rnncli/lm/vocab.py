@@ -112,7 +112,8 @@ def split_validation(enc: Encoded, fraction: float, seed: int = 12345):
     return train_enc, (enc.subset(val) if n_val else None)
 
 
-def remap_encoded(enc: Encoded, src_vocab: Vocab, dst_vocab: Vocab, spill_dir: str | None = None) -> tuple[Encoded, int]:
+def remap_encoded(enc: Encoded, src_vocab: Vocab, dst_vocab: Vocab,
+                  spill_dir: str | None = None) -> tuple[Encoded, int]:
     """Re-express ids of one vocabulary in another (missing words -> UNKNOWN_TOKEN)."""
     remap = np.array([dst_vocab.index.get(w, UNK_ID) for w in src_vocab.words], np.int32)
     remap[:N_SPECIALS] = np.arange(N_SPECIALS)
