@@ -10,7 +10,11 @@ resident memory of `rnn tokenize` and `rnn train` on a 100-million-token corpus.
 Every figure is process wall time of a fresh `python -m rnncli tokenize ... --no-cache`
 (imports, reading, Punkt, words, vocabulary, writing the .npz), words = word tokens in
 the written corpus. CPU% is the processes' user+system time over wall time (200% = both
-cores busy). Peak memory is the peak resident set size of the process tree (wait4's
+cores busy); words per CPU-second divide by that time instead, which a machine shared
+with other work disturbs far less than wall time. The old-vs-new rows report the
+fastest of --rounds runs of each (the run least disturbed by other work), the median
+of the rounds' paired ratios (old and new back to back, alternating order) and the
+ratio per CPU-second. Peak memory is the peak resident set size of the process tree (wait4's
 rusage: the largest of the process and its workers).
 
 Corpora, built in a temporary directory and deleted afterwards:
@@ -46,9 +50,11 @@ BASE_DIR = "/tmp/corpora-base"
 
 
 def run(cmd, env, check=True):
-    """(wall seconds, cpu seconds, peak RSS MiB, stderr) of a child process tree."""
+    """(wall seconds, cpu seconds, peak RSS MiB, stderr) of a child process tree. It runs in
+    the temporary directory: `python -m` puts the current directory first on sys.path,
+    which would otherwise import the checkout the benchmark was started from."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=env["RNNCLI_BENCH_CWD"])
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     err = p.stderr.read().decode("utf-8", "replace")
@@ -64,8 +70,15 @@ def words_in(npz):
         return int(len(z["ids"]) - 2 * (len(z["offsets"]) - 1))
 
 
+def which_rnncli(code_dir, cwd):
+    env = dict(os.environ, PYTHONPATH=code_dir)
+    return subprocess.run([sys.executable, "-c", "import rnncli; print(rnncli.__file__)"], env=env, cwd=cwd,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def tokenize(code_dir, corpus, out, nltk, mode=(), extra_env=None):
-    env = dict(os.environ, PYTHONPATH=code_dir, NLTK_DATA=nltk, RNNCLI_CACHE_DIR=os.path.dirname(out))
+    env = dict(os.environ, PYTHONPATH=code_dir, NLTK_DATA=nltk, RNNCLI_CACHE_DIR=os.path.dirname(out),
+               RNNCLI_BENCH_CWD=os.path.dirname(out))
     env.update(extra_env or {})
     wall, cpu, rss, err, _ = run([sys.executable, "-m", "rnncli", "tokenize", corpus, "-o", out, "--no-cache",
                                   "-q", *mode], env)
@@ -135,6 +148,11 @@ def main():
         del settings["punkt_tab"]
     res = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "small": a.small}
     print(f"machine: {res['machine']}; small corpus: {a.small}", flush=True)
+    for code in (BASE_DIR, REPO):
+        found = which_rnncli(code, tmp)
+        if not os.path.realpath(found).startswith(os.path.realpath(code)):
+            sys.exit(f"bench: PYTHONPATH={code} imports {found}")
+        print(f"  PYTHONPATH={code}: {found}", flush=True)
     try:
         # ---------------------------------------------------------- old and new side by side
         out = os.path.join(tmp, "t.npz")
@@ -147,22 +165,38 @@ def main():
             comparisons = []
         for (cname, cpath), (name, nltk) in ((c, st) for c in comparisons for st in settings.items()):
             rows = {"old punkt+treebank": [], **{m: [] for m in MODES}}
+            paired = []
             for i in range(a.rounds):
-                rows["old punkt+treebank"].append(tokenize(BASE_DIR, cpath, out, nltk))
+                # old and new punkt+treebank back to back, in alternating order, so a slow
+                # spell of the shared machine hits both sides of a round's ratio
+                pair = [("old", BASE_DIR, ()), ("new", REPO, ())]
+                got = {}
+                for side, code, opts in (pair if i % 2 == 0 else pair[::-1]):
+                    got[side] = tokenize(code, cpath, out, nltk, opts)
+                rows["old punkt+treebank"].append(got["old"])
+                rows["punkt+treebank"].append(got["new"])
+                paired.append(got["new"]["words_per_s"] / got["old"]["words_per_s"])
                 for m, opts in MODES.items():
-                    rows[m].append(tokenize(REPO, cpath, out, nltk, opts))
-                print(f"  [{cname}, {name}] round {i + 1}: old {rows['old punkt+treebank'][-1]['words_per_s']:,.0f}, "
-                      + ", ".join(f"{m} {rows[m][-1]['words_per_s']:,.0f}" for m in MODES) + " words/s", flush=True)
-            med = {k: min(v, key=lambda r: abs(r["words_per_s"] - statistics.median(x["words_per_s"] for x in v)))
+                    if m != "punkt+treebank":
+                        rows[m].append(tokenize(REPO, cpath, out, nltk, opts))
+                print(f"  [{cname}, {name}] round {i + 1}: old {got['old']['words_per_s']:,.0f}, "
+                      + ", ".join(f"{m} {rows[m][-1]['words_per_s']:,.0f}" for m in MODES)
+                      + f" words/s; new/old {paired[-1]:.2f}", flush=True)
+            best = {k: max(v, key=lambda r: r["words_per_s"]) for k, v in rows.items()}
+            cpu = {k: statistics.median(r["words"] / (r["seconds"] * r["cpu_pct"] / 100) for r in v)
                    for k, v in rows.items()}
-            res[f"{cname}, {name}"] = med
-            ratio = med["punkt+treebank"]["words_per_s"] / med["old punkt+treebank"]["words_per_s"]
-            res[f"{cname}, {name}"]["ratio_new_old"] = ratio
-            print(f"\n{cname} corpus ({cpath}), {name} (median of {a.rounds} rounds, process wall time):")
-            for k, r in med.items():
-                if isinstance(r, dict):
-                    print(f"  {k:20s} {fmt(r)}")
-            print(f"  punkt+treebank new / old: {ratio:.2f}x\n", flush=True)
+            res[f"{cname}, {name}"] = {"best": best, "words_per_cpu_s": cpu, "paired_ratios": paired,
+                                       "ratio_best": best["punkt+treebank"]["words_per_s"]
+                                       / best["old punkt+treebank"]["words_per_s"],
+                                       "ratio_median_paired": statistics.median(paired)}
+            r = res[f"{cname}, {name}"]
+            print(f"\n{cname} corpus ({cpath}), {name}: fastest of {a.rounds} runs each (process wall time), "
+                  "and words per CPU-second (median):")
+            for k in rows:
+                print(f"  {k:20s} {fmt(best[k])}  {cpu[k]:>9,.0f} words/CPU-s")
+            print(f"  punkt+treebank new / old: {r['ratio_best']:.2f}x (fastest runs), "
+                  f"{r['ratio_median_paired']:.2f}x (median of the rounds' ratios), "
+                  f"{cpu['punkt+treebank'] / cpu['old punkt+treebank']:.2f}x (per CPU-second)\n", flush=True)
 
         if not a.skip_big:
             nltk = settings.get("punkt_tab", empty_nltk)
@@ -189,7 +223,7 @@ def main():
             nbytes, ntok = build(huge, target_tokens=100e6)
             print(f"100M-token corpus: {nbytes / 1e6:.0f} MB, {ntok / 1e6:.1f}M whitespace tokens", flush=True)
             cdir = os.path.join(tmp, "cache")
-            env = dict(os.environ, PYTHONPATH=REPO, NLTK_DATA=nltk, RNNCLI_CACHE_DIR=cdir)
+            env = dict(os.environ, PYTHONPATH=REPO, NLTK_DATA=nltk, RNNCLI_CACHE_DIR=cdir, RNNCLI_BENCH_CWD=tmp)
             opts = MODES["lines+whitespace"]
             corpus_npz = os.path.join(tmp, "huge.npz")
             wall, cpu, rss, _, _ = run([sys.executable, "-m", "rnncli", "tokenize", huge, "-o", corpus_npz,
