@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/corpora.py
 
 # class softmax against the full softmax (and PyTorch's adaptive softmax when installed), ratios in one run
 bench-class: $(VENV)/.installed

@@ -206,7 +206,8 @@ def state_problem(st: dict) -> str | None:
     return None
 
 
-_MODEL_TYPES = {"vocab_size": int, "hidden_dim": int, "cell": str, "activation": str, "bias": bool, "output": str}
+_MODEL_TYPES = {"vocab_size": int, "hidden_dim": int, "cell": str, "activation": str, "layers": int, "bias": bool,
+                "output": str, "classes": int, "class_of": list}
 
 
 def load(path: str) -> Checkpoint:

@@ -29,6 +29,9 @@ class Config:
     vocab_size: int = 8000          # including the three special tokens
     encoding: str = "utf-8"
     csv_column: str | None = None
+    sentences: str = "punkt"        # punkt | lines (every non-empty line is a sentence)
+    words: str = "treebank"         # treebank | whitespace (pre-tokenized text)
+    unk_token: str | None = None    # the corpus's own unknown-word marker, read as UNKNOWN_TOKEN
     # model
     cell: str = "rnn"               # the tutorial's Elman cell; gru, lstm
     activation: str = "tanh"        # the Elman cell's nonlinearity: tanh or relu
@@ -113,4 +116,4 @@ RANGES = {"vocab_size": (N_SPECIALS + 1, None, False, False), "hidden_dim": (1, 
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.
 MODEL_DEFINING = ("lowercase", "vocab_size", "cell", "activation", "layers", "hidden_dim", "bias", "csv_column",
-                  "softmax", "classes")
+                  "softmax", "classes", "sentences", "words", "unk_token")

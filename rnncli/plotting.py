@@ -4,8 +4,6 @@ written atomically. Also a text rendering of a training history for terminals.""
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 
 
 class PlotError(Exception):
@@ -28,21 +26,11 @@ def figure(n_panels: int, width: float = 9.0, height: float = 3.0):
 
 
 def save(fig, path: str):
-    d = os.path.dirname(os.path.abspath(path))
+    from .fileio import atomic_write
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".png", dir=d)
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     except OSError as e:
-        raise PlotError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        raise PlotError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _series(history: list, key: str):

@@ -67,8 +67,6 @@ def _with_json(trained, dst, key, **changes):
 # ------------------------------------------------------------------ wrong result without an error
 
 
-@pytest.mark.xfail(strict=True, reason="the tokenization-cache branch adds --encoding to the cache key; "
-                   "this marker goes when it is merged")
 def test_cache_key_includes_the_encoding(capsys, tmp_path):
     f = tmp_path / "latin.txt"
     f.write_bytes("The café is open. The cat sat in the café.\n\nThe dog sat.\n".encode("latin-1"))
@@ -226,8 +224,20 @@ def savez(f, **arrays):
                 arrays[KEY] = Bomb(arrays[KEY])
     return real(f, **arrays)
 
+def streamed(real_write):
+    def write_npz(f, members):
+        tmp = os.path.basename(os.readlink(f"/proc/self/fd/{f.fileno()}"))
+        if (NAME == "*" or tmp.startswith("." + NAME + ".")) and KEY == "@close":
+            count[0] += 1
+            if count[0] == NTH:
+                armed[0] = True
+        return real_write(f, members)
+    return write_npz
+
 np.savez = savez
 zipfile._ZipWriteFile.close = close
+import rnncli.fileio
+rnncli.fileio.write_npz = streamed(rnncli.fileio.write_npz)   # the tokenization cache's writer
 from rnncli.cli import main
 main(sys.argv[5:])
 '''

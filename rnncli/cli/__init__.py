@@ -66,6 +66,27 @@ def input_options(f):
     return f
 
 
+def _unk_token(ctx, param, value):
+    if value is not None and (not value or any(c.isspace() for c in value)):
+        raise click.BadParameter("give one word without whitespace, e.g. --unk-token '<unk>'")
+    return value
+
+
+def tokenizer_options(f):
+    """How text becomes sentences and words (train and tokenize; stored in the checkpoint
+    or corpus, and applied from there by eval, generate --prefix and tokenize -m)."""
+    f = click.option("--unk-token", default=None, metavar="WORD", callback=_unk_token,
+                     help="The corpus's own unknown-word marker (PTB: '<unk>'), read as UNKNOWN_TOKEN: "
+                          "not a vocabulary word, counted in eval's OOV rate.")(f)
+    f = click.option("--words", type=click.Choice(["treebank", "whitespace"]), default=None,
+                     help="treebank: NLTK's Treebank-style word tokenizer; whitespace: split at whitespace "
+                          "only, for pre-tokenized text [default: treebank].")(f)
+    f = click.option("--sentences", type=click.Choice(["punkt", "lines"]), default=None,
+                     help="punkt: NLTK's Punkt sentence splitter; lines: every non-empty line is one "
+                          "sentence (PTB, One Billion Word, Europarl) [default: punkt].")(f)
+    return f
+
+
 class Progress:
     """tqdm bars on standard error; silent with --quiet or when stderr is not a terminal."""
 

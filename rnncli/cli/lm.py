@@ -9,7 +9,7 @@ import click
 
 from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, SOFTMAXES, Config
 from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
-               _threads, cli, input_options, json_text, run_training)
+               _threads, cli, input_options, json_text, run_training, tokenizer_options)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -25,6 +25,7 @@ def _ppl(loss: float) -> float:
 @cli.command(short_help="Train a model on text files.")
 @click.argument("files", nargs=-1, type=click.Path(), metavar="FILE...")
 @input_options
+@tokenizer_options
 @click.option("--val", "val_files", multiple=True, type=click.Path(), metavar="FILE",
               help="Validation text (repeatable); default: hold out --val-fraction of the sentences.")
 @click.option("--val-fraction", type=FloatRange(0, 0.5), default=None,
@@ -101,10 +102,11 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     corpus from `rnn tokenize`) and train the RNN language model on it.
 
     Sentences are split with NLTK's Punkt (the installed punkt_tab model, or one
-    trained on the corpus when none is installed) and words with NLTK's
-    Treebank-style tokenizer; every sentence is wrapped in SENTENCE_START ...
-    SENTENCE_END. After each epoch the validation loss is computed, the checkpoint
-    written and the learning-rate schedule applied.
+    trained on the corpus when none is installed; --sentences lines: one per line)
+    and words with NLTK's Treebank-style tokenizer (--words whitespace: at
+    whitespace); every sentence is wrapped in SENTENCE_START ... SENTENCE_END.
+    After each epoch the validation loss is computed, the checkpoint written and
+    the learning-rate schedule applied.
     """
     from ..checkpoint import best_path
     from ..lm import corpus, prepare
@@ -182,23 +184,30 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     ck = _load_checkpoint(model_path)
     prefix_ids, typed, unknown = [], [], []
     if prefix:
-        from nltk.tokenize.destructive import NLTKWordTokenizer
-        typed = NLTKWordTokenizer().tokenize(prefix)
-        if len(typed) > max_length:
-            _fail(f"--prefix has {len(typed)} words, more than --max-length {max_length}")
+        import dataclasses
+
+        from ..config import UNKNOWN_TOKEN
+        from ..lm.tokenizer import Settings, words_of
+        settings = Settings.of(ck.config)
+        words = words_of(prefix, settings)                 # as the corpus was tokenized
+        typed = words_of(prefix, dataclasses.replace(settings, lowercase=False))
+        if len(typed) != len(words):                       # lowercasing changed the tokens: show them
+            typed = words
+        if len(words) > max_length:
+            _fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
         vocab = ck.task.vocab
-        looked_up = [w.lower() for w in typed] if ck.config.lowercase else typed
-        prefix_ids = [vocab.index[w] if vocab.index.get(w, 0) >= N_SPECIALS else 0 for w in looked_up]
-        unknown = [w for w, i in zip(typed, prefix_ids) if i == 0]
+        prefix_ids = [vocab.index[w] if w != UNKNOWN_TOKEN and vocab.index.get(w, 0) >= N_SPECIALS else 0
+                      for w in words]
+        unknown = [t for t, w, i in zip(typed, words, prefix_ids) if i == 0 and w != UNKNOWN_TOKEN]
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
     rng = np.random.default_rng(seed)
     out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
-    words_of = ck.task.vocab.words
+    vocab_words = ck.task.vocab.words
 
     def shown(ids):
         # a prefix word outside the vocabulary is shown as typed, not as UNKNOWN_TOKEN
-        return [typed[k] if k < len(typed) and i == 0 else words_of[i] for k, i in enumerate(ids)]
+        return [typed[k] if k < len(typed) and i == 0 else vocab_words[i] for k, i in enumerate(ids)]
     if as_json:
         items = [{"tokens": shown(ws) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ws)),
                   "logprob": lp, "ended": ended, **({"unknown_prefix_words": unknown} if unknown else {})}
@@ -231,8 +240,8 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
     vocabulary are scored as UNKNOWN_TOKEN; cross-entropy = total negative
     log-likelihood / predicted tokens (nats); perplexity = exp(cross-entropy).
     """
-    from ..config import END_ID, START_ID, UNK_ID
     from ..lm import corpus, evaluate
+    from ..lm.vocab import count_words
     from ..nn.workspace import Workspace
 
     prog = Progress(quiet)
@@ -246,9 +255,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
         if ck.task.val is None or ck.task.val.n_sentences == 0:
             _fail(f"{model_path} holds no validation sentences; give FILE... to score")
         enc = ck.task.val
-    body = (enc.ids != START_ID) & (enc.ids != END_ID)
-    words = int(body.sum())
-    oov = int(((enc.ids == UNK_ID) & body).sum())
+    words, oov = count_words(enc)
     ws = Workspace(threads)
     total, n = 0.0, 0
     t0 = time.perf_counter()
@@ -396,6 +403,7 @@ def _is_zip(path):
 @cli.command(short_help="Write a tokenized corpus for train, eval and other tools.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(), metavar="FILE...")
 @input_options
+@tokenizer_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The tokenized corpus (.npz) to write.")
 @click.option("--vocab-size", type=click.IntRange(min=4), default=D.vocab_size, show_default=True,
@@ -406,7 +414,8 @@ def _is_zip(path):
                    "building a vocabulary (e.g. to tokenize test text for a training corpus).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
 @_catching
-def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_size, lowercase, model_path, quiet):
+def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words, unk_token, output, vocab_size,
+             lowercase, model_path, quiet):
     """Tokenize FILE... once and write the token ids, sentence offsets, vocabulary and
     settings to a .npz that `rnn train` and `rnn eval` (and other tools) read.
 
@@ -415,25 +424,36 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
       ids       int32 (n,)   vocabulary ids; every sentence is SENTENCE_START .. SENTENCE_END
       offsets   int64 (S+1,) sentence i is ids[offsets[i]:offsets[i+1]]
       vocab     str   (C,)   id -> word; 0 UNKNOWN_TOKEN, 1 SENTENCE_START, 2 SENTENCE_END
-      settings  JSON string  lowercase, vocab_size, sentence splitter, sources
+      settings  JSON string  lowercase, sentences, words, unk_token, vocab_size, sentence
+                             splitter, sources
       format    "rnncli-corpus", version 1
+    Members are stored uncompressed: rnncli memory-maps ids (see the README).
     """
     from ..lm import corpus, corpusfile
+    from ..lm.prepare import as_option
     from ..lm.vocab import build_vocab, encode
     prog = Progress(quiet)
     _check_writable(output)
+    given = {k: v for k, v in (("sentences", sentences), ("words", words), ("unk_token", unk_token)) if v is not None}
     vocab = stored = None
     if model_path and corpusfile.is_corpus_file(model_path):
         # another tokenized corpus: same vocabulary, settings and sentence splitter
         _, vocab, st = corpusfile.load_corpus(model_path)
-        cfg = Config(lowercase=st.get("lowercase", True), encoding=encoding or "utf-8", csv_column=csv_column)
+        cfg = Config(lowercase=st.get("lowercase", True), sentences=st.get("sentences", "punkt"),
+                     words=st.get("words", "treebank"), unk_token=st.get("unk_token"),
+                     encoding=encoding or "utf-8", csv_column=csv_column)
         stored = st.get("splitter")
     elif model_path:
         ck = _load_checkpoint(model_path)
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
         vocab, stored = ck.task.vocab, ck.task.splitter
     else:
-        cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column)
+        cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column,
+                     **given)
+    for k, v in given.items():
+        if getattr(cfg, k) != v:
+            _fail(f"{as_option(k, v)} contradicts {model_path} (tokenized with {as_option(k, getattr(cfg, k))}); "
+                  "drop the option")
     if vocab is not None:
         enc, oov, splitter = corpus.encode_files(files, vocab, cfg, stored, not no_cache, cache_dir, prog)
     else:
@@ -441,10 +461,11 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
         vocab, _, note = build_vocab(tokens, vocab_size)
         if note:
             prog.note("note: " + note)
-        enc, oov = encode(tokens, vocab)
+        enc, oov = encode(tokens, vocab, corpus.spill_dir(not no_cache, cache_dir))
         del tokens
     settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
-                "sources": list(files), "csv_column": csv_column}
+                "sources": list(files), "csv_column": csv_column, "sentences": cfg.sentences,
+                "words": cfg.words, "unk_token": cfg.unk_token}
     corpusfile.save_corpus(output, enc, vocab, settings)
     n_words = len(enc.ids) - 2 * enc.n_sentences
     prog.note(f"{output}: {enc.n_sentences:,} sentences, {n_words:,} word tokens "

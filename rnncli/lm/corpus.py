@@ -2,6 +2,10 @@
 tokenized (or taken from the cache), a tokenized corpus from `rnn tokenize` is read as
 it is, and either is expressed in a vocabulary.
 
+Everything streams: inputs are read in blocks, tokenized a piece at a time on all
+cores, and token ids of a large corpus live in a file (the cache entry, or a
+temporary file) that is memory-mapped.
+
 ``prog`` is the caller's reporter: ``prog.note(message)`` and ``prog.bar(**tqdm_kwargs)``.
 """
 from __future__ import annotations
@@ -23,45 +27,103 @@ def check_inputs(paths):
             raise DataError(f"{p}: not a tokenized corpus written by `rnn tokenize` (an .npz is not read as text)")
 
 
+def _describe(settings: tokenizer.Settings, splitter) -> str:
+    s = splitter.describe() if splitter is not None else "one sentence per line (--sentences lines)"
+    if settings.words == "whitespace":
+        s += "; words split at whitespace (--words whitespace)"
+    if settings.unk_token:
+        s += f"; {settings.unk_token!r} read as UNKNOWN_TOKEN"
+    return s
+
+
 def read_tokens(paths, cfg, stored_splitter: dict | None, use_cache: bool, cache_dir, prog, what="corpus"):
     """Text files -> (Tokens, splitter dict, whether they came from the cache). ``cfg``
-    gives encoding, csv_column and lowercase; ``stored_splitter`` is a checkpoint's."""
+    gives encoding, csv_column, lowercase, sentences, words and unk_token;
+    ``stored_splitter`` is a checkpoint's."""
     check_inputs(paths)
-    srcs = [sources.read_source(p, cfg.encoding) for p in paths]
-    if stored_splitter and stored_splitter.get("kind") == "trained":
+    inputs = [sources.Input(p, cfg.encoding) for p in paths]
+    for inp in inputs:
+        inp.check()
+    settings = tokenizer.Settings.of(cfg)
+    if settings.unk_token is not None and (not settings.unk_token or any(c.isspace() for c in settings.unk_token)):
+        raise DataError(f"--unk-token {settings.unk_token!r}: give one word without whitespace")
+    punkt = settings.sentences == "punkt"
+    if not punkt:
+        sig = "lines"
+    elif stored_splitter and stored_splitter.get("kind") == "trained":
         sig = splitting.Splitter("trained", stored_splitter.get("params_json")).signature()
     else:
         sig = "punkt_tab" if splitting.punkt_tab_available() else "trained-on-input"
-    use_cache = use_cache and "<stdin>" not in [s.name for s in srcs]
+    names = [inp.name for inp in inputs]
+    streams = [inp for inp in inputs if inp.stream]   # standard input, pipes: read once
+    use_cache = use_cache and not streams
+    cdir = cache_dir or tcache.default_cache_dir()
+    files = [inp for inp in inputs if not inp.stream]
+    total = sum(inp.size or 0 for inp in files)
+    if files:
+        # one read of every file: its digest (the cache key), and errors in the text
+        # (encoding, emptiness, damaged .gz) before minutes of tokenizing
+        with prog.bar(total=total, unit="B", unit_scale=True, desc="reading") as bar:
+            digests = [inp.digest(bar.update) for inp in files]
     path = None
     if use_cache:
-        key = tcache.cache_key(srcs, cfg.lowercase, cfg.csv_column, sig)
-        path = os.path.join(cache_dir or tcache.default_cache_dir(), key + ".npz")
+        key = tcache.cache_key(digests, settings, cfg.csv_column, sig, cfg.encoding)
+        path = os.path.join(cdir, key + ".npz")
         hit = tcache.load_cached(path)
         if hit:
             tokens, meta = hit
-            prog.note(f"{what}: tokenized corpus read from the cache ({path}); sentence splitter was "
-                      f"{splitting.Splitter(meta['kind'], meta.get('params_json')).describe()}")
-            return tokens, {"kind": meta["kind"], "params_json": meta.get("params_json")}, True
-    docs = []
-    for s in srcs:
-        docs.extend(sources.documents(s, cfg.csv_column))
-    if not docs:
-        raise DataError(f"{', '.join(s.name for s in srcs)}: no text found")
-    if stored_splitter and stored_splitter.get("kind") == "punkt_tab" and not splitting.punkt_tab_available():
-        prog.note("note: the model was trained with the installed punkt_tab model, which is not installed "
-                  "here; splitting sentences with Punkt trained on this text instead")
-    splitter = splitting.make_splitter(docs, stored_splitter)
-    prog.note(f"{what}: sentence splitter: {splitter.describe()}")
-    total = sum(len(d) for d in docs)
-    with prog.bar(total=total, unit="char", unit_scale=True, desc="tokenizing") as bar:
-        tokens = tokenizer.tokenize(docs, splitter, cfg.lowercase, progress=bar.update)
+            if meta.get("kind") in ("punkt_tab", "trained"):
+                desc = splitting.Splitter(meta["kind"], meta.get("params_json")).describe()
+            else:
+                desc = "one sentence per line"
+            prog.note(f"{what}: tokenized corpus read from the cache ({path}); sentence splitter was {desc}")
+            return tokens, meta, True
+    splitter = None
+    if punkt:
+        if stored_splitter and stored_splitter.get("kind") == "punkt_tab" and not splitting.punkt_tab_available():
+            prog.note("note: the model was trained with the installed punkt_tab model, which is not installed "
+                      "here; splitting sentences with Punkt trained on this text instead")
+        splitter = splitting.make_splitter(
+            lambda: sources.documents_text(inputs, cfg.csv_column, splitting.PUNKT_TRAIN_CHARS), stored_splitter)
+    rate = tokenizer.Rate()
+    with prog.bar(total=total or None, unit="B", unit_scale=True, desc="tokenizing") as bar:
+        def progress(raw_pos, n_words):
+            if raw_pos > bar.n:
+                bar.update(raw_pos - bar.n)
+            if not bar.disable:
+                bar.set_postfix_str(rate(n_words), refresh=False)
+        tokens = tokenizer.tokenize(
+            sources.fragments(inputs, cfg.csv_column), splitter, settings.lowercase, progress=progress,
+            sentences=settings.sentences, words=settings.words, unk_token=settings.unk_token,
+            spill_dir=spill_dir(use_cache, cache_dir), names=names,
+            total_chars=None if streams else total)
     if tokens.n_sentences == 0:
-        raise DataError(f"{', '.join(s.name for s in srcs)}: no sentences found")
-    meta = {"kind": splitter.kind, "params_json": splitter.params_json}
+        for inp in streams:
+            if not inp.seen_text:
+                raise DataError(f"{inp.name}: is empty")
+        raise DataError(f"{', '.join(names)}: no sentences found")
+    # said once the text has been read: an error in it is then the only line
+    prog.note(f"{what}: sentence splitter: {_describe(settings, splitter)}")
+    for inp in inputs:
+        if inp.detected:
+            prog.note(f"note: {inp.name} starts with a {inp.detected.upper()} byte-order mark; read as {inp.detected}")
+    meta = {"kind": splitter.kind, "params_json": splitter.params_json} if splitter else {"kind": "lines"}
     if use_cache and not tcache.save_cached(path, tokens, meta):
         prog.note(f"note: could not write the tokenization cache in {os.path.dirname(path)}")
     return tokens, meta, False
+
+
+def spill_dir(use_cache: bool, cache_dir) -> str | None:
+    """Where large temporary token-id files go: the cache directory when it is used (a
+    disk the user chose for corpora), else the system's temporary directory."""
+    if not use_cache:
+        return None
+    d = cache_dir or tcache.default_cache_dir()
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError:
+        return None
+    return d
 
 
 def is_single_corpus_file(paths) -> bool:
@@ -74,8 +136,11 @@ def encode_files(paths, vocab: Vocab, cfg, stored_splitter: dict | None, use_cac
     UNKNOWN_TOKEN, splitter dict or None for a tokenized corpus)."""
     if is_single_corpus_file(paths):
         enc, cvocab, _ = corpusfile.load_corpus(paths[0])
+        if cvocab.words == vocab.words:
+            from .vocab import count_words
+            return enc, count_words(enc)[1], None
         enc, oov = remap_encoded(enc, cvocab, vocab)
         return enc, oov, None
     tokens, splitter, _ = read_tokens(paths, cfg, stored_splitter, use_cache, cache_dir, prog, what)
-    enc, oov = encode(tokens, vocab)
+    enc, oov = encode(tokens, vocab, spill_dir(use_cache, cache_dir))
     return enc, oov, splitter

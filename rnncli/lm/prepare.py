@@ -107,7 +107,9 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
         if ck is not None and vocab.words != ck.task.vocab.words:
             enc, _ = remap_encoded(enc, vocab, ck.task.vocab)
             vocab = ck.task.vocab
-        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
+        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase),
+                          sentences=settings.get("sentences", "punkt"), words=settings.get("words", "treebank"),
+                          unk_token=settings.get("unk_token"))
         prog.note(f"corpus: {files[0]}: tokenized corpus, {enc.n_sentences:,} sentences, vocabulary {len(vocab):,}")
     else:
         corpus.check_inputs(list(files) + list(val_files))
@@ -123,7 +125,7 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
                       f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
                       f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
                       f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
-        enc, _ = encode(tokens, vocab)
+        enc, _ = encode(tokens, vocab, corpus.spill_dir(use_cache, cache_dir))
         del tokens
     if val_files:
         val_enc, _, _ = corpus.encode_files(val_files, vocab, cfg, splitter, use_cache, cache_dir, prog,

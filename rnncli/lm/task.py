@@ -79,7 +79,7 @@ class LMData:
 
 def _splitter_problem(splitter: dict) -> str | None:
     kind, params_json = splitter.get("kind"), splitter.get("params_json")
-    if kind not in (None, "punkt_tab", "trained"):
+    if kind not in (None, "punkt_tab", "trained", "lines"):   # lines: --sentences lines, no Punkt
         return f"unknown kind {kind!r}"
     if params_json is not None and not isinstance(params_json, str):
         return "its parameters are not a JSON string"
