@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, dist
 from .config import Config
 from .dist import SingleProcess
 from .nn.workspace import Workspace
@@ -28,6 +28,10 @@ class Diverged(Exception):
 
 class Interrupted(Exception):
     pass
+
+
+class ReplicasDiffer(Diverged):
+    """Processes that should hold identical parameters do not (dist.checksum)."""
 
 
 @dataclass
@@ -66,7 +70,7 @@ class Trainer:
         self.save_best = save_best
         self.state = state or {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                                "bad_epochs": 0, "history": [], "train_seconds": 0.0}
-        self.ws = Workspace(cfg.threads)
+        self.ws = Workspace(cfg.threads or self.comm.threads)
         self.grads, self.flat_grads = flat_zeros_like(net, params)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
@@ -83,6 +87,8 @@ class Trainer:
                 self.best_params = net.as_layout(checkpoint.load(bp).params, np.dtype(cfg.dtype))
             except checkpoint.CheckpointError:
                 pass
+        if self.comm.size > 1 and self.comm.agree(cfg.patience and self.best_params is None):
+            self.best_params = None      # not readable everywhere: no process goes back to it
         self.last_lr = self.sched.lr
         self._end_cost = None            # seconds of the last end of epoch (validation, checkpoints)
 
@@ -120,7 +126,12 @@ class Trainer:
         while st["epoch"] < n_target:
             epoch = st["epoch"]
             batches = self.task.epoch_batches(epoch)
-            if st["batch_in_epoch"] and st.get("dropout_rng"):
+            if self.comm.size > 1:
+                # each process draws its own dropout masks, from a stream derived from the
+                # seed, the epoch, the number of processes, its rank and the batch it starts at
+                drng = np.random.default_rng([cfg.seed, epoch, 1, self.comm.size, self.comm.rank,
+                                              st["batch_in_epoch"]])
+            elif st["batch_in_epoch"] and st.get("dropout_rng"):
                 drng = np.random.default_rng()
                 drng.bit_generator.state = st["dropout_rng"]
             else:
@@ -143,9 +154,13 @@ class Trainer:
                     raise Interrupted()
                 elapsed = time.perf_counter() - t_start
                 # --max-time bounds the whole run: stop while the last step, validation and
-                # the checkpoint still fit (rank 0's clock decides for every process)
-                if cfg.max_time and self.comm.broadcast(elapsed + self._finish_estimate(steps)
-                                                        >= cfg.max_time):
+                # the checkpoint still fit (rank 0's clock decides for every process, and sets
+                # every process's learning rate)
+                late = False
+                if cfg.max_time:
+                    elapsed, late = self.comm.broadcast((elapsed, elapsed + self._finish_estimate(steps)
+                                                         >= cfg.max_time))
+                if late:
                     timed_out = True
                     st["batch_in_epoch"] = bi
                     st["dropout_rng"] = drng.bit_generator.state
@@ -158,6 +173,9 @@ class Trainer:
                 nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng)
                 # the one place where the gradients of several processes are summed
                 self.comm.allreduce_(self.flat_grads)
+                if self.comm.size > 1:   # and the loss and token counts of their slices
+                    tot = self.comm.allreduce_(np.array([nll, n_units], np.float64))
+                    nll, n_units = float(tot[0]), int(tot[1])
                 if not math.isfinite(nll):
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); the last good checkpoint {self.output} is unchanged; "
@@ -207,6 +225,8 @@ class Trainer:
 
     def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial, norms=()):
         cfg, st = self.cfg, self.state
+        if self.comm.size > 1:
+            self._check_replicas(epoch, partial)
         t0 = time.perf_counter()
         val = self.validation_loss()
         stop = None
@@ -265,6 +285,18 @@ class Trainer:
         if self.hooks.epoch_end:
             self.hooks.epoch_end(record)
         return stop
+
+    def _check_replicas(self, epoch, partial):
+        """Every process must hold the same parameters (the same summed gradients, the
+        same optimizer step): compared at every epoch's end, before anything is saved."""
+        sums = self.comm.allgather(dist.checksum(self.params))
+        odd = [r for r, c in enumerate(sums) if c != sums[0]]
+        if odd:
+            where = f"epoch {epoch + 1}" + (" (stopped by --max-time)" if partial else "")
+            raise ReplicasDiffer(f"the parameters of rank{'s' if len(odd) > 1 else ''} {', '.join(map(str, odd))} "
+                                 f"differ from rank 0's at the end of {where} (checksums "
+                                 f"{sums[odd[0]][:12]} vs {sums[0][:12]}): the processes no longer train one "
+                                 f"model; stopping; the last checkpoint {self.output} is unchanged")
 
     def _n_batches(self):
         return self.task.n_batches()

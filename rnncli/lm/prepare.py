@@ -13,7 +13,7 @@ from ..config import MODEL_DEFINING, Config
 from ..errors import DataError
 from ..nn.network import Network
 from . import corpus, corpusfile
-from .task import LanguageModel, LMData
+from .task import LanguageModel, LMData, ShardedLanguageModel
 from .vocab import build_vocab, encode, remap_encoded, split_validation
 
 
@@ -65,11 +65,21 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
 
 
 def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_cache: bool, cache_dir, prog,
-                     configured=None) -> Setup:
+                     configured=None, comm=None) -> Setup:
     """Configuration, corpus, vocabulary, validation split, network and parameters for
     a run with the options ``given`` (those the user set); ``ck`` is the checkpoint
     being resumed (from ``resume``), or None. ``configured(cfg)`` is called once the
-    configuration is settled, before any data is read (to check the output path)."""
+    configuration is settled, before any data is read (to check the output path).
+    With a communicator of several processes (dist.py) each reads its share (shard.py)."""
+    if comm is not None and comm.size > 1:
+        from ..dist import settle
+        from .shard import prepare_shares
+        cfg = settle(comm, configure, given, ck, resume)
+        if configured:
+            settle(comm, configured, cfg)
+        cfg, vocab, splitter, train_enc, val_share, val_enc = prepare_shares(files, val_files, cfg, ck, resume,
+                                                                             prog, comm)
+        return _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog, comm, val_share)
     cfg = configure(given, ck, resume)
     if configured:
         configured(cfg)
@@ -114,7 +124,11 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
     prog.note(f"data ready in {time.perf_counter() - t0:.1f}s: {train_enc.n_sentences:,} training sentences "
               f"({train_enc.n_predicted:,} predicted tokens), "
               f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
+    return _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog)
 
+
+def _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_share=None) -> Setup:
+    """The network, its parameters (new or the checkpoint's) and the task."""
     net = network_for(cfg, len(vocab))
     if ck is not None:
         params = net.as_layout(ck.params, np.dtype(cfg.dtype))
@@ -131,4 +145,7 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
               f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
               f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
     data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {})
+    if comm is not None and comm.size > 1:
+        task = ShardedLanguageModel(net, data, train_enc, val_share, cfg, comm)
+        return Setup(cfg, net, params, task, state, opt_state)
     return Setup(cfg, net, params, LanguageModel(net, data, train_enc, cfg), state, opt_state)
