@@ -71,7 +71,8 @@ class Trainer:
         self.state = state or {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                                "bad_epochs": 0, "history": [], "train_seconds": 0.0}
         self.ws = Workspace(cfg.threads or self.comm.threads)
-        self.grads, self.flat_grads = flat_zeros_like(net, params)
+        # with several processes the step's loss and token count ride along in two more slots
+        self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
         if opt_state:
@@ -171,11 +172,12 @@ class Trainer:
                     progress = max(progress, elapsed / cfg.max_time)
                 lr = self.last_lr = self.sched.at(progress)
                 nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng)
+                if self.comm.size > 1:
+                    self.flat_grads[-2:] = nll, n_units
                 # the one place where the gradients of several processes are summed
                 self.comm.allreduce_(self.flat_grads)
-                if self.comm.size > 1:   # and the loss and token counts of their slices
-                    tot = self.comm.allreduce_(np.array([nll, n_units], np.float64))
-                    nll, n_units = float(tot[0]), int(tot[1])
+                if self.comm.size > 1:   # and the losses and token counts of their slices
+                    nll, n_units = float(self.flat_grads[-2]), int(round(float(self.flat_grads[-1])))
                 if not math.isfinite(nll):
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); the last good checkpoint {self.output} is unchanged; "
@@ -302,10 +304,11 @@ class Trainer:
         return self.task.n_batches()
 
 
-def flat_zeros_like(net, params: dict):
+def flat_zeros_like(net, params: dict, extra: int = 0):
     """Zeroed gradients shaped and laid out like ``params``, all views into one flat
-    buffer (returned too) so a communicator can sum them in one call, without copies."""
-    flat = np.zeros(sum(v.size for v in params.values()), next(iter(params.values())).dtype)
+    buffer (returned too, with ``extra`` more slots at its end) so a communicator can
+    sum them in one call, without copies."""
+    flat = np.zeros(sum(v.size for v in params.values()) + extra, next(iter(params.values())).dtype)
     grads, i = {}, 0
     for k, v in params.items():
         view = flat[i:i + v.size]
