@@ -334,7 +334,7 @@ def _say_and_abort(message, world, code):
 
 def _describe(rank, host, pid) -> str:
     state = ""
-    if host == socket.gethostname():
+    if host == socket.gethostname() and os.path.isdir("/proc"):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 s = f.read().rsplit(")", 1)[1].split()[0]

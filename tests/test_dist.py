@@ -181,7 +181,7 @@ def test_launched_without_mpi4py_is_one_line(tmp_path, monkeypatch, capsys):
 def test_plain_training_never_imports_mpi4py(tmp_path):
     f = tmp_path / "c.txt"
     f.write_text(text_corpus())
-    env = {k: v for k, v in os.environ.items() if k not in dist.RANK_VARS + dist.SIZE_VARS}
+    env = mpi_env()                                  # no launcher's variables; this checkout's code
     code = ("import sys\nfrom rnncli.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "print('mpi4py' in sys.modules)")
@@ -282,7 +282,7 @@ def test_checksum_mismatch_stops_every_rank(two_ranks):
 
 
 @needs_mpi
-def test_cli_two_ranks_rank0_writes_and_one_process_resumes(tmp_path, capsys):
+def test_cli_two_ranks_rank0_writes_and_one_process_resumes(tmp_path, capsys, monkeypatch):
     f = tmp_path / "c.txt"
     f.write_text(text_corpus(n_par=16))
     args = ["train", f, "--hidden-dim", "4", "--vocab-size", "25", "--batch-size", "6", "--dtype", "float64"]
@@ -295,7 +295,7 @@ def test_cli_two_ranks_rank0_writes_and_one_process_resumes(tmp_path, capsys):
     assert p.stderr.count("model: C=") == 1
     assert re.search(r"distributed: 2 processes \(rank 0 = pid \d+ on .*, rank 1 = pid \d+", p.stderr)
     # the checkpoint does not depend on N: one process writes the same one
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     r = rnn(capsys, *args, "--epochs", "1", "-o", "one.npz", "-q")
     assert r.code == 0, r
     two, one = checkpoint.load(str(tmp_path / "two.npz")), checkpoint.load(str(tmp_path / "one.npz"))

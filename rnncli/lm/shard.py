@@ -267,7 +267,7 @@ def gather_encoded(enc: Encoded | None, comm) -> Encoded:
     """Every process's sentences, concatenated in rank order, on every process."""
     if enc is None:
         enc = Encoded(np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32))
-    ids = np.concatenate([enc.ids[s:s + n] for s, n in zip(enc.starts, enc.lens)]) if enc.n_sentences else enc.ids[:0]
+    ids = enc.subset(np.arange(enc.n_sentences)).ids        # back to back
     lens = comm.allgather_array(enc.lens.astype(np.int32))
     ids = comm.allgather_array(ids.astype(np.int32))
     starts = np.zeros(len(lens), np.int64)
