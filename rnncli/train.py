@@ -70,7 +70,7 @@ class Trainer:
         self.save_best = save_best
         self.state = state or {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                                "bad_epochs": 0, "history": [], "train_seconds": 0.0}
-        self.ws = Workspace(cfg.threads or self.comm.threads)
+        self.ws = Workspace(cfg.threads or getattr(self.comm, "threads", None))
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
