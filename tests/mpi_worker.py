@@ -41,6 +41,9 @@ def main(outdir, files):
     out["shares"] = comm.allgather(share)
     out["vocabs"] = comm.allgather(setup.task.data.vocab.words)
     out["owned_pieces"] = comm.allgather(setup.task.own.n_sentences)
+    # every rank asked to write its own file: only rank 0 writes anything
+    Trainer(setup.cfg, setup.net, setup.params, setup.task, os.path.join(outdir, f"rank{comm.rank}.npz"),
+            log_path=os.path.join(outdir, f"rank{comm.rank}.jsonl"), comm=comm).run()
 
     # one epoch (a few steps) per optimizer, float64: compared with one process in the test
     for opt in OPTIMIZERS:

@@ -274,6 +274,14 @@ def test_two_ranks_step_like_one_process(two_ranks, tmp_path, opt):
 
 
 @needs_mpi
+def test_only_rank_0_writes(two_ranks):
+    _, _, d = two_ranks
+    assert {"rank0.npz", "rank0.best.npz", "rank0.jsonl"} <= set(os.listdir(d))
+    assert not [f for f in os.listdir(d) if f.startswith("rank1")]
+    assert checkpoint.load(str(d / "rank0.npz")).state["epoch"] == 1
+
+
+@needs_mpi
 def test_checksum_mismatch_stops_every_rank(two_ranks):
     res, _, _ = two_ranks
     errs = res["checksum_errors"]
