@@ -310,7 +310,12 @@ def prepare_shares(files, val_files, cfg, ck, resume, prog, comm):
         del tokens
     counts = comm.allgather(enc.n_sentences)
     first, total = sum(counts[:comm.rank]), sum(counts)
-    if val_files:
+    if val_files and corpus.is_single_corpus_file(val_files):
+        def load_val():
+            venc, vvocab, _ = corpusfile.load_corpus(val_files[0])
+            return contiguous_share(remap_encoded(venc, vvocab, vocab)[0], comm.rank, comm.size)
+        val_enc, train_enc = settle(comm, load_val), enc
+    elif val_files:
         vtokens, _ = read_share(val_files, cfg, comm, splitter, prog, what="validation")
         val_enc, _ = settle(comm, encode, vtokens, vocab)
         train_enc = enc
