@@ -46,7 +46,7 @@ $(VENV)/.installed: $(SOURCES)
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(BIN)/pip install -q '.[test,plot]'
+	$(BIN)/pip install -q '.[test,plot,mpi]'
 	rm -rf build
 	touch $@
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, dist
 from .config import Config
 from .dist import SingleProcess
 from .fileio import signals_deferred
@@ -29,6 +29,10 @@ class Diverged(Exception):
 
 class Interrupted(Exception):
     pass
+
+
+class ReplicasDiffer(Diverged):
+    """Processes that should hold identical parameters do not (dist.checksum)."""
 
 
 @dataclass
@@ -67,8 +71,9 @@ class Trainer:
         self.save_best = save_best
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                       "bad_epochs": 0, "history": [], "train_seconds": 0.0, **(state or {})}
-        self.ws = Workspace(cfg.threads)
-        self.grads, self.flat_grads = flat_zeros_like(net, params)
+        self.ws = Workspace(cfg.threads or getattr(self.comm, "threads", None))
+        # with several processes the step's loss and token count ride along in two more slots
+        self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
         if opt_state:
@@ -84,6 +89,8 @@ class Trainer:
                 self.best_params = net.as_layout(checkpoint.load(bp).params, np.dtype(cfg.dtype))
             except checkpoint.CheckpointError:
                 pass
+        if self.comm.size > 1 and self.comm.agree(cfg.patience and self.best_params is None):
+            self.best_params = None      # not readable everywhere: no process goes back to it
         self.last_lr = self.sched.lr
         self._end_cost = None            # seconds of the last end of epoch (validation, checkpoints)
         self.saved_step = None  # the step at which this run last wrote self.output
@@ -137,7 +144,12 @@ class Trainer:
         while st["epoch"] < n_target:
             epoch = st["epoch"]
             batches = self.task.epoch_batches(epoch)
-            if st["batch_in_epoch"] and st.get("dropout_rng"):
+            if self.comm.size > 1:
+                # each process draws its own dropout masks, from a stream derived from the
+                # seed, the epoch, the number of processes, its rank and the batch it starts at
+                drng = np.random.default_rng([cfg.seed, epoch, 1, self.comm.size, self.comm.rank,
+                                              st["batch_in_epoch"]])
+            elif st["batch_in_epoch"] and st.get("dropout_rng"):
                 drng = np.random.default_rng()
                 drng.bit_generator.state = st["dropout_rng"]
             else:
@@ -160,9 +172,13 @@ class Trainer:
                     raise Interrupted()
                 elapsed = time.perf_counter() - t_start
                 # --max-time bounds the whole run: stop while the last step, validation and
-                # the checkpoint still fit (rank 0's clock decides for every process)
-                if cfg.max_time and self.comm.broadcast(elapsed + self._finish_estimate(steps)
-                                                        >= cfg.max_time):
+                # the checkpoint still fit (rank 0's clock decides for every process, and sets
+                # every process's learning rate)
+                late = False
+                if cfg.max_time:
+                    elapsed, late = self.comm.broadcast((elapsed, elapsed + self._finish_estimate(steps)
+                                                         >= cfg.max_time))
+                if late:
                     timed_out = True
                     st["batch_in_epoch"] = bi
                     st["dropout_rng"] = drng.bit_generator.state
@@ -173,8 +189,12 @@ class Trainer:
                     progress = max(progress, elapsed / cfg.max_time)
                 lr = self.last_lr = self.sched.at(progress)
                 nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng)
+                if self.comm.size > 1:
+                    self.flat_grads[-2:] = nll, n_units
                 # the one place where the gradients of several processes are summed
                 self.comm.allreduce_(self.flat_grads)
+                if self.comm.size > 1:   # and the losses and token counts of their slices
+                    nll, n_units = float(self.flat_grads[-2]), int(round(float(self.flat_grads[-1])))
                 if not math.isfinite(nll):
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); {self.output_status()}; "
@@ -224,6 +244,8 @@ class Trainer:
 
     def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial, norms=()):
         cfg, st = self.cfg, self.state
+        if self.comm.size > 1:
+            self._check_replicas(epoch, partial)
         t0 = time.perf_counter()
         val = self.validation_loss()
         stop = None
@@ -291,14 +313,27 @@ class Trainer:
             self.hooks.epoch_end(record)
         return stop
 
+    def _check_replicas(self, epoch, partial):
+        """Every process must hold the same parameters (the same summed gradients, the
+        same optimizer step): compared at every epoch's end, before anything is saved."""
+        sums = self.comm.allgather(dist.checksum(self.params))
+        odd = [r for r, c in enumerate(sums) if c != sums[0]]
+        if odd:
+            where = f"epoch {epoch + 1}" + (" (stopped by --max-time)" if partial else "")
+            raise ReplicasDiffer(f"the parameters of rank{'s' if len(odd) > 1 else ''} {', '.join(map(str, odd))} "
+                                 f"differ from rank 0's at the end of {where} (checksums "
+                                 f"{sums[odd[0]][:12]} vs {sums[0][:12]}): the processes no longer train one "
+                                 f"model; stopping; the last checkpoint {self.output} is unchanged")
+
     def _n_batches(self):
         return self.task.n_batches()
 
 
-def flat_zeros_like(net, params: dict):
+def flat_zeros_like(net, params: dict, extra: int = 0):
     """Zeroed gradients shaped and laid out like ``params``, all views into one flat
-    buffer (returned too) so a communicator can sum them in one call, without copies."""
-    flat = np.zeros(sum(v.size for v in params.values()), next(iter(params.values())).dtype)
+    buffer (returned too, with ``extra`` more slots at its end) so a communicator can
+    sum them in one call, without copies."""
+    flat = np.zeros(sum(v.size for v in params.values()) + extra, next(iter(params.values())).dtype)
     grads, i = {}, 0
     for k, v in params.items():
         view = flat[i:i + v.size]

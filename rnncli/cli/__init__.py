@@ -5,6 +5,7 @@ This module holds the group, the pieces the commands share and the console entry
 lm.py the language-model commands."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -183,6 +184,43 @@ def _catching(fn):
     return wrapper
 
 
+@contextlib.contextmanager
+def reported_once(comm):
+    """Under several processes (dist.py), an error that every process meets alike (the
+    options, the data preparation, divergence: SharedError or the CLI's one-line
+    errors) is reported by rank 0 alone, the others exit with the same status; any
+    other error is reported by the process that meets it, naming its rank, and stops
+    every process (MPI Abort)."""
+    from ..dist import SharedError
+    if comm.size == 1:
+        yield
+        return
+    try:
+        yield
+    except SystemExit:
+        raise                                   # Ctrl-C: every process agreed to stop
+    except KeyboardInterrupt:                   # Ctrl-C before training: each process stops at once
+        if comm.is_writer:
+            click.echo("rnn: aborted", err=True)
+        os._exit(130)
+    except (SharedError, click.ClickException) as e:
+        if not comm.is_writer:
+            sys.exit(getattr(e, "exit_code", 1))
+        raise UserError(str(e) if isinstance(e, SharedError) else e.format_message()) from None
+    except BaseException as e:
+        from ..checkpoint import CheckpointError
+        from ..errors import DataError
+        if isinstance(e, (DataError, CheckpointError)):
+            msg = str(e)
+        elif isinstance(e, MemoryError):
+            msg = "out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim"
+        else:
+            import traceback
+            traceback.print_exc()
+            msg = f"internal error ({type(e).__name__}: {e})"
+        comm.abort(f"rnn: error: rank {comm.rank}: {msg}; stopping every process")
+
+
 def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
     """Run a Trainer with progress bars, one line per epoch and signal handling: Ctrl-C
     (SIGINT) and SIGTERM alike save a checkpoint after the current batch and exit
@@ -196,6 +234,7 @@ def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
     from ..train import Diverged, Hooks, Interrupted
 
     output = trainer.output
+    comm = trainer.comm
     bar = [None]
 
     def close_bar():
@@ -229,6 +268,12 @@ def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
     def on_signal(signum, frame):
         stop_flag["n"] += 1
         stop_flag["signal"] = signum
+        if stop_flag["n"] > 1 and comm.size > 1:
+            # the processes are at different points: stop each at once (MPI_Finalize
+            # would wait for the others); checkpoints are written atomically
+            if comm.is_writer:
+                click.echo(f"aborted; the last checkpoint written ({output}) is intact", err=True)
+            os._exit(130)
         if stop_flag["n"] > 1:
             raise KeyboardInterrupt
         if not prog.quiet:
@@ -245,7 +290,8 @@ def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
     except Interrupted:
         close_bar()
         what = "interrupted" if stop_flag["signal"] == signal.SIGINT else "terminated"
-        click.echo(f"{what}: checkpoint saved to {output} (resume with --resume {output})", err=True)
+        if comm.is_writer:
+            click.echo(f"{what}: checkpoint saved to {output} (resume with --resume {output})", err=True)
         sys.exit(128 + stop_flag["signal"])
     except KeyboardInterrupt:
         click.echo(f"aborted; {trainer.output_status()}", err=True)
@@ -299,9 +345,12 @@ def _one_line(msg: str) -> str:
 
 
 def main(argv=None):
-    """Console entry: click's errors and ours as one line 'rnn: error: ...'."""
+    """Console entry: click's errors and ours as one line 'rnn: error: ...'. Under an
+    MPI launcher every process meets an error in the options alike: rank 0 says it."""
     import signal
     import threading
+
+    from ..dist import launch_rank
     installed = threading.current_thread() is threading.main_thread()
     if installed:
         _on_sigterm.owner = os.getpid()
@@ -316,10 +365,12 @@ def main(argv=None):
         sys.exit(130)
     except click.UsageError as e:
         cmd = e.ctx.command_path if e.ctx else "rnn"
-        click.echo(f"{cmd}: error: {_one_line(e.format_message())} (see '{cmd} --help')", err=True)
+        if not launch_rank():
+            click.echo(f"{cmd}: error: {_one_line(e.format_message())} (see '{cmd} --help')", err=True)
         sys.exit(2)
     except click.ClickException as e:
-        click.echo(f"rnn: error: {_one_line(e.format_message())}", err=True)
+        if not launch_rank():
+            click.echo(f"rnn: error: {_one_line(e.format_message())}", err=True)
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)

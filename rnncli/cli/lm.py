@@ -8,8 +8,9 @@ import time
 import click
 
 from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, SOFTMAXES, Config
+from ..dist import DEFAULT_TIMEOUT, MODES
 from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
-               _threads, cli, input_options, json_text, run_training, tokenizer_options)
+               _threads, cli, input_options, json_text, reported_once, run_training, tokenizer_options)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -95,9 +96,17 @@ def _ppl(loss: float) -> float:
                    "process may use].")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Append one JSON object per epoch to this file.")
+@click.option("--distributed", type=click.Choice(MODES), default="auto", show_default=True,
+              help="auto: when an MPI launcher started several processes (mpiexec -n N rnn train ..., srun), "
+                   "they train one model together, each on its share of the data; off: every process trains "
+                   "on its own; require: refuse to run unless started by an MPI launcher.")
+@click.option("--comm-timeout", type=FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="Under MPI: stop every process when one has not answered for this long (it died, is "
+                   "stopped or its host is unreachable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars or summaries.")
 @_catching
-def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, **opts):
+def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, distributed, comm_timeout, **opts):
     """Tokenize FILE... (text, .gz, - for standard input, CSV with --csv-column, or a
     corpus from `rnn tokenize`) and train the RNN language model on it.
 
@@ -108,32 +117,45 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     After each epoch the validation loss is computed, the checkpoint written and
     the learning-rate schedule applied.
     """
+    from ..dist import connect
+    comm = connect(distributed, comm_timeout)
+    with reported_once(comm):
+        _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, opts)
+
+
+def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, opts):
     from ..checkpoint import best_path
+    from ..dist import settle
     from ..lm import corpus, prepare
     from ..train import Trainer
 
-    prog = Progress(quiet)
+    prog = Progress(quiet or not comm.is_writer)   # one process shows progress
+    if comm.size > 1:
+        prog.note(f"distributed: {comm.size} processes ({comm.describe()})")
     if not files:
         _fail("no training text given: rnn train FILE... (see rnn train --help)")
     given = {k: v for k, v in opts.items() if v is not None}
     if "val_fraction" in given and val_files:
         _fail("--val and --val-fraction exclude each other")
-    corpus.check_inputs(tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
-    ck = _load_checkpoint(resume) if resume else None
+    settle(comm, corpus.check_inputs, tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
+    ck = settle(comm, _load_checkpoint, resume) if resume else None
 
     def configured(cfg):
-        _check_writable(output)
-        if log_path:
-            _check_log(log_path)
-        _lock_output(output)
+        if comm.is_writer:
+            _check_writable(output)
+            if log_path:
+                _check_log(log_path)
+            _lock_output(output)
         _threads(cfg.threads)
-    setup = prepare.prepare_training(files, val_files, given, ck, resume, not no_cache, cache_dir, prog, configured)
+    setup = prepare.prepare_training(files, val_files, given, ck, resume, not no_cache, cache_dir, prog, configured,
+                                     comm=comm)
     cfg = setup.cfg
 
     trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state,
-                      log_path=log_path)
+                      log_path=log_path, comm=comm)
     result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "")
-    if trainer.saved_step is None:  # resumed at or past --epochs: not one step to take
+    comm.close()
+    if trainer.saved_step is None and comm.is_writer:  # resumed at or past --epochs: not one step to take
         prog.note(f"nothing to do: {resume} has trained {trainer.state['epoch']} epochs already (--epochs "
                   f"{cfg.epochs}); {output} was not written")
         return

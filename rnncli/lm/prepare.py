@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..nn.classsoftmax import default_classes, frequency_classes
 from ..nn.network import Network
 from . import corpus, corpusfile
-from .task import LanguageModel, LMData
+from .task import LanguageModel, LMData, ShardedLanguageModel
 from .vocab import build_vocab, encode, remap_encoded, split_validation
 
 
@@ -91,11 +91,21 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
 
 
 def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_cache: bool, cache_dir, prog,
-                     configured=None) -> Setup:
+                     configured=None, comm=None) -> Setup:
     """Configuration, corpus, vocabulary, validation split, network and parameters for
     a run with the options ``given`` (those the user set); ``ck`` is the checkpoint
     being resumed (from ``resume``), or None. ``configured(cfg)`` is called once the
-    configuration is settled, before any data is read (to check the output path)."""
+    configuration is settled, before any data is read (to check the output path).
+    With a communicator of several processes (dist.py) each reads its share (shard.py)."""
+    if comm is not None and comm.size > 1:
+        from ..dist import settle
+        from .shard import prepare_shares
+        cfg = settle(comm, configure, given, ck, resume)
+        if configured:
+            settle(comm, configured, cfg)
+        cfg, vocab, splitter, train_enc, val_share, val_enc = prepare_shares(files, val_files, cfg, ck, resume,
+                                                                             prog, comm)
+        return _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog, comm, val_share)
     cfg = configure(given, ck, resume)
     if configured:
         configured(cfg)
@@ -142,11 +152,19 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
     prog.note(f"data ready in {time.perf_counter() - t0:.1f}s: {train_enc.n_sentences:,} training sentences "
               f"({train_enc.n_predicted:,} predicted tokens), "
               f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
+    return _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog)
 
+
+
+def _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_share=None) -> Setup:
+    """The network, its parameters (new or the checkpoint's) and the task."""
     if ck is not None:
         net = ck.network()                           # the stored class map, if any
     else:
-        net = network_for(cfg, len(vocab), target_counts(train_enc, len(vocab)))
+        counts = target_counts(train_enc, len(vocab))
+        if comm is not None and comm.size > 1:       # every process bins the same counts
+            counts = comm.allreduce_(counts.astype(np.float64))
+        net = network_for(cfg, len(vocab), counts)
         if cfg.softmax == "class":
             cfg = cfg.replace(classes=net.out.K)
     if ck is not None:
@@ -166,4 +184,7 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
               f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
               f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
     data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {})
+    if comm is not None and comm.size > 1:
+        task = ShardedLanguageModel(net, data, train_enc, val_share, cfg, comm)
+        return Setup(cfg, net, params, task, state, opt_state)
     return Setup(cfg, net, params, LanguageModel(net, data, train_enc, cfg), state, opt_state)

@@ -126,3 +126,83 @@ class LanguageModel:
     @staticmethod
     def metrics(val_loss: float | None) -> dict:
         return {"val_ppl": math.exp(val_loss) if val_loss is not None and val_loss < 700 else None}
+
+
+class ShardedLanguageModel(LanguageModel):
+    """The language model on several processes (rnncli/dist.py). Each process owns a
+    contiguous share of the training pieces, in corpus order, and knows every piece's
+    length, so ``epoch_batches`` gives the global batches one process would (same seed,
+    same order). At the start of an epoch the pieces go where that epoch needs them:
+    position j of every batch is computed by rank j mod N (a batch is sorted by length,
+    so the ranks' slices hold about as many tokens). A step computes this rank's slice
+    with the usual kernels, its gradient scaled by 1 / (sentences in the global batch),
+    so the gradients summed over the ranks are the global batch's mean gradient.
+    Validation: each rank scores its share of the validation sentences; the summed
+    NLL over the summed token count is the loss one process would compute."""
+
+    def __init__(self, net, data: LMData, train: Encoded, val: Encoded | None, cfg, comm):
+        super().__init__(net, data, train, cfg)
+        self.comm = comm
+        self.own = self.train                                    # the pieces this rank owns
+        counts = comm.allgather(self.own.n_sentences)
+        self.first = int(sum(counts[:comm.rank]))
+        self.lens = comm.allgather_array(self.own.lens)           # (P,) every piece's ids, corpus order
+        self.val = val
+        self.work, self.work_ids, self._epoch = None, None, None
+
+    def epoch_batches(self, epoch: int) -> list:
+        batches = batch_indices(self.lens, self.cfg.batch_size, np.random.default_rng([self.cfg.seed, epoch]))
+        if self._epoch != epoch:
+            self._distribute(batches)
+            self._epoch = epoch
+        return batches
+
+    def n_batches(self) -> int:
+        return -(-len(self.lens) // self.cfg.batch_size)
+
+    def units(self, batches) -> int:
+        return int(sum(self.lens[b].sum() - len(b) for b in batches))
+
+    def _distribute(self, batches):
+        """Send every owned piece to the rank that computes it this epoch (one Alltoallv
+        of lengths and one of ids: about the training set's size per epoch in all)."""
+        N, own = self.comm.size, self.own
+        sizes = np.array([len(b) for b in batches], np.int64)
+        flat = np.concatenate(batches) if batches else np.zeros(0, np.int64)
+        dest = np.empty(len(self.lens), np.int64)
+        dest[flat] = (np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)) % N
+        mine = dest[self.first:self.first + own.n_sentences]
+        order = np.argsort(mine, kind="stable")                  # by destination, corpus order within
+        lens = own.lens[order].astype(np.int64)
+        offs = np.zeros(len(lens) + 1, np.int64)
+        np.cumsum(lens, out=offs[1:])
+        ids = own.ids[np.arange(offs[-1]) - np.repeat(offs[:-1] - own.starts[order], lens)]
+        r_lens = self.comm.alltoallv(lens.astype(np.int32), np.bincount(mine, minlength=N))
+        r_ids = self.comm.alltoallv(ids.astype(np.int32),
+                                    np.bincount(mine, weights=own.lens, minlength=N).astype(np.int64))
+        starts = np.zeros(len(r_lens), np.int64)
+        if len(r_lens):
+            np.cumsum(r_lens[:-1], out=starts[1:])
+        self.work = Encoded(r_ids, starts, r_lens)
+        self.work_ids = np.flatnonzero(dest == self.comm.rank)   # global piece ids, ascending as received
+        assert len(self.work_ids) == len(r_lens)
+
+    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng) -> tuple[float, int]:
+        """(summed NLL, predicted tokens) of this rank's slice; grads of its share of the
+        global batch mean (zero when the slice is empty: a batch smaller than N)."""
+        mine = np.asarray(sel)[self.comm.rank::self.comm.size]
+        if len(mine) == 0:
+            for g in grads.values():
+                g[...] = 0
+            return 0.0, 0
+        b = pack(self.work, np.searchsorted(self.work_ids, mine))
+        cfg = self.cfg
+        nll = self.net.loss_and_grads(params, b, grads, ws, cfg.bptt_truncate, scale=1.0 / len(sel),
+                                      dropout=cfg.dropout, rng=rng)
+        return nll, b.N
+
+    def validation_loss(self, params: dict, ws) -> float | None:
+        nll, n = (total_nll(self.net, params, self.val, ws) if self.val is not None and self.val.n_sentences
+                  else (0.0, 0))
+        tot = self.comm.allreduce_(np.array([nll, n], np.float64))
+        return float(tot[0] / tot[1]) if tot[1] else None

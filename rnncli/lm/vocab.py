@@ -26,24 +26,30 @@ def build_vocab(tokens: Tokens, size: int):
     """The ``size - N_SPECIALS`` most frequent words (ties: alphabetical) plus the specials.
     Returns (vocab, stats, note) where note explains a shrunken size."""
     counts = np.bincount(tokens.ids, minlength=len(tokens.words)) if len(tokens.ids) else np.zeros(0, int)
+    return vocab_from_counts(tokens.words, counts, size, tokens.n_sentences)
+
+
+def vocab_from_counts(words: list[str], counts: np.ndarray, size: int, sentences: int):
+    """build_vocab from distinct words and their counts (which may be merged from several
+    processes' shares: the result depends only on the counts, not on the words' order)."""
     # SENTENCE_END is predicted as often as there are sentences; it is a real entry.
-    order = sorted(range(len(tokens.words)), key=lambda i: (-int(counts[i]), tokens.words[i]))
-    order = [i for i in order if tokens.words[i] not in SPECIALS]
+    order = sorted(range(len(words)), key=lambda i: (-int(counts[i]), words[i]))
+    order = [i for i in order if words[i] not in SPECIALS]
     note = None
     if size - len(SPECIALS) > len(order):
         note = (f"vocabulary size {size} is larger than the corpus needs; "
                 f"using {len(order) + len(SPECIALS)} (every distinct word)")
         size = len(order) + len(SPECIALS)
     kept = order[: size - len(SPECIALS)]
-    vocab = Vocab(list(SPECIALS) + [tokens.words[i] for i in kept])
-    n_tok = int(len(tokens.ids))
+    vocab = Vocab(list(SPECIALS) + [words[i] for i in kept])
+    n_tok = int(counts.sum())
     covered = int(counts[kept].sum()) if kept else 0
     stats = {
-        "sentences": int(tokens.n_sentences),
+        "sentences": int(sentences),
         "tokens": n_tok,
-        "distinct_words": len(tokens.words),
+        "distinct_words": len(words),
         "coverage": covered / n_tok if n_tok else 0.0,
-        "least_frequent_kept": tokens.words[kept[-1]] if kept else None,
+        "least_frequent_kept": words[kept[-1]] if kept else None,
         "least_frequent_count": int(counts[kept[-1]]) if kept else 0,
         "vocab_size": len(vocab),
     }
@@ -99,7 +105,13 @@ def split_validation(enc: Encoded, fraction: float, seed: int = 12345):
     so runs with different seeds are scored on the same sentences). The validation
     sentences are copied (a checkpoint stores them); the training sentences are a view
     of ``enc``'s ids, so a memory-mapped corpus stays mapped."""
-    S = enc.n_sentences
+    train, val = validation_indices(enc.n_sentences, fraction, seed)
+    train_enc = Encoded(enc.ids, enc.starts[train], enc.lens[train]) if len(val) else enc
+    return train_enc, (enc.subset(val) if len(val) else None)
+
+
+def validation_indices(S: int, fraction: float, seed: int = 12345):
+    """(training, validation) sentence indices of split_validation, ascending."""
     n_val = int(round(fraction * S)) if fraction > 0 else 0
     if fraction > 0 and S >= 2:
         n_val = max(1, min(n_val, S - 1))
@@ -108,8 +120,7 @@ def split_validation(enc: Encoded, fraction: float, seed: int = 12345):
     perm = np.random.default_rng(seed).permutation(S)
     val = np.sort(perm[:n_val])
     train = np.sort(perm[n_val:])
-    train_enc = Encoded(enc.ids, enc.starts[train], enc.lens[train]) if n_val else enc
-    return train_enc, (enc.subset(val) if n_val else None)
+    return train, val
 
 
 def remap_encoded(enc: Encoded, src_vocab: Vocab, dst_vocab: Vocab,

@@ -1,0 +1,404 @@
+"""Training on several processes: shares of the input, the communicator seam, and (when
+mpi4py and mpiexec are installed: pip install 'rnncli[mpi]') real runs under
+``mpiexec -n 2``: equivalence with one process for every optimizer, the merged
+vocabulary, checkpoints, faults."""
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rnncli import checkpoint, dist
+from rnncli.config import OPTIMIZERS
+from rnncli.errors import DataError
+from rnncli.lm import shard, sources, splitting, tokenizer
+from rnncli.lm.prepare import prepare_training
+from rnncli.lm.task import LanguageModel, ShardedLanguageModel
+from rnncli.train import Trainer
+
+from .helpers import REPO, assert_user_error, isolated_cache, rnn  # noqa: F401
+from .mpi_worker import GIVEN, Quiet
+
+WORDS = ("the cat dog bird sat ran saw flew on over to under a mat log house park tree hill "
+         "river small big red old young quick lazy happy sad").split()
+
+
+def text_corpus(n_par=14, seed=0):
+    """Paragraphs of a few sentences, separated by blank lines (some by several, some
+    with trailing spaces): documents to cut the input at."""
+    rng = np.random.default_rng(seed)
+    pars = []
+    for p in range(n_par):
+        sents = []
+        for _ in range(rng.integers(2, 6)):
+            ws = [WORDS[i] for i in rng.integers(0, len(WORDS), rng.integers(3, 9))]
+            sents.append(" ".join(ws).capitalize() + rng.choice([".", "!", "?"]))
+        pars.append(" ".join(sents) if p % 3 else "\n".join(sents))
+    seps = ["\n\n", "\n\n\n", "\n  \n", "\n\t\n\n"]
+    return "".join(par + seps[i % len(seps)] for i, par in enumerate(pars))
+
+
+# ------------------------------------------------------------------ shares, without MPI
+
+
+def tokens_of(docs, sp):
+    t = tokenizer.tokenize(docs, sp, True, workers=1)
+    return [t.words[i] for i in t.ids], list(t.lengths)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 40])
+def test_shares_together_give_one_process_tokens(tmp_path, n):
+    a = tmp_path / "a.txt"
+    a.write_text(text_corpus(seed=1))
+    b = tmp_path / "b.txt"
+    b.write_text(text_corpus(seed=2))
+    c = tmp_path / "c.txt.gz"                       # cannot be cut: read whole by one share
+    c.write_bytes(gzip.compress(text_corpus(seed=3).encode()))
+    files = [str(a), str(c), str(b)]
+    one = []
+    for f in files:
+        one.extend(sources.documents(sources.read_source(f)))
+    sp = splitting.make_splitter(one)
+    shares = shard.plan(files, n)
+    assert len(shares) == n
+    docs = [shard.read_docs(s) for s in shares]
+    assert tokens_of(sum(docs, []), sp) == tokens_of(one, sp)
+    assert sum(1 for d in docs if d) >= min(n, 5)    # the work is spread
+    for s in shares:
+        for p in s:
+            assert p.end is not None or p.path.endswith(".gz")
+
+
+def test_share_cut_without_blank_lines_falls_at_a_line_break(tmp_path, monkeypatch):
+    monkeypatch.setattr(shard, "SCAN", 1000)            # bytes searched for a blank line
+    f = tmp_path / "lines.txt"
+    f.write_text("".join(f"Line number {i} has words.\n" for i in range(400)))
+    shares = shard.plan([str(f)], 3)
+    assert all(shares)
+    raw = f.read_bytes()
+    for s in shares[1:]:
+        assert raw[s[0].start - 1:s[0].start] == b"\n"
+    assert sum(p.end - p.start for s in shares for p in s) == len(raw)
+
+
+def test_share_errors_are_one_line(tmp_path):
+    with pytest.raises(DataError, match="standard input"):
+        shard.plan(["-"], 2)
+    e = tmp_path / "e.txt"
+    e.write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        shard.plan([str(e)], 2)
+    bad = tmp_path / "bad.txt"
+    raw = b"The first document is long enough to hold the cut.\n\nThen a bad \xff byte.\n"
+    bad.write_bytes(raw)
+    s = shard.plan([str(bad)], 2)
+    at = raw.index(b"\xff")
+    with pytest.raises(DataError, match=rf"bad.txt: byte {at} is not valid utf-8"):
+        shard.read_docs(s[1])
+
+
+def test_split_share_matches_one_process_split():
+    from rnncli.batching import Encoded
+    from rnncli.lm.vocab import split_validation
+    rng = np.random.default_rng(0)
+    lens = rng.integers(3, 9, 50).astype(np.int32)
+    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    enc = Encoded(rng.integers(0, 20, int(lens.sum())).astype(np.int32), starts, lens)
+    tr1, va1 = split_validation(enc, 0.2)
+    parts = [enc.subset(np.arange(a, b)) for a, b in ((0, 13), (13, 31), (31, 50))]
+    firsts = (0, 13, 31)
+    tr = [shard.split_share(p, f, 50, 0.2) for p, f in zip(parts, firsts)]
+    cat = lambda es: np.concatenate([e.ids[s:s + n] for e in es for s, n in zip(e.starts, e.lens)])
+    assert np.array_equal(cat([t for t, _ in tr]), cat([tr1]))
+    assert np.array_equal(cat([v for _, v in tr]), cat([va1]))
+
+
+def test_sharded_task_on_one_process_is_the_task(tmp_path):
+    """ShardedLanguageModel on SingleProcess: the batches, gradients and validation
+    loss of LanguageModel (the pieces it sends to itself are the ones it owns)."""
+    from rnncli.config import Config
+    from .test_train import toy_corpus
+    from rnncli.lm.task import LMData
+    from rnncli.nn.network import Network
+    from rnncli.nn.workspace import Workspace
+    enc, vocab = toy_corpus()
+    cfg = Config(hidden_dim=6, batch_size=7, dtype="float64")
+    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
+    net = Network(len(vocab), 6)
+    params = net.init(np.random.default_rng(0), "float64")
+    a = LanguageModel(net, LMData(vocab, val), train, cfg)
+    b = ShardedLanguageModel(net, LMData(vocab, val), train, val, cfg, dist.SingleProcess())
+    ws = Workspace(1)
+    ba, bb = a.epoch_batches(3), b.epoch_batches(3)
+    assert all(np.array_equal(x, y) for x, y in zip(ba, bb)) and a.units(ba) == b.units(bb)
+    ga, gb = net.zeros_like(params), net.zeros_like(params)
+    for sel in ba[:3]:
+        assert a.loss_and_grads(params, sel, ga, ws, None) == b.loss_and_grads(params, sel, gb, ws, None)
+        assert all(np.array_equal(ga[k], gb[k]) for k in ga)
+    assert a.validation_loss(params, ws) == b.validation_loss(params, ws)
+
+
+def test_checksum_sees_one_bit():
+    p = {"a": np.arange(6.0).reshape(2, 3), "b": np.ones((3, 2)).T}
+    q = {k: v.copy() for k, v in p.items()}
+    assert dist.checksum(p) == dist.checksum(q)
+    q["a"].view(np.uint64)[1, 1] ^= 1
+    assert dist.checksum(p) != dist.checksum(q)
+
+
+def test_launch_detection_and_modes():
+    assert dist.launch_size({}) is None and dist.launch_rank({}) == 0
+    assert dist.launch_size({"PMI_RANK": "1", "PMI_SIZE": "4"}) == 4
+    assert dist.launch_rank({"OMPI_COMM_WORLD_RANK": "3"}) == 3
+    assert dist.launch_size({"PMIX_RANK": "0"}) == 0           # launched, size unknown until MPI says
+    assert isinstance(dist.connect("auto", env={}), dist.SingleProcess)
+    assert isinstance(dist.connect("off", env={"PMI_RANK": "0", "PMI_SIZE": "2"}), dist.SingleProcess)
+    assert isinstance(dist.connect("auto", env={"PMI_RANK": "0", "PMI_SIZE": "1"}), dist.SingleProcess)
+    with pytest.raises(DataError, match="not started by an MPI launcher"):
+        dist.connect("require", env={})
+
+
+def test_launched_without_mpi4py_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)      # import mpi4py fails
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "0")
+    f = tmp_path / "c.txt"
+    f.write_text(text_corpus())
+    r = rnn(capsys, "train", f, "-o", tmp_path / "m.npz", "-q")
+    assert_user_error(r, "mpi4py is not installed", "rnncli[mpi]")
+    monkeypatch.setenv("PMI_RANK", "1")                   # the other processes stay silent
+    r = rnn(capsys, "train", f, "-o", tmp_path / "m.npz", "-q")
+    assert r.code == 1 and r.err == ""
+
+
+def test_plain_training_never_imports_mpi4py(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text(text_corpus())
+    env = mpi_env()                                  # no launcher's variables; this checkout's code
+    code = ("import sys\nfrom rnncli.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('mpi4py' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code, "train", str(f), "-o", str(tmp_path / "m.npz"), "--hidden-dim", "3",
+                        "--epochs", "1", "-q"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "False"
+
+
+# ------------------------------------------------------------------ under mpiexec
+
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+try:
+    import mpi4py  # noqa: F401
+    HAVE_MPI4PY = True
+except ImportError:
+    HAVE_MPI4PY = False
+needs_mpi = pytest.mark.skipif(not (HAVE_MPI4PY and MPIEXEC),
+                               reason="needs mpi4py and mpiexec: pip install 'rnncli[mpi]'")
+
+
+def mpi_env():
+    env = {k: v for k, v in os.environ.items() if k not in dist.RANK_VARS + dist.SIZE_VARS}
+    env["PYTHONPATH"] = os.pathsep.join([REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def mpiexec(n, *args, timeout=120, cwd=None):
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *map(str, args)], capture_output=True,
+                          text=True, env=mpi_env(), timeout=timeout, cwd=cwd)
+
+
+def one_process(files, opt, outdir):
+    s = prepare_training(files, [], dict(GIVEN, optimizer=opt), None, None, False, None, Quiet())
+    Trainer(s.cfg, s.net, s.params, s.task, str(outdir / f"{opt}.npz"), save_best=False).run()
+    return s
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """One `mpiexec -n 2 python tests/mpi_worker.py` run: its JSON result, the corpus
+    and the directory of its files."""
+    if not (HAVE_MPI4PY and MPIEXEC):
+        pytest.skip("needs mpi4py and mpiexec: pip install 'rnncli[mpi]'")
+    d = tmp_path_factory.mktemp("mpi")
+    files = []
+    for i in range(2):
+        f = d / f"part{i}.txt"
+        f.write_text(text_corpus(n_par=10, seed=10 + i))
+        files.append(str(f))
+    p = mpiexec(2, os.path.join(REPO, "tests", "mpi_worker.py"), d, *files, cwd=d)
+    assert p.returncode == 0, p.stderr[-3000:]
+    with open(d / "result.json") as f:
+        return json.load(f), files, d
+
+
+@needs_mpi
+def test_each_rank_reads_a_different_share_and_builds_the_same_vocabulary(two_ranks):
+    res, files, _ = two_ranks
+    assert res["size"] == 2
+    (a0, b0), (a1, b1) = res["shares"]
+    assert a0 == 0 and b0 == a1 and b0 > 0 and b1 > a1          # disjoint byte ranges, both non-empty
+    assert all(n > 0 for n in res["owned_pieces"])
+    v0, v1 = res["vocabs"]
+    assert v0 == v1
+    s = prepare_training(files, [], dict(GIVEN), None, None, False, None, Quiet())
+    assert v0 == s.task.data.vocab.words                        # and the one one process builds
+
+
+@needs_mpi
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_two_ranks_step_like_one_process(two_ranks, tmp_path, opt):
+    """The same global batches, gradients summed by Allreduce: the parameters after an
+    epoch of a few steps agree with one process's to 1e-12 (float64), for every optimizer;
+    so do the checkpoints' vocabulary, validation sentences and history."""
+    _, files, d = two_ranks
+    s = one_process(files, opt, tmp_path)
+    assert s.task.n_batches() >= 3
+    with np.load(d / f"{opt}.params.npz") as z:
+        for k, v in s.params.items():
+            rel = np.abs(z[k] - v).max() / np.abs(v).max()
+            assert rel < 1e-12, (k, rel)
+    c1, c2 = checkpoint.load(str(tmp_path / f"{opt}.npz")), checkpoint.load(str(d / f"{opt}.npz"))
+    assert c1.task.vocab.words == c2.task.vocab.words
+    assert np.array_equal(c1.task.val.ids, c2.task.val.ids) and np.array_equal(c1.task.val.lens, c2.task.val.lens)
+    h1, h2 = c1.state["history"][0], c2.state["history"][0]
+    assert h1["train_tokens"] == h2["train_tokens"]
+    assert h1["train_loss"] == pytest.approx(h2["train_loss"], rel=1e-12)
+    assert h1["val_loss"] == pytest.approx(h2["val_loss"], rel=1e-12)
+
+
+@needs_mpi
+def test_only_rank_0_writes(two_ranks):
+    _, _, d = two_ranks
+    assert {"rank0.npz", "rank0.best.npz", "rank0.jsonl"} <= set(os.listdir(d))
+    assert not [f for f in os.listdir(d) if f.startswith("rank1")]
+    assert checkpoint.load(str(d / "rank0.npz")).state["epoch"] == 1
+
+
+@needs_mpi
+def test_checksum_mismatch_stops_every_rank(two_ranks):
+    res, _, _ = two_ranks
+    errs = res["checksum_errors"]
+    assert all(e and "rank 1 differ from rank 0's at the end of epoch 1" in e for e in errs), errs
+    assert not res["nudged_written"]                             # nothing saved from diverged replicas
+
+
+@needs_mpi
+def test_cli_two_ranks_rank0_writes_and_one_process_resumes(tmp_path, capsys, monkeypatch):
+    f = tmp_path / "c.txt"
+    f.write_text(text_corpus(n_par=16))
+    args = ["train", f, "--hidden-dim", "4", "--vocab-size", "25", "--batch-size", "6", "--dtype", "float64"]
+    p = mpiexec(2, "-m", "rnncli", *args, "--epochs", "1", "-o", "two.npz", "--log", "two.jsonl", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert sorted(x for x in os.listdir(tmp_path) if x != "rnncli-cache") == \
+        ["c.txt", "two.best.npz", "two.jsonl", "two.npz"]
+    assert len(open(tmp_path / "two.jsonl").read().splitlines()) == 1          # one writer
+    assert p.stderr.count("epoch 1:") + p.stdout.count("epoch 1:") == 1
+    assert p.stderr.count("model: C=") == 1
+    assert re.search(r"distributed: 2 processes \(rank 0 = pid \d+ on .*, rank 1 = pid \d+", p.stderr)
+    # the checkpoint does not depend on N: one process writes the same one
+    monkeypatch.chdir(tmp_path)
+    r = rnn(capsys, *args, "--epochs", "1", "-o", "one.npz", "-q")
+    assert r.code == 0, r
+    two, one = checkpoint.load(str(tmp_path / "two.npz")), checkpoint.load(str(tmp_path / "one.npz"))
+    assert two.task.vocab.words == one.task.vocab.words and two.config == one.config
+    for k in one.params:
+        assert np.allclose(two.params[k], one.params[k], rtol=0, atol=1e-12 * np.abs(one.params[k]).max())
+    # and one process resumes it
+    r = rnn(capsys, *args, "--resume", "two.npz", "-o", "two.npz", "--epochs", "2", "-q")
+    assert r.code == 0, r
+    assert checkpoint.load(str(tmp_path / "two.npz")).state["epoch"] == 2
+
+
+@needs_mpi
+def test_bad_input_on_one_rank_is_reported_once(tmp_path):
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text(text_corpus(n_par=10))
+    bad.write_bytes(text_corpus(n_par=10, seed=5).encode() + b"broken \xff byte.\n")
+    p = mpiexec(2, "-m", "rnncli", "train", good, bad, "-o", "m.npz", "-q", cwd=tmp_path)
+    assert p.returncode == 1
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and re.fullmatch(r"rnn: error: .*bad\.txt: byte \d+ is not valid utf-8 .*", lines[0]), \
+        p.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def start_training(tmp_path, *extra):
+    """`mpiexec -n 2 rnn train` on a corpus that takes a while; returns the process and
+    the PIDs of rank 0 and rank 1 once the first epoch has been written. Its standard
+    output and error (and the launcher's) go to err.txt."""
+    f = tmp_path / "c.txt"
+    f.write_text(text_corpus(n_par=40))
+    err = open(tmp_path / "err.txt", "w")
+    p = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "rnncli", "train", str(f), "--hidden-dim", "8",
+                          "--vocab-size", "30", "--batch-size", "2", "--epochs", "100000", "-o", "m.npz",
+                          "--log", "log.jsonl", *extra], stdout=err, stderr=subprocess.STDOUT, env=mpi_env(),
+                         cwd=tmp_path)
+    t0 = time.monotonic()
+    while not (tmp_path / "log.jsonl").exists() or not open(tmp_path / "log.jsonl").read().strip():
+        assert p.poll() is None, open(tmp_path / "err.txt").read()
+        assert time.monotonic() - t0 < 90, "training did not start"
+        time.sleep(0.2)
+    text = open(tmp_path / "err.txt").read()
+    pids = [int(x) for x in re.search(r"rank 0 = pid (\d+) .*rank 1 = pid (\d+)", text).groups()]
+    return p, pids
+
+
+def finish(p, tmp_path, limit):
+    t0 = time.monotonic()
+    try:
+        p.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.fail(f"mpiexec still running {limit}s after the fault")
+    return time.monotonic() - t0, open(tmp_path / "err.txt").read()
+
+
+@needs_mpi
+def test_a_stopped_rank_is_named_and_every_process_exits(tmp_path):
+    """A rank that stops answering (SIGSTOP: as a hung or unreachable process) is
+    named by the other, which stops every process within the --comm-timeout bound."""
+    p, (_, pid1) = start_training(tmp_path, "--comm-timeout", "2")
+    os.kill(pid1, signal.SIGSTOP)
+    try:
+        took, err = finish(p, tmp_path, 60)
+    finally:
+        try:
+            os.kill(pid1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert p.returncode != 0
+    assert re.search(rf"rnn: error: rank 0: rank 1 \(pid {pid1} on [^)]*stopped\) did not answer for 2s", err), err
+    checkpoint.load(str(tmp_path / "m.npz"))                     # rank 0's last checkpoint is intact
+
+
+@needs_mpi
+def test_a_killed_rank_stops_the_others(tmp_path):
+    """SIGKILL (the OOM killer): MPICH's mpiexec stops the other process at once and
+    names the dead one's PID, which the start-up line maps to its rank; the watchdog
+    covers launchers that do not."""
+    p, (_, pid1) = start_training(tmp_path, "--comm-timeout", "5")
+    os.kill(pid1, signal.SIGKILL)
+    took, err = finish(p, tmp_path, 60)
+    assert p.returncode != 0
+    assert f"rank 1 = pid {pid1}" in err
+    # MPICH: "PID n RUNNING AT host"; Open MPI: "process rank 1 with PID n"; else the watchdog
+    assert re.search(rf"(PID {pid1} RUNNING AT|rank 1 with PID {pid1}\b|rank 1 \(pid {pid1}\b)", err), err
+    checkpoint.load(str(tmp_path / "m.npz"))
+
+
+@needs_mpi
+def test_ctrl_c_on_mpiexec_saves_and_exits_130(tmp_path, capsys):
+    p, _ = start_training(tmp_path)
+    p.send_signal(signal.SIGINT)
+    took, err = finish(p, tmp_path, 60)
+    assert p.returncode == 130, err
+    assert err.count("interrupted: checkpoint saved to m.npz") == 1
+    ck = checkpoint.load(str(tmp_path / "m.npz"))
+    assert ck.state["epoch"] >= 1
