@@ -532,3 +532,25 @@ def test_train_and_eval_accept_a_tokenized_corpus(capsys, tmp_path):
     assert a["sentences"] == b["sentences"] == 8
     assert a["tokens"] == b["tokens"]
     assert a["nll"] == pytest.approx(b["nll"], rel=1e-9)
+
+
+def test_train_then_eval_of_the_same_file_reads_the_cache(capsys, tmp_path, monkeypatch):
+    """Without punkt_tab, train caches the text under the Punkt it trains on it; eval of
+    the same file with that checkpoint (which stores that Punkt) reuses the entry."""
+    monkeypatch.setattr(splitting, "punkt_tab_available", lambda: False)
+    f = write_corpus(tmp_path / "c.txt")
+    m = tmp_path / "m.npz"
+    assert rnn(capsys, "train", f, "-o", m, *TINY).code == 0
+    calls = {"n": 0}
+    real = tokenizer.tokenize
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+    monkeypatch.setattr(tokenizer, "tokenize", counting)
+    r = rnn(capsys, "eval", "-m", m, f, "--json", "-q")
+    assert r.code == 0 and calls["n"] == 0, r          # NLTK was not called
+    r = rnn(capsys, "tokenize", f, "-m", m, "-o", tmp_path / "t.npz", "-q")
+    assert r.code == 0 and calls["n"] == 0, r
+    other = write_corpus(tmp_path / "d.txt", CORPUS + "\nA new sentence here.\n")
+    assert rnn(capsys, "eval", "-m", m, other, "-q").code == 0 and calls["n"] == 1   # another text: tokenized

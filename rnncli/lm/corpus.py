@@ -70,6 +70,14 @@ def read_tokens(paths, cfg, stored_splitter: dict | None, use_cache: bool, cache
         key = tcache.cache_key(digests, settings, cfg.csv_column, sig, cfg.encoding)
         path = os.path.join(cdir, key + ".npz")
         hit = tcache.load_cached(path)
+        if not hit and sig.startswith("trained:"):
+            # `rnn train` cached this text under the Punkt it trained on it; a checkpoint
+            # that stores that same Punkt (eval, tokenize -m, resume) reads the same entry
+            other = os.path.join(cdir, tcache.cache_key(digests, settings, cfg.csv_column, "trained-on-input",
+                                                        cfg.encoding) + ".npz")
+            hit = tcache.load_cached(other)
+            if hit and hit[1].get("params_json") != stored_splitter.get("params_json"):
+                hit = None
         if hit:
             tokens, meta = hit
             if meta.get("kind") in ("punkt_tab", "trained"):
