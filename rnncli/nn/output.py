@@ -1,11 +1,11 @@
 """The output-layer seam: from hidden states to a loss, per-token scores or a
-distribution for sampling. Every softmax of rnncli lives here; training, scoring and
-sampling call it.
+distribution for sampling. Every softmax of rnncli lives here (the class-factored one
+beside it, in classsoftmax.py); training, scoring and sampling call it.
 
     o_t = softmax(V s_t [+ c])          V: (C, H), c: (C,)
     loss = sum over predicted tokens of -log o_t[y_t]
 
-Interface (the class softmax, classsoftmax.py, follows it too):
+Interface (the class softmax, classsoftmax.py, and a linear read-out follow it too):
     init(rng, dtype, bias)                            -> {"V": ..., ["c": ...]}
     shapes(bias)                                      -> name -> shape, in init's order
     loss_and_grad(p, Hout, y, grads, ws, scale, hbound) -> (summed NLL, dHout (N, H))
