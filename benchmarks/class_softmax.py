@@ -20,8 +20,9 @@ clusters, div_value 4) and with a full softmax, same batches (benchmarks/torch_a
 
 quality: `rnn train` with its default recipe and --softmax full or class for --budget
 seconds on each corpus (splits as benchmarks/quality.py), test perplexity by `rnn eval`.
-Add --big-tokens N for the large-corpus comparison: the shared corpora concatenated and
-repeated to N tokens (with the held-out test text not included).
+Add --big-tokens N for the large-corpus comparison: the shared corpora without WikiText-2
+concatenated and repeated to N tokens, validated on WikiText-2 valid (--val) and tested on
+WikiText-2 test. Repetition is not a large corpus: each pass sees the same sentences.
 
 binning: `rnn train --softmax class` with classes of equal unigram mass (what rnncli
 uses) and of equal square-root mass, same budget: tokens/s, epochs and test perplexity.
@@ -199,12 +200,14 @@ def quality_corpus(name, work, cache, vocab_size=8000):
 
 
 def big_corpus(work, cache, tokens):
-    """The shared corpora except WikiText-2's test text, concatenated and repeated to
-    ``tokens`` words; WikiText-2 test is the held-out text."""
+    """The shared corpora except WikiText-2, concatenated and repeated to ``tokens``
+    words; WikiText-2's valid text is the validation text (`--val`: sentences held out of
+    a repeated corpus would have copies in its training part) and its test text the
+    test text."""
     d = os.path.join(work, "big")
     os.makedirs(d, exist_ok=True)
     text = "".join(open(os.path.join(SHARED, rel), encoding="utf-8").read() + "\n\n" for rel in ALL
-                   if rel != "wikitext-2/test.txt")
+                   if not rel.startswith("wikitext-2/"))
     copies = max(1, round(tokens / len(text.split())))
     with open(os.path.join(d, "train.txt"), "w", encoding="utf-8") as f:
         for _ in range(copies):
@@ -213,7 +216,7 @@ def big_corpus(work, cache, tokens):
         "--cache-dir", cache, "-q")
     rnn("tokenize", os.path.join(SHARED, "wikitext-2", "test.txt"), "-m", os.path.join(d, "train.npz"),
         "-o", os.path.join(d, "test.npz"), "--cache-dir", cache, "-q")
-    print(f"big corpus: {copies} copies of the shared corpora (WikiText-2 test held out), "
+    print(f"big corpus: {copies} copies of the shared corpora without WikiText-2, "
           f"about {copies * len(text.split()) / 1e6:.1f}M words", flush=True)
     return d, os.path.join(d, "train.npz"), os.path.join(d, "test.npz")
 
@@ -224,8 +227,10 @@ def quality(a, work, cache):
     if a.big_tokens:
         sets.append(("big", *big_corpus(work, cache, a.big_tokens)))
     for name, d, tr, te in sets:
+        val = ["--val", os.path.join(SHARED, "wikitext-2", "valid.txt")] if name == "big" else []
         for sm in ("full", "class"):
-            r = dict(train_and_test(d, tr, te, sm, ["--softmax", sm, *a.extra.split()], a.budget), corpus=name)
+            r = dict(train_and_test(d, tr, te, sm, ["--softmax", sm, *val, *a.extra.split()], a.budget),
+                     corpus=name)
             rows.append(r)
             print(json.dumps(r), flush=True)
     print(f"\n| corpus | softmax | epochs | train tokens | tokens/s | minutes | best val ppl | test ppl |  "

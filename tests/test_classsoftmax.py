@@ -485,10 +485,12 @@ def test_class_options_refused_where_they_contradict(capsys, tmp_path):
                       "--softmax full", "--softmax class")
     assert_user_error(rnn(capsys, "train", corpus, "--resume", m, "-o", m, "--classes", "4", "-q"),
                       "--classes 4", "--classes 3")
-    assert_user_error(rnn(capsys, "train", corpus, "-o", m, "--classes", "4", "-q"), "--softmax class")
+    assert_user_error(rnn(capsys, "train", corpus, "-o", m, "--softmax", "full", "--classes", "4", "-q"),
+                      "--softmax class")
     assert_user_error(rnn(capsys, "train", corpus, "-o", tmp_path / "x.npz", "--softmax", "class",
                           "--classes", "500", "-q"), "--classes 500")
     full = tmp_path / "full.npz"
-    assert rnn(capsys, "train", corpus, "-o", full, "--hidden-dim", "3", "--epochs", "1", "-q").code == 0
+    assert rnn(capsys, "train", corpus, "-o", full, "--hidden-dim", "3", "--epochs", "1", "-q", "--softmax",
+               "full").code == 0
     assert_user_error(rnn(capsys, "train", corpus, "--resume", full, "-o", full, "--softmax", "class", "-q"),
                       "--softmax class", "--softmax full")

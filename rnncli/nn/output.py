@@ -1,12 +1,13 @@
 """The output-layer seam: from hidden states to a loss, per-token scores or a
-distribution for sampling. Every softmax of rnncli lives here; training, scoring and
-sampling call it.
+distribution for sampling. Every softmax of rnncli lives here (the class-factored one
+beside it, in classsoftmax.py); training, scoring and sampling call it.
 
     o_t = softmax(V s_t [+ c])          V: (C, H), c: (C,)
     loss = sum over predicted tokens of -log o_t[y_t]
 
-Interface (the class softmax and a linear read-out follow it too):
+Interface (the class softmax, classsoftmax.py, and a linear read-out follow it too):
     init(rng, dtype, bias)                            -> {"V": ..., ["c": ...]}
+    shapes(bias)                                      -> name -> shape, in init's order
     loss_and_grad(p, Hout, y, grads, ws, scale, hbound) -> (summed NLL, dHout (N, H))
     token_nll(p, S, y, ws, out, hbound)               -> (N,) float64
     log_probs(p, s, hbound)                           -> (B, C) float64 log-probabilities
@@ -133,7 +134,6 @@ class FullSoftmax:
         z -= z.max(axis=1, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
         return z
-
 
     def shapes(self, bias: bool) -> dict:
         return {"V": (self.C, self.H), **({"c": (self.C,)} if bias else {})}
