@@ -156,10 +156,15 @@ class WriteLock:
         self.fd = None
 
     def acquire(self):
-        import fcntl
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: the pid alone decides
+            fcntl = None
         for _ in range(10):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
+                if fcntl is None:
+                    raise OSError(errno.ENOSYS, "no flock")
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):

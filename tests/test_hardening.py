@@ -661,3 +661,23 @@ def test_resuming_a_finished_run_says_nothing_was_written(capsys, tmp_path, corp
     assert r.code == 0, r
     assert "nothing to do" in r.err and "more.npz was not written" in r.err and "done" not in r.err, r
     assert not (tmp_path / "more.npz").exists()
+
+
+def test_lock_without_flock_trusts_a_live_pid(tmp_path, monkeypatch):
+    """On a file system without flock (some network ones) the pid in the lock file
+    decides: a live holder keeps it, a dead one's stale file is taken over."""
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    out = str(tmp_path / "m.npz")
+    (tmp_path / "m.npz.lock").write_text(f"{os.getppid()}\n")
+    with pytest.raises(fileio.LockHeld) as e:
+        fileio.WriteLock(out).acquire()
+    assert e.value.pid == os.getppid()
+    (tmp_path / "m.npz.lock").write_text("999999999\n")
+    lock = fileio.WriteLock(out).acquire()
+    assert (tmp_path / "m.npz.lock").read_text() == f"{os.getpid()}\n"
+    lock.release()
+    assert not (tmp_path / "m.npz.lock").exists()
