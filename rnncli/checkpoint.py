@@ -4,7 +4,8 @@ atomically (temporary file, fsync, rename).
 
 Format version 2:
     format, format_version   "rnncli-model", 2
-    model                    JSON: the network's constructor arguments (nn.network.Network)
+    model                    JSON: the network's constructor arguments; "network" names its
+                             class in NETWORKS (absent: nn.network.Network, the language model)
     param.NAME               the network's parameters, namespaced (layer0.U, out.V, ...)
     config                   JSON: the training configuration (config.Config)
     state                    JSON: epoch, step, learning rate, best validation loss, history, ...
@@ -33,7 +34,9 @@ FORMAT_NAME = "rnncli-model"
 FORMAT_VERSION = 2  # bump when a reader of the old format would misread
 
 # task kind -> "module:class" of its checkpoint section (from_section, to_section, validate)
-TASKS = {"lm": "rnncli.lm.task:LMData"}
+TASKS = {"lm": "rnncli.lm.task:LMData", "forecast": "rnncli.forecast.task:ForecastData"}
+# the model's "network" argument -> "module:class"; no "network" key: the language model's
+NETWORKS = {"seq2seq": "rnncli.nn.seq2seq:Seq2Seq"}
 
 # version 1 parameter names -> version 2
 _V1_NAMES = {"U": "layer0.U", "W": "layer0.W", "b": "layer0.b", "V": "out.V", "c": "out.c"}
@@ -52,8 +55,22 @@ class Checkpoint:
     state: dict = field(default_factory=dict)      # epoch, step, lr, best_val, history, rng, ...
     opt_state: dict = field(default_factory=dict)  # "slot.name" -> array
 
-    def network(self) -> Network:
-        return Network(**self.model)
+    def network(self):
+        kind = self.model.get("network")
+        if kind is None:
+            return Network(**self.model)
+        if kind not in NETWORKS:
+            raise ValueError(f"unknown network {kind!r}; upgrade rnncli")
+        return _load_class(NETWORKS[kind])(**{k: v for k, v in self.model.items() if k != "network"})
+
+    @property
+    def kind(self) -> str:
+        """The task it was trained for: a key of TASKS ("lm", "forecast")."""
+        for k, where in TASKS.items():
+            mod, cls = where.split(":")
+            if type(self.task).__module__ == mod and type(self.task).__name__ == cls:
+                return k
+        return "unknown"
 
 
 def best_path(path: str) -> str:
@@ -82,9 +99,13 @@ def save(path: str, ck: Checkpoint):
                               "the previous checkpoint, if any, is unchanged") from None
 
 
-def _task_class(kind):
-    mod, cls = TASKS[kind].split(":")
+def _load_class(where: str):
+    mod, cls = where.split(":")
     return getattr(importlib.import_module(mod), cls)
+
+
+def _task_class(kind):
+    return _load_class(TASKS[kind])
 
 
 def _read(path: str, z) -> Checkpoint:

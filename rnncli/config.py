@@ -28,6 +28,9 @@ class Config:
     # model
     hidden_dim: int = 100
     bias: bool = False
+    cell: str = "rnn"               # rnn | gru | lstm (nn.cells.CELLS)
+    activation: str = "tanh"        # the rnn cell's: tanh | relu
+    layers: int = 1
     dtype: str = "float32"
     # gradient
     bptt_truncate: int = 4          # -1: full backpropagation through time
@@ -73,3 +76,47 @@ class Config:
 # Options that define the model or its tokenization: resuming with a different value
 # would silently train something else, so it is refused.
 MODEL_DEFINING = ("lowercase", "vocab_size", "hidden_dim", "bias", "csv_column")
+
+# ------------------------------------------------------------------ forecasting
+
+DECODER_TRAINING = ("teacher", "free")
+
+# `rnn forecast train`'s recipe: the Config fields whose defaults differ from the
+# language model's (see the README's forecasting section for how they were chosen).
+FORECAST_TRAINING = {"cell": "gru", "hidden_dim": 64, "bias": True, "bptt_truncate": -1, "batch_size": 64,
+                     "lr": 0.002, "patience": 4}
+
+
+@dataclass
+class ForecastConfig:
+    """The data settings of `rnn forecast train`, kept in the checkpoint's task section
+    (forecast.task.ForecastData) so predict and eval read new data the same way."""
+    time: list = field(default_factory=list)        # time column(s)
+    targets: list = field(default_factory=list)
+    features: list | None = None                    # None: every other column (series.read_csv)
+    history: int = 0                                # encoder steps
+    horizon: int = 0                                # decoder steps
+    missing: str = "ffill"                          # series.FILL_METHODS
+    calendar: bool = False                          # hour-of-day and day-of-week inputs, known ahead
+    season: int | None = None                       # seasonal naive's season; None: inferred
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    sort: bool = False                              # sort rows by time instead of refusing a file out of order
+    encoding: str = "utf-8"
+    decoder_training: str = "teacher"               # DECODER_TRAINING
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ForecastConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes) -> "ForecastConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# Forecast settings that define the model or its inputs: refused on --resume if different.
+FORECAST_DEFINING = ("time", "targets", "features", "history", "horizon", "missing", "calendar",
+                     "val_fraction", "test_fraction")

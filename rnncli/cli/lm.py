@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import sys
 import time
 
 import click
 
-from ..config import OPTIMIZERS, SCHEDULES, Config
-from . import Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli, input_options
+from ..config import Config
+from . import (STOP_REASONS, Progress, _catching, _check_writable, _fail, _load_checkpoint, _threads, cli,
+               input_options, optimizer_options, run_options, run_training)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -41,39 +40,10 @@ D = Config()
               help=f"The error of output t flows back through at most K earlier steps; -1: full BPTT [default: {D.bptt_truncate}].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Sentences per update; the gradient is summed over each sentence and averaged over the batch [default: {D.batch_size}].")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help=f"Update rule [default: {D.optimizer}].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help=f"Learning rate [default: {D.lr} for adam; 0.005 for sgd, as in the tutorial].")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Momentum factor [default: {D.momentum}].")
-@click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Adam's first-moment decay [default: {D.beta1}].")
-@click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"Adam's second-moment decay [default: {D.beta2}].")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=None, help=f"Denominator guard for adam/adagrad/rmsprop [default: {D.eps}].")
-@click.option("--decay", type=click.FloatRange(0, 1, max_open=True), default=None, help=f"RMSprop's moving-average factor [default: {D.decay}].")
-@click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
-              help="halve: when validation loss rises (the tutorial); mikolov: halve once gains fall below "
-                   "--min-gain, stop at the next; plateau: multiply by --lr-factor when validation stalls; "
-                   f"cosine/linear: decay to zero over --epochs or --max-time; constant [default: {D.lr_schedule}; halve for sgd].")
-@click.option("--lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help=f"plateau: factor applied to the rate [default: {D.lr_factor}].")
-@click.option("--min-gain", type=click.FloatRange(min=0), default=None,
-              help=f"mikolov/plateau/--patience: relative validation gain that counts as progress [default: {D.min_gain}].")
-@click.option("--patience", type=click.IntRange(min=0), default=None,
-              help="Stop after this many epochs without a validation gain of --min-gain and restore the best "
-                   f"weights; 0: off [default: {D.patience}].")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
+@optimizer_options(D, sgd_recipe=True)
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Dropout on the hidden-to-output path [default: 0, off].")
-@click.option("--clip", type=click.FloatRange(min=0), default=None,
-              help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}].")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time].")
-@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-              help="Stop training after this many seconds (tokenizing excluded); alone, trains until the time is up.")
-@click.option("--seed", type=int, default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used [default: the BLAS default].")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
-              help="Append one JSON object per epoch to this file.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars or summaries.")
+@run_options("tokenizing")
 @_catching
 def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, **opts):
     """Tokenize FILE... (text, .gz, - for standard input, CSV with --csv-column, or a
@@ -87,7 +57,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     """
     from ..checkpoint import best_path
     from ..lm import corpus, prepare
-    from ..train import Diverged, Hooks, Interrupted, Trainer
+    from ..train import Trainer
 
     prog = Progress(quiet)
     if not files:
@@ -96,68 +66,20 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     if "val_fraction" in given and val_files:
         _fail("--val and --val-fraction exclude each other")
     corpus.check_inputs(tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
-    ck = _load_checkpoint(resume) if resume else None
+    ck = _load_checkpoint(resume, "lm") if resume else None
     cfg = prepare.configure(given, ck, resume)
     _check_writable(output)
     _threads(cfg.threads)
     setup = prepare.prepare_training(files, val_files, cfg, ck, not no_cache, cache_dir, prog)
     cfg = setup.cfg
 
-    bar = [None]
+    def describe_val(r):
+        return f"val loss {r['val_loss']:.4f} ppl {r['val_ppl']:.1f}" if r["val_loss"] is not None else "no validation"
 
-    def epoch_start(epoch, n_batches, n_tokens):
-        bar[0] = prog.bar(total=n_tokens, unit="tok", unit_scale=True, desc=f"epoch {epoch + 1}")
-        bar[0].t_start = time.perf_counter()
-
-    def on_batch(n, loss, lr):
-        b = bar[0]
-        b.update(n)
-        if b.n and not b.disable:
-            b.set_postfix_str(f"loss={loss:.3f} {b.n / (time.perf_counter() - b.t_start):,.0f} tok/s lr={lr:.3g}",
-                              refresh=False)
-
-    def epoch_end(r):
-        if bar[0] is not None:
-            bar[0].close()
-        if quiet:
-            return
-        val = f"val loss {r['val_loss']:.4f} ppl {r['val_ppl']:.1f}" if r["val_loss"] is not None else "no validation"
-        ep = f"epoch {r['epoch']}" + (" (stopped by --max-time)" if r["partial"] else "")
-        tps = r["tokens_per_s"] or 0
-        click.echo(f"{ep}: train loss {r['train_loss'] or float('nan'):.4f}, {val}, lr {r['lr']:.3g}, "
-                   f"{r['seconds']:.1f}s, {tps:,.0f} tok/s")
-
-    stop_flag = {"n": 0}
-
-    def on_sigint(signum, frame):
-        stop_flag["n"] += 1
-        if stop_flag["n"] > 1:
-            raise KeyboardInterrupt
-        if not quiet:
-            click.echo("\ninterrupt: saving the checkpoint after this batch (Ctrl-C again to abort)", err=True)
-
-    hooks = Hooks(epoch_start=epoch_start, batch=on_batch, epoch_end=epoch_end, note=prog.note,
-                  should_stop=lambda: stop_flag["n"] > 0)
-    trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state, hooks, log_path)
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        result = trainer.run()
-    except Interrupted:
-        if bar[0] is not None:
-            bar[0].close()
-        click.echo(f"interrupted: checkpoint saved to {output} (resume with --resume {output})", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo(f"aborted; the last checkpoint written ({output}) is intact", err=True)
-        sys.exit(130)
-    except Diverged as e:
-        if bar[0] is not None:
-            bar[0].close()
-        _fail(str(e))
-    finally:
-        signal.signal(signal.SIGINT, old)
-    why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
-           "patience": "early stopping"}[result.stopped]
+    result = run_training(lambda hooks: Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state,
+                                                setup.opt_state, hooks, log_path),
+                          output, quiet, prog, "tok", describe_val)
+    why = STOP_REASONS[result.stopped]
     bv = result.best_val
     best = f"; best validation loss {bv:.4f} (perplexity {math.exp(bv):.1f}) in {best_path(output)}" if bv else ""
     prog.note(f"done ({why}): {output}{best}")
@@ -199,7 +121,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     if temperature < 0 or not math.isfinite(temperature):
         _fail("--temperature must be 0 or positive")
     _threads(threads)
-    ck = _load_checkpoint(model_path)
+    ck = _load_checkpoint(model_path, "lm")
     prefix_ids = []
     if prefix:
         from nltk.tokenize.destructive import NLTKWordTokenizer
@@ -253,7 +175,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 
     prog = Progress(quiet)
     _threads(threads)
-    ck = _load_checkpoint(model_path)
+    ck = _load_checkpoint(model_path, "lm")
     cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column or ck.config.csv_column)
     vocab, net = ck.task.vocab, ck.network()
     if files:
@@ -308,7 +230,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 def info(model_path, top, as_json):
     """Describe a checkpoint: config, sizes, training history and vocabulary."""
     from ..config import N_SPECIALS
-    ck = _load_checkpoint(model_path)
+    ck = _load_checkpoint(model_path, "lm")
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
     cfg = ck.config
     n_params = int(sum(v.size for v in ck.params.values()))
@@ -378,7 +300,7 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, output, vocab_siz
         cfg = Config(lowercase=st.get("lowercase", True), encoding=encoding or "utf-8", csv_column=csv_column)
         stored = st.get("splitter")
     elif model_path:
-        ck = _load_checkpoint(model_path)
+        ck = _load_checkpoint(model_path, "lm")
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
         vocab, stored = ck.task.vocab, ck.task.splitter
     else:
