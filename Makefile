@@ -1,11 +1,13 @@
-# Two commands matter:  `make demo` (train on the bundled corpus, then sample) and `make test`.
+# Two commands matter:  `make demo` (train on the bundled corpus, then sample) and `make test`;
+# `make demo-forecast` trains a forecasting model on the bundled series, scores it and forecasts.
 # Both create .venv with the Python found below and install into it.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_SECONDS ?= 90
+FORECAST_SECONDS ?= 60
 
-.PHONY: test demo bench bench-class quality install clean
+.PHONY: test demo demo-forecast bench bench-class quality install clean
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q
@@ -19,6 +21,16 @@ demo: $(VENV)/.installed
 	$(BIN)/rnn generate -m demo/model.npz -n 10 --seed 1 --temperature 0.8
 	$(BIN)/rnn eval -m demo/model.npz
 	$(BIN)/rnn info -m demo/model.npz --top 0
+
+# plots only where matplotlib is installed (pip install 'rnncli[plot]')
+demo-forecast: $(VENV)/.installed
+	@mkdir -p demo
+	$(BIN)/rnn forecast train data/series.csv --target demand --history 48 --horizon 24 --calendar \
+		-o demo/forecast.npz --max-time $(FORECAST_SECONDS) --log demo/forecast-log.jsonl
+	$(BIN)/rnn forecast eval -m demo/forecast.npz data/series.csv -q \
+		$$($(BIN)/python -c "import matplotlib" 2>/dev/null && echo --plot demo/forecast-errors.png)
+	$(BIN)/rnn forecast predict -m demo/forecast.npz data/series.csv -q \
+		$$($(BIN)/python -c "import matplotlib" 2>/dev/null && echo --plot demo/forecast.png)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

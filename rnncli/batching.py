@@ -101,6 +101,30 @@ def prev_rows(off: list) -> np.ndarray:
     return np.arange(B, int(off[-1])) - n[t[B:] - 1]
 
 
+def last_rows(off: list) -> np.ndarray:
+    """(B,) the row of each sequence's last step (sequence b runs while n_t > b)."""
+    n = np.diff(np.asarray(off, dtype=np.int64))
+    B = int(n[0])
+    steps = np.searchsorted(-n, -np.arange(B), side="left")   # (B,) steps of sequence b
+    return np.asarray(off, dtype=np.int64)[steps - 1] + np.arange(B)
+
+
+def add_last(dS: np.ndarray, dlast: np.ndarray, off: list, out: np.ndarray) -> np.ndarray:
+    """A copy of dS (N, H) in ``out`` with dlast (B, H) added at each sequence's last row."""
+    out[...] = dS
+    if off[-2] + (off[1] - off[0]) == off[-1]:
+        out[off[-2]:] += dlast                           # every sequence ends at the last step
+    else:
+        out[last_rows(off)] += dlast
+    return out
+
+
+def constant_offsets(T: int, B: int) -> list:
+    """``off`` of a packed batch of B sequences that all have T steps: rows t*B..(t+1)*B-1
+    hold step t, so a time-major (T, B, ...) array reshaped to (T*B, ...) is packed."""
+    return list(range(0, (T + 1) * B, B))
+
+
 def split_long(enc: Encoded, max_pred: int) -> Encoded:
     """Sentences with more than ``max_pred`` predicted tokens as consecutive pieces of at
     most ``max_pred``, for training only: text without sentence punctuation would

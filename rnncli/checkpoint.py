@@ -4,7 +4,8 @@ atomically (temporary file, fsync, rename).
 
 Format version 2:
     format, format_version   "rnncli-model", 2
-    model                    JSON: the network's constructor arguments (nn.network.Network)
+    model                    JSON: the network's constructor arguments; "network" names its
+                             class in NETWORKS (absent: nn.network.Network, the language model)
     param.NAME               the network's parameters, namespaced (layer0.U, out.V, ...)
     config                   JSON: the training configuration (config.Config)
     state                    JSON: epoch, step, learning rate, best validation loss, history, ...
@@ -36,7 +37,9 @@ FORMAT_NAME = "rnncli-model"
 FORMAT_VERSION = 2  # bump when a reader of the old format would misread
 
 # task kind -> "module:class" of its checkpoint section (from_section, to_section, validate)
-TASKS = {"lm": "rnncli.lm.task:LMData"}
+TASKS = {"lm": "rnncli.lm.task:LMData", "forecast": "rnncli.forecast.task:ForecastData"}
+# the model's "network" argument -> "module:class"; no "network" key: the language model's
+NETWORKS = {"seq2seq": "rnncli.nn.seq2seq:Seq2Seq"}
 
 # version 1 parameter names -> version 2
 _V1_NAMES = {"U": "layer0.U", "W": "layer0.W", "b": "layer0.b", "V": "out.V", "c": "out.c"}
@@ -55,8 +58,22 @@ class Checkpoint:
     state: dict = field(default_factory=dict)      # epoch, step, lr, best_val, history, rng, ...
     opt_state: dict = field(default_factory=dict)  # "slot.name" -> array
 
-    def network(self) -> Network:
-        return Network(**self.model)
+    def network(self):
+        kind = self.model.get("network")
+        if kind is None:
+            return Network(**self.model)
+        if kind not in NETWORKS:
+            raise ValueError(f"unknown network {kind!r}; upgrade rnncli")
+        return _load_class(NETWORKS[kind])(**{k: v for k, v in self.model.items() if k != "network"})
+
+    @property
+    def kind(self) -> str:
+        """The task it was trained for: a key of TASKS ("lm", "forecast")."""
+        for k, where in TASKS.items():
+            mod, cls = where.split(":")
+            if type(self.task).__module__ == mod and type(self.task).__name__ == cls:
+                return k
+        return "unknown"
 
 
 def best_path(path: str) -> str:
@@ -85,8 +102,8 @@ def save(path: str, ck: Checkpoint):
                               "the previous checkpoint, if any, is unchanged") from None
 
 
-def _task_class(kind):
-    mod, cls = TASKS[kind].split(":")
+def _load_class(where: str):
+    mod, cls = where.split(":")
     return getattr(importlib.import_module(mod), cls)
 
 
@@ -109,6 +126,10 @@ def _json_object(path, z, key) -> dict:
     if not isinstance(d, dict):
         raise corrupt(path, f"{key} is not a JSON object")
     return d
+
+
+def _task_class(kind):
+    return _load_class(TASKS[kind])
 
 
 def _read(path: str, z) -> Checkpoint:
@@ -251,7 +272,8 @@ def load(path: str) -> Checkpoint:
 
 
 def _validate(path: str, ck: Checkpoint) -> Network:
-    for k, v in ck.model.items():
+    lm = "network" not in ck.model                   # the language model's Network (else NETWORKS)
+    for k, v in (ck.model.items() if lm else ()):
         t = _MODEL_TYPES.get(k)
         if t is None:
             raise corrupt(path, f"unknown model argument {k!r}; written by a newer rnncli?")
@@ -265,9 +287,13 @@ def _validate(path: str, ck: Checkpoint) -> Network:
     missing = [k for k in want if k not in ck.params]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks parameters {', '.join(missing)}")
-    ok = (all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want)
-          and all(net.args[k] == getattr(ck.config, k) for k in ("hidden_dim", "bias", "cell", "activation", "layers"))
-          and net.args["output"] == ck.config.softmax)
+    if lm:
+        consistent = (all(net.args[k] == getattr(ck.config, k) for k in ("hidden_dim", "bias", "cell", "activation",
+                                                                          "layers"))
+                      and net.args["output"] == ck.config.softmax)
+    else:
+        consistent = net.H == ck.config.hidden_dim and net.bias == ck.config.bias
+    ok = all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want) and consistent
     if not ok:
         raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")
     for k, v in ck.params.items():

@@ -117,3 +117,47 @@ RANGES = {"vocab_size": (N_SPECIALS + 1, None, False, False), "hidden_dim": (1, 
 # would silently train something else, so it is refused.
 MODEL_DEFINING = ("lowercase", "vocab_size", "cell", "activation", "layers", "hidden_dim", "bias", "csv_column",
                   "softmax", "classes", "sentences", "words", "unk_token")
+
+# ------------------------------------------------------------------ forecasting
+
+DECODER_TRAINING = ("teacher", "free")
+
+# `rnn forecast train`'s recipe: the Config fields whose defaults differ from the
+# language model's (see the README's forecasting section for how they were chosen).
+FORECAST_TRAINING = {"cell": "gru", "hidden_dim": 64, "bias": True, "bptt_truncate": -1, "batch_size": 64,
+                     "lr": 0.002, "patience": 4}
+
+
+@dataclass
+class ForecastConfig:
+    """The data settings of `rnn forecast train`, kept in the checkpoint's task section
+    (forecast.task.ForecastData) so predict and eval read new data the same way."""
+    time: list = field(default_factory=list)        # time column(s)
+    targets: list = field(default_factory=list)
+    features: list | None = None                    # None: every other column (series.read_csv)
+    history: int = 0                                # encoder steps
+    horizon: int = 0                                # decoder steps
+    missing: str = "ffill"                          # series.FILL_METHODS
+    calendar: bool = False                          # hour-of-day and day-of-week inputs, known ahead
+    season: int | None = None                       # seasonal naive's season; None: inferred
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    sort: bool = False                              # sort rows by time instead of refusing a file out of order
+    encoding: str = "utf-8"
+    decoder_training: str = "teacher"               # DECODER_TRAINING
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ForecastConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes) -> "ForecastConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# Forecast settings that define the model or its inputs: refused on --resume if different.
+FORECAST_DEFINING = ("time", "targets", "features", "history", "horizon", "missing", "calendar",
+                     "val_fraction", "test_fraction")

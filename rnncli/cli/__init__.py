@@ -12,6 +12,9 @@ import sys
 
 import click
 
+from ..config import OPTIMIZERS, SCHEDULES
+
+CELL_NAMES = ("rnn", "gru", "lstm")   # nn.cells.CELLS, without importing numpy for --help
 
 class UserError(click.ClickException):
     """One line, exit status 1."""
@@ -88,6 +91,98 @@ def tokenizer_options(f):
     return f
 
 
+def optimizer_options(D, sgd_recipe: bool = False):
+    """The update rule, schedule, early stopping and clipping, shared by every training
+    command; D is the command's default Config (help shows its values). ``sgd_recipe``:
+    --optimizer sgd switches to the tutorial's rate and schedule (the language model)."""
+    lr_note = " for adam; 0.005 for sgd, as in the tutorial" if sgd_recipe else ""
+    sched_note = "; halve for sgd" if sgd_recipe else ""
+
+    def deco(f):
+        for opt in reversed([
+            click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None,
+                         help=f"Update rule [default: {D.optimizer}]."),
+            click.option("--lr", type=FloatRange(min=0, min_open=True), default=None,
+                         help=f"Learning rate [default: {D.lr}{lr_note}]."),
+            click.option("--momentum", type=FloatRange(0, 1, max_open=True), default=None,
+                         help=f"Momentum factor [default: {D.momentum}]."),
+            click.option("--beta1", type=FloatRange(0, 1, max_open=True), default=None,
+                         help=f"Adam's first-moment decay [default: {D.beta1}]."),
+            click.option("--beta2", type=FloatRange(0, 1, max_open=True), default=None,
+                         help=f"Adam's second-moment decay [default: {D.beta2}]."),
+            click.option("--eps", type=FloatRange(min=0, min_open=True), default=None,
+                         help=f"Denominator guard for adam/adagrad/rmsprop [default: {D.eps}]."),
+            click.option("--decay", type=FloatRange(0, 1, max_open=True), default=None,
+                         help=f"RMSprop's moving-average factor [default: {D.decay}]."),
+            click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
+                         help="halve: when validation loss rises (the tutorial); mikolov: halve once gains fall "
+                              "below --min-gain, stop at the next; plateau: multiply by --lr-factor when validation "
+                              "stalls; cosine/linear: decay to zero over --epochs or --max-time; constant "
+                              f"[default: {D.lr_schedule}{sched_note}]."),
+            click.option("--lr-factor", type=FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                         help=f"plateau: factor applied to the rate [default: {D.lr_factor}]."),
+            click.option("--min-gain", type=FloatRange(min=0), default=None,
+                         help=f"mikolov/plateau/--patience: relative validation gain that counts as progress "
+                              f"[default: {D.min_gain}]."),
+            click.option("--patience", type=click.IntRange(min=0), default=None,
+                         help="Stop after this many epochs without a validation gain of --min-gain and restore "
+                              f"the best weights; 0: off [default: {D.patience}]."),
+            click.option("--weight-decay", type=FloatRange(min=0), default=None,
+                         help="L2 regularisation strength [default: 0]."),
+            click.option("--clip", type=FloatRange(min=0), default=None,
+                         help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}]."),
+        ]):
+            f = opt(f)
+        return f
+    return deco
+
+
+def run_options(prep: str = "tokenizing"):
+    """How long to train, the seed, threads, the log and quiet, shared by every training
+    command; ``prep`` names the work before training that --max-time does not count."""
+    def deco(f):
+        for opt in reversed([
+            click.option("--epochs", type=click.IntRange(min=1), default=None,
+                         help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time]."),
+            click.option("--max-time", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                         help=f"Stop training after this many seconds ({prep} excluded); alone, trains until "
+                              "the time is up."),
+            click.option("--seed", type=click.IntRange(min=0), default=None,
+                         help="Random seed: the same command and seed give identical parameters [default: 0]."),
+            click.option("--threads", type=click.IntRange(min=1), default=None,
+                         help="Threads for the large matrix products and elementwise work [default: the cores "
+                              "this process may use]."),
+            click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+                         help="Append one JSON object per epoch to this file."),
+            click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars or summaries."),
+        ]):
+            f = opt(f)
+        return f
+    return deco
+
+
+def cell_options(D):
+    """The recurrent cell, its size and depth."""
+    def deco(f):
+        for opt in reversed([
+            click.option("--cell", type=click.Choice(list(CELL_NAMES)), default=None,
+                         help=f"Recurrent cell: rnn (Elman), gru or lstm [default: {D.cell}]."),
+            click.option("--activation", type=click.Choice(["tanh", "relu"]), default=None,
+                         help=f"The rnn cell's nonlinearity [default: {D.activation}]."),
+            click.option("--hidden-dim", type=click.IntRange(min=1), default=None,
+                         help=f"Hidden units H [default: {D.hidden_dim}]."),
+            click.option("--layers", type=click.IntRange(min=1), default=None,
+                         help=f"Stacked recurrent layers [default: {D.layers}]."),
+        ]):
+            f = opt(f)
+        return f
+    return deco
+
+
+STOP_REASONS = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
+                "patience": "early stopping"}
+
+
 class Progress:
     """tqdm bars on standard error; silent with --quiet or when stderr is not a terminal."""
 
@@ -159,12 +254,20 @@ def _lock_output(path):
     return lock
 
 
-def _load_checkpoint(path):
+def _load_checkpoint(path, kind=None):
+    """The checkpoint at ``path``; with ``kind`` ("lm", "forecast"), one trained for that task."""
     from ..checkpoint import CheckpointError, load
     try:
-        return load(path)
+        ck = load(path)
     except CheckpointError as e:
         _fail(str(e))
+    if kind is not None and ck.kind != kind:
+        if ck.kind == "forecast":
+            _fail(f"{path}: is a forecasting checkpoint (from `rnn forecast train`); use it with "
+                  f"`rnn forecast predict` or `rnn forecast eval`")
+        _fail(f"{path}: is a language-model checkpoint (from `rnn train`); `rnn forecast` needs one "
+              f"written by `rnn forecast train`")
+    return ck
 
 
 def _catching(fn):
@@ -175,9 +278,11 @@ def _catching(fn):
     def wrapper(*a, **kw):
         from ..checkpoint import CheckpointError
         from ..errors import DataError
+        from ..forecast.plots import PlotError
+        from ..forecast.series import SeriesError
         try:
             return fn(*a, **kw)
-        except (DataError, CheckpointError) as e:
+        except (DataError, CheckpointError, SeriesError, PlotError) as e:
             raise UserError(str(e)) from None
         except MemoryError:
             raise UserError("out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim") from None
@@ -381,4 +486,4 @@ def main(argv=None):
 
 
 
-from . import lm  # noqa: E402,F401  (registers the commands)
+from . import forecast, lm  # noqa: E402,F401  (registers the commands)

@@ -138,7 +138,7 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     if "val_fraction" in given and val_files:
         _fail("--val and --val-fraction exclude each other")
     settle(comm, corpus.check_inputs, tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
-    ck = settle(comm, _load_checkpoint, resume) if resume else None
+    ck = settle(comm, _load_checkpoint, resume, "lm") if resume else None
 
     def configured(cfg):
         if comm.is_writer:
@@ -203,7 +203,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     if temperature < 0 or not math.isfinite(temperature):
         _fail("--temperature must be 0 or positive")
     _threads(threads)
-    ck = _load_checkpoint(model_path)
+    ck = _load_checkpoint(model_path, "lm")
     prefix_ids, typed, unknown = [], [], []
     if prefix:
         import dataclasses
@@ -268,7 +268,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 
     prog = Progress(quiet)
     _threads(threads)
-    ck = _load_checkpoint(model_path)
+    ck = _load_checkpoint(model_path, "lm")
     cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column or ck.config.csv_column)
     vocab, net = ck.task.vocab, ck.network()
     if files:
@@ -328,7 +328,7 @@ def info(model_path, top, as_json, plot_path):
     import numpy as np
 
     from ..config import N_SPECIALS
-    ck = _load_checkpoint(model_path)
+    ck = _load_checkpoint(model_path, "lm")
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
     cfg = ck.config
     n_params = int(sum(v.size for v in ck.params.values()))
@@ -466,7 +466,7 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
                      encoding=encoding or "utf-8", csv_column=csv_column)
         stored = st.get("splitter")
     elif model_path:
-        ck = _load_checkpoint(model_path)
+        ck = _load_checkpoint(model_path, "lm")
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
         vocab, stored = ck.task.vocab, ck.task.splitter
     else:

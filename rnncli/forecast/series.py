@@ -98,6 +98,7 @@ class Series:
     step: object = None           # modal time step: np.timedelta64 (months: unit 'M') or float
     gaps: Gaps = field(default_factory=Gaps)
     reordered: bool = False       # True when the file's rows were not in time order
+    out_of_order: str = ""        # where first: "line 5 (2010-01-01 03:00) is earlier than line 4 (...)"
     unknown_categories: dict[str, int] = field(default_factory=dict)   # values outside ``categories``
 
     def __len__(self) -> int:
@@ -203,6 +204,11 @@ def read_csv(path: str, time: list[str] | str, target: list[str] | str,
     t = _parse_time(path, time_cols, [strings(c) for c in time_cols], lines)
     order = np.argsort(t, kind="stable")
     reordered = bool(np.any(order != np.arange(n)))
+    out_of_order = ""
+    if reordered:
+        i = int(np.flatnonzero(t[1:] < t[:-1])[0]) + 1
+        out_of_order = (f"line {lines[i]} ({_fmt_time(t[i])}) is earlier than line {lines[i - 1]} "
+                        f"({_fmt_time(t[i - 1])})")
     t = t[order]
     same = np.flatnonzero(t[1:] == t[:-1])
     if same.size:
@@ -246,7 +252,7 @@ def read_csv(path: str, time: list[str] | str, target: list[str] | str,
     return Series(path=path, time=t, values=np.ascontiguousarray(values), names=names,
                   targets=target_cols, features=feature_cols, time_columns=time_cols,
                   categories=cats, missing=missing, step=modal_step(t), gaps=find_gaps(t),
-                  reordered=reordered, unknown_categories=unknown)
+                  reordered=reordered, out_of_order=out_of_order, unknown_categories=unknown)
 
 
 def read_like(path: str, schema: dict, encoding: str = "utf-8") -> Series:

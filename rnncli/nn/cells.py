@@ -12,15 +12,28 @@ Every cell has the same interface (``off`` is the batch's list of T+1 row offset
     bound                    max |h| over all inputs (tanh: 1; ReLU: inf); the softmax's
                              no-shift exponent relies on it
     init(rng, dtype, bias)   -> {"W": (G*H, H)[, "b": (G*H,)]}
-    forward(p, A, off, ws)   -> (S (N, H), cache); A (N, G*H) = U x_t without bias,
-                             a workspace buffer the cell may overwrite
-    backward(p, cache, dS, off, truncate, grads, ws) -> dA (N, G*H); fills grads
+    forward(p, A, off, ws, h0=None)
+                             -> (S (N, H), cache); A (N, G*H) = U x_t without bias,
+                             a workspace buffer the cell may overwrite; h0: the state
+                             before step 0 of each of the B sequences (None: zeros;
+                             LSTM: a pair (h0, c0)), e.g. an encoder's final state
+    backward(p, cache, dS, off, truncate, grads, ws, dlast=None)
+                             -> dA (N, G*H); fills grads. dlast: the error of each
+                             sequence's final state (as h0: (B, H), LSTM a pair) from
+                             outside dS, e.g. from a decoder that starts from it.
+                             When forward had an h0, returns (dA, dh0) instead, dh0
+                             shaped like h0: the caller who passed it asks for it.
     start(n)                 -> the state before the first step (None: zeros)
     step(p, a, state)        -> the next state, for sampling one step at a time
     output(state)            -> h (B, H)
 
 Truncation is the tutorial's: the error of output t flows back through at most
-``truncate`` earlier steps; -1 means all of them.
+``truncate`` earlier steps; -1 means all of them. dlast counts as an output of the
+last step, and h0 as the state of step -1: it gets the error of output t when
+t <= truncate (all of them with -1).
+
+Without h0 and dlast (the language model) every cell runs exactly the operations
+it ran before they existed.
 """
 from __future__ import annotations
 
@@ -28,7 +41,7 @@ import math
 
 import numpy as np
 
-from ..batching import prev_rows
+from ..batching import add_last, prev_rows
 from .gated import GRU, LSTM
 from .layers import uniform
 
@@ -56,8 +69,8 @@ class Elman:
             p["b"] = np.zeros(H)
         return {k: v.astype(dtype) for k, v in p.items()}
 
-    def forward(self, p: dict, A: np.ndarray, off: list, ws):
-        """A (N, H) becomes the hidden states S in place."""
+    def forward(self, p: dict, A: np.ndarray, off: list, ws, h0: np.ndarray | None = None):
+        """A (N, H) becomes the hidden states S in place; h0 (B, H) or None (zeros)."""
         S = A
         if "b" in p:
             S += p["b"]
@@ -69,8 +82,11 @@ class Elman:
                 q, n = off[t - 1], e - a
                 np.matmul(S[q:q + n], WT, out=tmp[:n])   # (n, H)  W s_{t-1}
                 S[a:e] += tmp[:n]
+            elif h0 is not None:
+                np.matmul(h0, WT, out=tmp[:e - a])       # (B, H)  W h0
+                S[a:e] += tmp[:e - a]
             f(S[a:e], out=S[a:e])
-        return S, {"S": S}
+        return S, ({"S": S} if h0 is None else {"S": S, "h0": h0})
 
     def derivative(self, S: np.ndarray, out: np.ndarray) -> np.ndarray:
         """f'(a) from s = f(a): tanh' = 1 - s^2, ReLU' = [s > 0]."""
@@ -80,11 +96,14 @@ class Elman:
         return np.greater(S, 0, out=out)
 
     def backward(self, p: dict, cache: dict, dS: np.ndarray, off: list, truncate: int, grads: dict,
-                 ws) -> np.ndarray:
-        """G (N, H) = dLoss/da at every packed row (a = the pre-activation)."""
+                 ws, dlast: np.ndarray | None = None):
+        """G (N, H) = dLoss/da at every packed row (a = the pre-activation); with an h0
+        in the forward pass, (G, dh0 (B, H))."""
         S, W = cache["S"], p["W"]
         B, H, dt = off[1] - off[0], self.H, S.dtype
         N, T = len(S), len(off) - 1
+        if dlast is not None:
+            dS = add_last(dS, dlast, off, ws.get(self.tag + ".dS", (N, H), dt))
         D = self.derivative(S, ws.get(self.tag + ".D", (N, H), dt))   # (N, H)  f'(a)
         G = ws.get(self.tag + ".G", (N, H), dt)
         tmp = ws.get(self.tag + ".tmp", (B, H), dt)
@@ -123,7 +142,11 @@ class Elman:
         np.matmul(G[B:].T, Sp, out=grads["W"])           # (H, H)
         if "b" in p:
             np.sum(G, axis=0, out=grads["b"])
-        return G
+        h0 = cache.get("h0")
+        if h0 is None:
+            return G
+        grads["W"] += G[:B].T @ h0                       # step 0's term of sum_t g_t s_{t-1}^T
+        return G, G[:B] @ W                              # dh0 = W^T g_0, in row form
 
     def start(self, n: int):
         return None

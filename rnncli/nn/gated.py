@@ -62,7 +62,7 @@ import contextlib
 
 import numpy as np
 
-from ..batching import prev_rows
+from ..batching import add_last, prev_rows
 
 _blas = None
 
@@ -102,11 +102,17 @@ def _halved_WT(W: np.ndarray, nsig: int, buf: np.ndarray) -> np.ndarray:
     return buf
 
 
-def _gather_prev(X: np.ndarray, prev: np.ndarray, out: np.ndarray, B: int) -> np.ndarray:
-    """out[r] = X[row of the same sentence one step before r], 0 for the first step."""
-    out[:B] = 0
+def _gather_prev(X: np.ndarray, prev: np.ndarray, out: np.ndarray, B: int, first=None) -> np.ndarray:
+    """out[r] = X[row of the same sentence one step before r]; for the first step
+    ``first`` (B, H) (the initial state), or 0."""
+    out[:B] = 0 if first is None else first
     np.take(X, prev, axis=0, out=out[B:])
     return out
+
+
+def _check_state(s, B: int, H: int, dtype):
+    if s is not None and (s.shape != (B, H) or s.dtype != dtype):
+        raise ValueError(f"an initial state must be {(B, H)} {dtype}, got {s.shape} {s.dtype}")
 
 
 class _Cell:
@@ -150,15 +156,17 @@ class GRU(_Cell):
     gates = 3
     bound = 1.0
 
-    def forward(self, p: dict, A: np.ndarray, off: list, ws):
-        """A (N, 3H) input projections, overwritten with the gates [r | z | n].
-        Returns S (N, H) = h_t of every row and the cache for ``backward``:
-        {"S": S, "gates": A, "Hn": (N, H) W_n h_{t-1} (0 at t = 0)}."""
+    def forward(self, p: dict, A: np.ndarray, off: list, ws, h0: np.ndarray | None = None):
+        """A (N, 3H) input projections, overwritten with the gates [r | z | n]; h0 (B, H)
+        the state before step 0, or None (zeros). Returns S (N, H) = h_t of every row
+        and the cache for ``backward``: {"S": S, "gates": A, "Hn": (N, H) W_n h_{t-1}
+        (W_n h0 or 0 at t = 0)[, "h0": h0]}."""
         W, b = p["W"], p["b"]
         H = self.H
         _check(p, A, off, 3, H)
         dt = W.dtype
         N, B, T = off[-1], off[1] - off[0], len(off) - 1
+        _check_state(h0, B, H, dt)
         ws.rows_parallel(lambda a: _bias_halve_(a, b, 2 * H), A)
         WT = _halved_WT(W, 2 * H, self._buf(ws, "WT", (H, 3 * H), dt))
         S = self._buf(ws, "S", (N, H), dt)
@@ -175,24 +183,30 @@ class GRU(_Cell):
                 if t:
                     q = off[t - 1]
                     hp = S[q:q + n]
+                else:
+                    hp = h0                                  # None: h_{-1} = 0, no product
+                if hp is not None:
                     np.matmul(hp, WT, out=P[a:e])            # (n, 3H)  the step's one product
                     rz += P[a:e, :2 * H]
                 np.tanh(rz, out=rz)
                 rz *= 0.5
                 rz += 0.5                                    # r, z
-                if t:
+                if hp is not None:
                     np.multiply(r, P[a:e, 2 * H:], out=tmp[:n])
                     nn += tmp[:n]
                 np.tanh(nn, out=nn)                          # n
                 St = S[a:e]
-                if t:
+                if hp is not None:
                     np.subtract(hp, nn, out=St)
                     St *= z
                     St += nn                                 # n + z (h - n)
                 else:
                     np.multiply(z, nn, out=St)
                     np.subtract(nn, St, out=St)
-        return S, {"S": S, "gates": A, "Hn": P[:, 2 * H:]}
+        cache = {"S": S, "gates": A, "Hn": P[:, 2 * H:]}
+        if h0 is not None:
+            cache["h0"] = h0
+        return S, cache
 
 
     def _factors(self, gates, Hn, Hp, Cp, cn):
@@ -216,17 +230,22 @@ class GRU(_Cell):
         cr *= Hn                                         # (1 - z)(1 - n^2) r (1 - r) W_n h
 
     def backward(self, p: dict, cache: dict, dS: np.ndarray, off: list, truncate: int,
-                 grads: dict, ws) -> np.ndarray:
-        """dS (N, H) = dLoss/dh_t per row (not modified). Overwrites grads["W"] (3H, H)
-        and grads["b"] (3H,); returns dA (N, 3H), a workspace buffer. ``truncate``:
-        -1 full BPTT, K >= 0 the error of output t reaches steps t-K..t only."""
+                 grads: dict, ws, dlast: np.ndarray | None = None):
+        """dS (N, H) = dLoss/dh_t per row (not modified); dlast (B, H) or None: more error
+        on each sentence's last h. Overwrites grads["W"] (3H, H) and grads["b"] (3H,);
+        returns dA (N, 3H), a workspace buffer, or (dA, dh0 (B, H)) when the forward
+        pass had an h0. ``truncate``: -1 full BPTT, K >= 0 the error of output t reaches
+        steps t-K..t only."""
         W = p["W"]
         H = self.H
         dt = W.dtype
         N, B, T = off[-1], off[1] - off[0], len(off) - 1
         gates, Hn = cache["gates"], cache["Hn"]
+        h0 = cache.get("h0")
+        if dlast is not None:
+            dS = add_last(dS, dlast, off, self._buf(ws, "dSl", (N, H), dt))
         z = gates[:, H:2 * H]
-        Hp = _gather_prev(cache["S"], prev_rows(off), self._buf(ws, "Hp", (N, H), dt), B)
+        Hp = _gather_prev(cache["S"], prev_rows(off), self._buf(ws, "Hp", (N, H), dt), B, h0)
         Cp = self._buf(ws, "Cp", (N, 3 * H), dt)
         cn = self._buf(ws, "cn", (N, H), dt)
         ws.rows_parallel(self._factors, gates, Hn, Hp, Cp, cn)
@@ -272,9 +291,12 @@ class GRU(_Cell):
                         Rn += tmpR[:n * L].reshape(n, L, H)
             ws.rows_parallel(lambda d, c, o: np.multiply(d[:, None, :], c, out=o), DH, Cp3, dA3)
         np.matmul(dA[B:].T, Hp[B:], out=grads["W"])      # (3H, H)  sum_t dP_t^T h_{t-1}
+        if h0 is not None:
+            grads["W"] += dA[:B].T @ h0                  # the t = 0 term
+            dh0 = dA[:B] @ W + DH[:B] * z[:B]            # as the loop's step to t - 1, from t = 0
         np.multiply(DH, cn, out=dA[:, 2 * H:])           # dP_n = dA_n r  ->  dA_n
         np.sum(dA, axis=0, out=grads["b"])
-        return dA
+        return dA if h0 is None else (dA, dh0)
 
     def step(self, p: dict, a: np.ndarray, state):
         """One step for sampling: a (B, 3H) input projections without bias (not
@@ -300,15 +322,19 @@ class LSTM(_Cell):
     bound = 1.0
     forget_bias = 1
 
-    def forward(self, p: dict, A: np.ndarray, off: list, ws):
-        """A (N, 4H) input projections, overwritten with the gates [i | f | o | g].
+    def forward(self, p: dict, A: np.ndarray, off: list, ws, h0: tuple | None = None):
+        """A (N, 4H) input projections, overwritten with the gates [i | f | o | g]; h0 a
+        pair (h0, c0) of (B, H), the state before step 0, or None (zeros).
         Returns S (N, H) = h_t of every row and the cache for ``backward``:
-        {"S": S, "gates": A, "C": (N, H) cell states c_t, "Tc": (N, H) tanh(c_t)}."""
+        {"S": S, "gates": A, "C": (N, H) cell states c_t, "Tc": (N, H) tanh(c_t)[, "h0": h0]}."""
         W, b = p["W"], p["b"]
         H = self.H
         _check(p, A, off, 4, H)
         dt = W.dtype
         N, B, T = off[-1], off[1] - off[0], len(off) - 1
+        if h0 is not None:
+            _check_state(h0[0], B, H, dt)
+            _check_state(h0[1], B, H, dt)
         ws.rows_parallel(lambda a: _bias_halve_(a, b, 3 * H), A)
         WT = _halved_WT(W, 3 * H, self._buf(ws, "WT", (H, 4 * H), dt))
         S = self._buf(ws, "S", (N, H), dt)
@@ -324,22 +350,29 @@ class LSTM(_Cell):
                 i, f, o, g = At[:, :H], At[:, H:2 * H], At[:, 2 * H:3 * H], At[:, 3 * H:]
                 if t:
                     q = off[t - 1]
-                    np.matmul(S[q:q + n], WT, out=P[:n])     # (n, 4H)  the step's one product
+                    hp, cp = S[q:q + n], C[q:q + n]
+                else:
+                    hp, cp = (None, None) if h0 is None else h0   # None: zeros, no product
+                if hp is not None:
+                    np.matmul(hp, WT, out=P[:n])             # (n, 4H)  the step's one product
                     At += P[:n]
                 np.tanh(At, out=At)
                 sg = At[:, :3 * H]
                 sg *= 0.5
                 sg += 0.5                                    # i, f, o
                 Ct = C[a:e]
-                if t:
-                    np.multiply(f, C[q:q + n], out=Ct)
+                if cp is not None:
+                    np.multiply(f, cp, out=Ct)
                     np.multiply(i, g, out=tmp[:n])
                     Ct += tmp[:n]
                 else:
                     np.multiply(i, g, out=Ct)
                 np.tanh(Ct, out=Tc[a:e])
                 np.multiply(o, Tc[a:e], out=S[a:e])
-        return S, {"S": S, "gates": A, "C": C, "Tc": Tc}
+        cache = {"S": S, "gates": A, "C": C, "Tc": Tc}
+        if h0 is not None:
+            cache["h0"] = h0
+        return S, cache
 
     def _factors(self, gates, Tc, Cprev, Cx, Kc):
         """Per-row factors over a block of rows, from forward values only:
@@ -360,20 +393,27 @@ class LSTM(_Cell):
         Kc *= o                                          # o (1 - tanh(c)^2)
 
     def backward(self, p: dict, cache: dict, dS: np.ndarray, off: list, truncate: int,
-                 grads: dict, ws) -> np.ndarray:
-        """dS (N, H) = dLoss/dh_t per row (not modified). Overwrites grads["W"] (4H, H)
-        and grads["b"] (4H,); returns dA (N, 4H), a workspace buffer. ``truncate``:
-        -1 full BPTT, K >= 0 the error of output t reaches steps t-K..t only, through
-        both h and c."""
+                 grads: dict, ws, dlast: tuple | None = None):
+        """dS (N, H) = dLoss/dh_t per row (not modified); dlast a pair (dh, dc) of (B, H)
+        or None: more error on each sentence's last h and c. Overwrites grads["W"]
+        (4H, H) and grads["b"] (4H,); returns dA (N, 4H), a workspace buffer, or
+        (dA, (dh0, dc0)) when the forward pass had an h0. ``truncate``: -1 full BPTT,
+        K >= 0 the error of output t reaches steps t-K..t only, through both h and c."""
         W = p["W"]
         H = self.H
         dt = W.dtype
         N, B, T = off[-1], off[1] - off[0], len(off) - 1
         gates = cache["gates"]
+        h0 = cache.get("h0")
+        dc_last = None
+        if dlast is not None:
+            dS = add_last(dS, dlast[0], off, self._buf(ws, "dSl", (N, H), dt))
+            dc_last = dlast[1]
         f = gates[:, H:2 * H]
         prev = prev_rows(off)
-        Hp = _gather_prev(cache["S"], prev, self._buf(ws, "Hp", (N, H), dt), B)
-        Cprev = _gather_prev(cache["C"], prev, self._buf(ws, "Cprev", (N, H), dt), B)
+        Hp = _gather_prev(cache["S"], prev, self._buf(ws, "Hp", (N, H), dt), B, None if h0 is None else h0[0])
+        Cprev = _gather_prev(cache["C"], prev, self._buf(ws, "Cprev", (N, H), dt), B,
+                             None if h0 is None else h0[1])
         Cx = self._buf(ws, "Cx", (N, 4 * H), dt)
         Kc = self._buf(ws, "Kc", (N, H), dt)
         ws.rows_parallel(self._factors, gates, cache["Tc"], Cprev, Cx, Kc)
@@ -386,6 +426,8 @@ class LSTM(_Cell):
         if K < 0 or K >= T - 1:
             DH[...] = dS
             DC.fill(0)
+            if dc_last is not None:
+                add_last(DC, dc_last, off, DC)
             tmp = self._buf(ws, "tmp", (B, H), dt)
             with _one_blas_thread():
                 for t in range(T - 1, -1, -1):
@@ -418,6 +460,9 @@ class LSTM(_Cell):
                     Rhn, Rcn, dcl = Rh[:n], Rc[:n], Dl[:n]
                     Rhn[:, t % L] = dS[a:e]
                     Rcn[:, t % L] = 0
+                    if dc_last is not None:                                 # sentences ending at t
+                        n_next = off[t + 2] - off[t + 1] if t + 1 < T else 0
+                        Rcn[n_next:, t % L] = dc_last[n_next:n]
                     np.sum(Rhn, axis=1, out=DH[a:e])
                     np.multiply(Rhn, Kc[a:e, None, :], out=dcl)
                     dcl += Rcn                                              # (n, L, H)  dc per lane
@@ -435,7 +480,10 @@ class LSTM(_Cell):
             ws.rows_parallel(fill, DH, DC, Cx3, Co, dA3, dAo)
         np.matmul(dA[B:].T, Hp[B:], out=grads["W"])      # (4H, H)  sum_t dA_t^T h_{t-1}
         np.sum(dA, axis=0, out=grads["b"])
-        return dA
+        if h0 is None:
+            return dA
+        grads["W"] += dA[:B].T @ h0[0]                   # the t = 0 term
+        return dA, (dA[:B] @ W, DC[:B] * f[:B])          # dh0 = W^T dA_0, dc0 = dc_0 f_0
 
     def step(self, p: dict, a: np.ndarray, state):
         """One step for sampling: a (B, 4H) input projections without bias (not

@@ -1,0 +1,199 @@
+"""Everything `rnn forecast train` needs before the first step, and the reading that
+predict and eval share: the configuration (new, or a checkpoint's with the options
+given), the series, its checks, the arrays, the baselines fitted on the training
+windows, the network, the parameters and the task. Every problem with the input is
+a ``DataError`` raised before anything is written."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import FORECAST_DEFINING, FORECAST_TRAINING, Config, ForecastConfig
+from ..errors import DataError
+from ..nn.seq2seq import Seq2Seq
+from . import baselines, metrics
+from .series import FILL_METHODS, SeriesError, read_csv, read_like
+from .task import ForecastData, ForecastTask, SeriesArrays, series_arrays
+
+# column names taken as the time index when --time is not given (case-insensitive)
+TIME_NAMES = ("time", "date", "datetime", "timestamp", "date_time", "ds")
+NET_DEFINING = ("hidden_dim", "cell", "activation", "layers", "dtype")
+
+
+@dataclass
+class Setup:
+    cfg: Config
+    net: Seq2Seq
+    params: dict
+    task: ForecastTask
+    state: dict | None
+    opt_state: dict | None
+
+
+def as_option(name, value):
+    opt = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{opt}" if value else f"--no-{opt}"
+    if isinstance(value, list):
+        value = ",".join(value)
+    return f"--{opt} {value}" if value is not None else f"no --{opt}"
+
+
+def configure(given: dict, fgiven: dict, ck=None, resume: str | None = None) -> tuple[Config, ForecastConfig]:
+    """The run's training and data configuration: the forecasting recipe
+    (config.FORECAST_TRAINING) or the checkpoint's, with the options given."""
+    if ck is None:
+        cfg = Config().replace(**FORECAST_TRAINING).replace(**given)
+        if cfg.cell != "rnn" and cfg.activation != "tanh":
+            raise DataError(f"--activation applies to the rnn cell only, not {cfg.cell}")
+        return cfg, ForecastConfig().replace(**fgiven)
+    cfg, fc = ck.config, ck.task.settings
+    for k in NET_DEFINING:
+        if k in given and given[k] != getattr(cfg, k):
+            raise DataError(f"{as_option(k, given[k])} contradicts the checkpoint {resume} "
+                            f"(trained with {as_option(k, getattr(cfg, k))}); drop the option or start a new run")
+    for k in FORECAST_DEFINING:
+        if k in fgiven and fgiven[k] != getattr(fc, k):
+            raise DataError(f"{as_option(k, fgiven[k])} contradicts the checkpoint {resume} "
+                            f"(trained with {as_option(k, getattr(fc, k))}); drop the option or start a new run")
+    if "loss" in given and given["loss"] != ck.model.get("loss"):
+        raise DataError(f"--loss {given['loss']} contradicts the checkpoint {resume} "
+                        f"(trained with --loss {ck.model.get('loss')}); drop the option or start a new run")
+    return (cfg.replace(**{k: v for k, v in given.items() if k != "loss"}),
+            fc.replace(**{k: v for k, v in fgiven.items() if k not in FORECAST_DEFINING}))
+
+
+def guess_time_columns(path: str, encoding: str = "utf-8") -> list[str]:
+    """The time column(s) when --time is not given: a column named like ``TIME_NAMES``,
+    else year, month, day (and hour, minute) when the file has them."""
+    from .series import _read_table
+    header = _read_table(path, encoding)[0]
+    low = {h.lower(): h for h in header}
+    for n in TIME_NAMES:
+        if n in low:
+            return [low[n]]
+    parts = []
+    for n in ("year", "month", "day", "hour", "minute"):
+        if n not in low:
+            break
+        parts.append(low[n])
+    if len(parts) >= 3:
+        return parts
+    raise DataError(f"{path}: no --time given and no column named {', '.join(TIME_NAMES[:4])} or year,month,day; "
+                    f"name the time column(s) with --time (the columns are: {', '.join(header[:12])}"
+                    f"{', ...' if len(header) > 12 else ''})")
+
+
+def read_series(path: str, fc: ForecastConfig, schema: dict | None = None):
+    """Read and check a series: sorted time (or --sort), not constant, a target present."""
+    try:
+        if schema is not None:
+            s = read_like(path, schema, fc.encoding)
+        else:
+            s = read_csv(path, fc.time, fc.targets, fc.features, fc.encoding)
+    except SeriesError as e:
+        raise DataError(str(e)) from None
+    if s.reordered and not fc.sort:
+        raise DataError(f"{path}: rows are not in time order ({s.out_of_order}); sort the file, pass --sort "
+                        f"to sort it by time, or check --time")
+    return s
+
+
+def check_series(s, fc: ForecastConfig, arr: SeriesArrays, prog, what: str = "training"):
+    """Notes on missing values and gaps; errors for a constant target."""
+    miss = {k: v for k, v in s.missing.items() if v}
+    if miss:
+        prog.note(f"missing values: {', '.join(f'{k} {v:,}' for k, v in miss.items())} of {len(s):,} rows; "
+                  f"inputs filled by {fc.missing} (--missing); missing targets are never scored")
+    if s.gaps:
+        prog.note(f"time index: {s.gaps} (windows run over gaps as if the rows were consecutive)")
+    if s.unknown_categories:
+        prog.note("categories not seen in training (all-zero one-hot rows): "
+                  + ", ".join(f"{k} {v}" for k, v in s.unknown_categories.items()))
+
+
+def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, prog) -> Setup:
+    """Series, arrays, windows, baselines, network and parameters for a run; ``ck`` is
+    the checkpoint being resumed, or None."""
+    t0 = time.perf_counter()
+    if fc.missing not in FILL_METHODS:
+        raise DataError(f"unknown --missing {fc.missing!r}; choose one of {', '.join(FILL_METHODS)}")
+    if ck is None and not fc.time:
+        fc = fc.replace(time=guess_time_columns(path, fc.encoding))
+    s = read_series(path, fc, ck.task.schema if ck is not None else None)
+    if fc.features is None:
+        fc = fc.replace(features=list(s.features))
+    if fc.calendar and not s.is_datetime:
+        raise DataError(f"{path}: --calendar needs dates or times in the time column, not plain numbers")
+    try:
+        arr, scaler = series_arrays(s, fc, ck.task.scaler if ck is not None else None)
+    except SeriesError as e:
+        raise DataError(f"{path}: {e}") from None
+    sp = arr.split
+    Y = s.n_targets
+    train_y = s.values[sp.train[0]:sp.train[1], :Y]
+    for k, name in enumerate(s.targets):
+        col = train_y[:, k][np.isfinite(train_y[:, k])]
+        if len(col) and np.ptp(col) == 0:
+            raise DataError(f"{path}: target {name!r} is constant ({col[0]:g}) in the training part; "
+                            f"there is nothing to forecast")
+        if len(col) == 0:
+            raise DataError(f"{path}: target {name!r} has no values in the training part (the first "
+                            f"{sp.train[1]:,} rows)")
+    check_series(s, fc, arr, prog)
+    H, K = fc.history, fc.horizon
+    try:
+        train = arr.windows("training", H, K)
+        val = arr.windows("validation", H, K) if sp.val[1] > sp.val[0] else None
+        if sp.test[1] > sp.test[0]:
+            arr.windows("test", H, K)                      # eval must find a window later
+    except SeriesError as e:
+        raise DataError(f"{path}: {e}") from None
+    season = fc.season if fc.season else baselines.infer_season(s.time)
+    if season and season >= len(s):
+        raise DataError(f"--season {season} is not shorter than the series ({len(s)} rows)")
+    scale = metrics.mase_scale(train_y, season)
+    if ck is not None and ck.task.ar is not None:
+        ar = ck.task.ar
+    else:
+        try:
+            ar = baselines.LinearAR().fit(arr.Z, arr.X[:, :Y], s.observed, *train,
+                                          known=arr.known if fc.calendar else None)
+        except SeriesError:
+            ar = None
+    data = ForecastData(fc, s.schema(), scaler, season, scale, ar)
+    net = Seq2Seq(data.n_inputs, Y, data.n_known, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, loss)
+    prog.note(f"series: {path}: {len(s):,} rows, targets {', '.join(s.targets)}; {data.n_inputs} inputs per step "
+              f"({', '.join(s.names[:8])}{', ...' if len(s.names) > 8 else ''}"
+              f"{', calendar' if fc.calendar else ''}); windows: {len(train[0]):,} training, "
+              f"{len(val[0]) if val else 0:,} validation (history {H}, horizon {K}); "
+              f"ready in {time.perf_counter() - t0:.1f}s")
+    if ck is not None:
+        params = net.as_layout(ck.params, np.dtype(cfg.dtype))
+        state, opt_state = ck.state, ck.opt_state
+        if ck.config.optimizer != cfg.optimizer:
+            opt_state = {}
+            prog.note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
+    else:
+        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
+        state, opt_state = None, None
+    n_params = sum(v.size for v in params.values())
+    prog.note(f"model: {cfg.cell} x{cfg.layers} H={cfg.hidden_dim} encoder-decoder, {n_params:,} parameters, "
+              f"{cfg.dtype}; loss {loss}, decoder trained {fc.decoder_training}; {cfg.optimizer} lr={cfg.lr:g} "
+              f"batch={cfg.batch_size} windows clip={cfg.clip:g}")
+    return Setup(cfg, net, params, ForecastTask(net, data, arr, train, val, cfg), state, opt_state)
+
+
+def load_for_checkpoint(path: str, ck, sort: bool | None = None):
+    """A new series read with a checkpoint's columns and scaler -> (series, arrays)."""
+    fc = ck.task.settings
+    if sort is not None:
+        fc = fc.replace(sort=sort)
+    s = read_series(path, fc, ck.task.schema)
+    try:
+        arr, _ = series_arrays(s, fc, ck.task.scaler)
+    except SeriesError as e:
+        raise DataError(f"{path}: {e}") from None
+    return s, arr

@@ -1,0 +1,72 @@
+"""A slow, obviously-correct reference for rnncli.nn.seq2seq, written from the equations
+in its docstring: one window at a time, Python loops over layers and time steps,
+float64, the cells' reference steps (tests/reference_gated.py; Elman inline)."""
+import numpy as np
+
+from . import reference_gated as ref
+
+
+def step_fn(cell, activation):
+    if cell == "gru":
+        return ref.gru_step
+    if cell == "lstm":
+        return ref.lstm_step
+    f = np.tanh if activation == "tanh" else (lambda a: np.maximum(a, 0))
+    return lambda p, a, h: f(a + p["b"] + p["W"] @ h)
+
+
+def _layer(params, side, i):
+    return {"W": params[f"{side}.layer{i}.W"], "b": params[f"{side}.layer{i}.b"]}
+
+
+def _out(state, lstm):
+    return state[0] if lstm else state
+
+
+def encode(params, args, x):
+    """x (Th, F) of one window -> the final state of every encoder layer."""
+    step, L, H = step_fn(args["cell"], args["activation"]), args["layers"], args["hidden_dim"]
+    lstm = args["cell"] == "lstm"
+    states = [(np.zeros(H), np.zeros(H)) if lstm else np.zeros(H) for _ in range(L)]
+    for t in range(len(x)):
+        inp = x[t]
+        for i in range(L):
+            a = params[f"enc.layer{i}.U"] @ inp
+            states[i] = step(_layer(params, "enc", i), a, states[i])
+            inp = _out(states[i], lstm)
+    return states
+
+
+def decode(params, args, states, y0, known, targets=None):
+    """One window's decoder from the encoder's final states. y0 (Y,) the value at the
+    origin; known (Tf, Fk); targets (Tf, Y) given: teacher forcing (the true previous
+    value is fed), None: free running (the previous output is fed). -> yhat (Tf, Y)."""
+    step, L = step_fn(args["cell"], args["activation"]), args["layers"]
+    lstm = args["cell"] == "lstm"
+    states = list(states)
+    prev = y0
+    out = []
+    for k in range(len(known)):
+        inp = np.concatenate([prev, known[k]])
+        for i in range(L):
+            a = params[f"dec.layer{i}.U"] @ inp
+            states[i] = step(_layer(params, "dec", i), a, states[i])
+            inp = _out(states[i], lstm)
+        yhat = params["out.V"] @ inp + params["out.c"]
+        out.append(yhat)
+        prev = targets[k] if targets is not None else yhat
+    return np.array(out)
+
+
+def window_loss(params, args, x, y0, known, y, mask, inputs=None):
+    """Teacher-forced loss of one window: sum over observed entries of the squared
+    (mse) or absolute (mae) error. ``inputs`` (Tf, Y): the values fed after each
+    step instead of the targets (e.g. self-generated ones): step k + 1 gets inputs[k]."""
+    feed = y if inputs is None else inputs
+    yhat = decode(params, args, encode(params, args, x), y0, known, targets=feed)
+    e = (yhat - y) * mask
+    return float(np.sum(e ** 2) if args["loss"] == "mse" else np.sum(np.abs(e)))
+
+
+def predict(params, args, x, y0, known):
+    return decode(params, args, encode(params, args, x), y0, known)

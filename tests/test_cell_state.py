@@ -1,0 +1,176 @@
+"""Initial states and final-state errors of the cells (rnncli.nn.cells, rnncli.nn.gated):
+forward(..., h0) starts each sequence of a packed batch from a given state, and
+backward(..., dlast) takes an error on each sequence's final state and returns the
+gradient of h0. Checked against finite differences of an objective computed by a
+per-sequence reference written from the equations, for every cell, ragged and
+constant-length batches, full and truncated BPTT; without h0 and dlast the cells
+must give exactly what they gave before (the language model's path)."""
+import numpy as np
+import pytest
+
+from rnncli.batching import Encoded, add_last, constant_offsets, last_rows, pack
+from rnncli.nn.cells import CELLS
+from rnncli.nn.workspace import Workspace
+
+from . import reference_gated as ref
+
+KINDS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
+
+
+def elman_step(act):
+    f = np.tanh if act == "tanh" else (lambda a: np.maximum(a, 0))
+
+    def step(p, a, h):
+        return f(a + p["b"] + p["W"] @ h)
+    return step
+
+
+def ref_step(kind, act):
+    return {"rnn": elman_step(act), "gru": ref.gru_step, "lstm": ref.lstm_step}[kind]
+
+
+def packed(lengths):
+    if len(set(lengths)) == 1:
+        off = constant_offsets(lengths[0], len(lengths))
+    else:
+        lens = np.asarray(lengths, np.int32) + 1
+        enc = Encoded(np.zeros(int(lens.sum()), np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64), lens)
+        off = pack(enc, np.arange(len(lengths))).offsets_list
+    rows = [np.array([off[t] + i for t in range(L)]) for i, L in enumerate(lengths)]
+    return off, rows
+
+
+def setup(kind, act, H, lengths, seed):
+    rng = np.random.default_rng(seed)
+    cell = CELLS[kind](H, activation=act) if kind == "rnn" else CELLS[kind](H)
+    p = cell.init(rng, np.float64, bias=True)
+    p["W"][...] = rng.normal(0, 0.6, p["W"].shape)
+    p["b"][...] = rng.normal(0, 0.3, p["b"].shape)
+    off, rows = packed(lengths)
+    B, N = len(lengths), off[-1]
+    A = rng.normal(0, 1, (N, cell.gates * H))
+    R = rng.normal(0, 1, (N, H))
+    pair = kind == "lstm"
+    h0 = tuple(rng.normal(0, 0.5, (B, H)) for _ in range(2)) if pair else rng.normal(0, 0.5, (B, H))
+    dlast = tuple(rng.normal(0, 1, (B, H)) for _ in range(2)) if pair else rng.normal(0, 1, (B, H))
+    return cell, p, off, rows, A, R, h0, dlast
+
+
+def objective(kind, act, p, A, R, rows, h0, dlast, truncate, fixed):
+    """sum_t R_t . h_t + dlast . (final state), each term computed by running the
+    recurrence from the state K+1 steps earlier held at its unperturbed value (a
+    stop-gradient) or from h0 when that is no further back: its exact gradient is
+    the truncated-BPTT gradient. ``fixed``: the unperturbed states per sequence."""
+    step = ref_step(kind, act)
+    pair = kind == "lstm"
+    total = 0.0
+    for b, (r, states) in enumerate(zip(rows, fixed)):
+        start = (h0[0][b], h0[1][b]) if pair else h0[b]
+        T = len(r)
+        for t in range(T):
+            k0 = 0 if truncate < 0 else max(0, t - truncate)
+            state = states[k0 - 1] if k0 > 0 else start
+            for k in range(k0, t + 1):
+                state = step(p, A[r[k]], state)
+            h = state[0] if pair else state
+            total += float(h @ R[r[t]])
+            if t == T - 1:
+                if pair:
+                    total += float(state[0] @ dlast[0][b] + state[1] @ dlast[1][b])
+                else:
+                    total += float(state @ dlast[b])
+    return total
+
+
+def unperturbed_states(kind, act, p, A, rows, h0):
+    step = ref_step(kind, act)
+    out = []
+    for b, r in enumerate(rows):
+        state = (h0[0][b], h0[1][b]) if kind == "lstm" else h0[b]
+        seq = []
+        for k in r:
+            state = step(p, A[k], state)
+            seq.append(state)
+        out.append(seq)
+    return out
+
+
+def numeric(f, x, h=1e-6):
+    g = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        lp = f()
+        x[idx] = old - h
+        lm = f()
+        x[idx] = old
+        g[idx] = (lp - lm) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("kind,act", KINDS)
+@pytest.mark.parametrize("lengths,truncate", [([5, 3, 3, 1], -1), ([5, 3, 3, 1], 1), ([4, 4, 4], -1), ([4, 4, 4], 0)])
+def test_initial_state_and_final_error_gradients(kind, act, lengths, truncate):
+    cell, p, off, rows, A, R, h0, dlast = setup(kind, act, 3, lengths, 7 + len(lengths) + truncate)
+    pair = kind == "lstm"
+    ws = Workspace(threads=2)
+    S, cache = cell.forward(p, A.copy(), off, ws, h0=h0)
+    fixed = unperturbed_states(kind, act, p, A, rows, h0)
+    for b, r in enumerate(rows):                          # forward from h0 equals the reference
+        got = S[r]
+        want = np.array([s[0] if pair else s for s in fixed[b]])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    grads = {k: np.full_like(v, np.nan) for k, v in p.items()}
+    R0 = R.copy()
+    dA, dh0 = cell.backward(p, cache, R, off, truncate, grads, ws, dlast=dlast)
+    assert np.array_equal(R, R0), "backward modified dS"
+
+    def f():
+        return objective(kind, act, p, A, R, rows, h0, dlast, truncate, fixed)
+    checks = {"W": (p["W"], grads["W"]), "b": (p["b"], grads["b"]), "A": (A, dA)}
+    if pair:
+        checks.update({"h0": (h0[0], dh0[0]), "c0": (h0[1], dh0[1])})
+    else:
+        checks["h0"] = (h0, dh0)
+    for name, (x, g) in checks.items():
+        num = numeric(f, x)
+        err = np.abs(num - g).max() / max(1e-8, np.abs(num).max())
+        assert err < 1e-6, (kind, act, name, err)
+
+
+@pytest.mark.parametrize("kind,act", KINDS)
+@pytest.mark.parametrize("truncate", [-1, 2])
+def test_without_state_the_cells_are_unchanged(kind, act, truncate):
+    """No h0 and no dlast: exactly the old results; a zero h0 and zero dlast: the same
+    values (the zero state is the default), and for Elman and LSTM dh0 = W^T dA_0."""
+    cell, p, off, rows, A, R, h0, dlast = setup(kind, act, 4, [6, 4, 4, 1], 11)
+    ws = Workspace(threads=2)
+    S, cache = cell.forward(p, A.copy(), off, ws)
+    S = S.copy()
+    g = {k: np.zeros_like(v) for k, v in p.items()}
+    dA = cell.backward(p, cache, R, off, truncate, g, ws).copy()
+    assert isinstance(dA, np.ndarray)
+    pair = kind == "lstm"
+    B, H = 4, 4
+    zero = (np.zeros((B, H)), np.zeros((B, H))) if pair else np.zeros((B, H))
+    S2, cache2 = cell.forward(p, A.copy(), off, ws, h0=zero)
+    np.testing.assert_allclose(S2, S, rtol=0, atol=1e-15)
+    g2 = {k: np.zeros_like(v) for k, v in p.items()}
+    dA2, dh0 = cell.backward(p, cache2, R, off, truncate, g2, ws, dlast=zero)
+    np.testing.assert_allclose(dA2, dA, rtol=0, atol=1e-13)
+    for k in p:
+        np.testing.assert_allclose(g2[k], g[k], rtol=0, atol=1e-13)
+    if kind != "gru":                                     # GRU's h_{t-1} also enters z * h directly
+        np.testing.assert_allclose(dh0[0] if pair else dh0, dA[:B] @ p["W"], rtol=0, atol=1e-13)
+
+
+def test_last_rows_and_add_last():
+    off, rows = packed([5, 3, 3, 1])
+    assert list(last_rows(off)) == [r[-1] for r in rows]
+    off2 = constant_offsets(3, 2)
+    assert off2 == [0, 2, 4, 6] and list(last_rows(off2)) == [4, 5]
+    dS = np.arange(off[-1] * 2, dtype=float).reshape(-1, 2)
+    out = add_last(dS, np.ones((4, 2)), off, np.empty_like(dS))
+    want = dS.copy()
+    want[[r[-1] for r in rows]] += 1
+    np.testing.assert_array_equal(out, want)
