@@ -161,3 +161,14 @@ class ForecastConfig:
 # Forecast settings that define the model or its inputs: refused on --resume if different.
 FORECAST_DEFINING = ("time", "targets", "features", "history", "horizon", "missing", "calendar",
                      "val_fraction", "test_fraction")
+
+
+def as_option(name, value):
+    """('lowercase', False) -> '--no-lowercase'; ('hidden_dim', 5) -> '--hidden-dim 5';
+    ('targets', ['a', 'b']) -> '--targets a,b'"""
+    opt = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{opt}" if value else f"--no-{opt}"
+    if isinstance(value, list):
+        value = ",".join(value)
+    return f"--{opt} {value}" if value is not None else f"no --{opt}"

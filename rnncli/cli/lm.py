@@ -452,7 +452,7 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
     Members are stored uncompressed: rnncli memory-maps ids (see the README).
     """
     from ..lm import corpus, corpusfile
-    from ..lm.prepare import as_option
+    from ..config import as_option
     from ..lm.vocab import build_vocab, encode
     prog = Progress(quiet)
     _check_writable(output)

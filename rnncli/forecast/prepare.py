@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import FORECAST_DEFINING, FORECAST_TRAINING, Config, ForecastConfig
+from ..config import FORECAST_DEFINING, FORECAST_TRAINING, Config, ForecastConfig, as_option
 from ..errors import DataError
 from ..nn.seq2seq import Seq2Seq
 from . import baselines, metrics
@@ -30,15 +30,6 @@ class Setup:
     task: ForecastTask
     state: dict | None
     opt_state: dict | None
-
-
-def as_option(name, value):
-    opt = name.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{opt}" if value else f"--no-{opt}"
-    if isinstance(value, list):
-        value = ",".join(value)
-    return f"--{opt} {value}" if value is not None else f"no --{opt}"
 
 
 def configure(given: dict, fgiven: dict, ck=None, resume: str | None = None) -> tuple[Config, ForecastConfig]:

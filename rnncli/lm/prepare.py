@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MODEL_DEFINING, START_ID, Config
+from ..config import MODEL_DEFINING, START_ID, Config, as_option
 from ..errors import DataError
 from ..nn.classsoftmax import default_classes, frequency_classes
 from ..nn.network import Network
@@ -28,17 +28,17 @@ class Setup:
     opt_state: dict | None
 
 
-def as_option(name, value):
-    """('lowercase', False) -> '--no-lowercase'; ('hidden_dim', 5) -> '--hidden-dim 5'"""
-    opt = name.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{opt}" if value else f"--no-{opt}"
-    return f"--{opt} {value}" if value is not None else f"no --{opt}"
-
-
 # Class softmax: classes hold equal shares of the unigram mass (power 1) rather than of
 # its square root (0.5); README "Class softmax" has the measurements behind the choice.
 CLASS_POWER = 1.0
+
+
+def describe_corpus(stats: dict, vocab) -> str:
+    """The corpus line `rnn train` prints, from build_vocab's statistics."""
+    return (f"corpus: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens, "
+            f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
+            f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
+            f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
 
 
 def network_for(cfg: Config, vocab_size: int, counts=None) -> Network:
@@ -131,10 +131,7 @@ def prepare_training(files, val_files, given: dict, ck, resume: str | None, use_
             if note:
                 prog.note("note: " + note)
             cfg = cfg.replace(vocab_size=len(vocab))
-            prog.note(f"corpus: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens, "
-                      f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
-                      f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
-                      f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
+            prog.note(describe_corpus(stats, vocab))
         enc, _ = encode(tokens, vocab, corpus.spill_dir(use_cache, cache_dir))
         del tokens
     if val_files:

@@ -39,6 +39,7 @@ from ..batching import Encoded
 from ..dist import SharedError, settle
 from ..errors import DataError
 from . import corpus, corpusfile, sources, splitting, tokenizer
+from .prepare import describe_corpus
 from .vocab import encode, remap_encoded, validation_indices, vocab_from_counts
 
 _SEP = re.compile(rb"\n[ \t\r\f\v]*\n")   # sources.documents' document separator, on bytes
@@ -307,10 +308,7 @@ def prepare_shares(files, val_files, cfg, ck, resume, prog, comm):
             if note:
                 prog.note("note: " + note)
             cfg = cfg.replace(vocab_size=len(vocab))
-            prog.note(f"corpus: {stats['sentences']:,} sentences, {stats['tokens']:,} tokens, "
-                      f"{stats['distinct_words']:,} distinct words; vocabulary {len(vocab):,} covers "
-                      f"{100 * stats['coverage']:.2f}% of tokens; least frequent word kept: "
-                      f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
+            prog.note(describe_corpus(stats, vocab))
         enc, _ = settle(comm, encode, tokens, vocab)
         del tokens
     counts = comm.allgather(enc.n_sentences)
