@@ -371,7 +371,8 @@ def info(model_path, top, as_json, plot_path):
             g = r.get
             click.echo(f"{g('epoch')!s:>5}  {fmt(g('train_loss'), '%10.4f')}  {fmt(g('val_loss'), '%8.4f')}  "
                        f"{fmt(g('val_ppl'), '%7.1f')}  {fmt(g('lr'), '%6.3g')}  {fmt(g('tokens_per_s'), '%8.0f')}")
-    click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
+    if top:
+        click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
     if plot_path:
         _plot_history(plot_path, d["history"], model_path)
 
