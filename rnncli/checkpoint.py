@@ -304,6 +304,8 @@ def _validate(path: str, ck: Checkpoint) -> Network:
                                   "used (its training diverged, or the file was altered)")
     if ck.opt_state:
         slots = Optimizer.slots.get(ck.config.optimizer, ())
+        if ck.config.average:
+            slots = slots + ("raw",)        # --average keeps the trained (not averaged) weights
         fits = set(ck.opt_state) == {f"{s}.{k}" for s in slots for k in want}
         if not fits or not all(v.dtype.kind == "f" and v.shape == want[k.split(".", 1)[1]]
                                for k, v in ck.opt_state.items()):

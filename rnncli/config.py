@@ -47,6 +47,7 @@ class Config:
     clip: float = 5.0               # global gradient-norm bound; 0 disables
     dropout: float = 0.0            # between layers and on the hidden-to-output path
     weight_decay: float = 0.0       # L2, added to the gradient
+    average: float = 0.0            # decay of a moving average of the weights that is the model; 0 = off
     # optimizer
     optimizer: str = "adam"
     lr: float = 0.002
@@ -125,7 +126,7 @@ DECODER_TRAINING = ("teacher", "free")
 # `rnn forecast train`'s recipe: the Config fields whose defaults differ from the
 # language model's (see the README's forecasting section for how they were chosen).
 FORECAST_TRAINING = {"cell": "gru", "hidden_dim": 64, "bias": True, "bptt_truncate": -1, "batch_size": 64,
-                     "lr": 0.002, "patience": 4}
+                     "lr": 0.002, "patience": 4, "average": 0.995}
 
 
 @dataclass
@@ -138,13 +139,14 @@ class ForecastConfig:
     history: int = 0                                # encoder steps
     horizon: int = 0                                # decoder steps
     missing: str = "ffill"                          # series.FILL_METHODS
-    calendar: bool = False                          # hour-of-day and day-of-week inputs, known ahead
+    calendar: bool | None = None                    # hour-of-day and day-of-week inputs, known ahead;
+                                                    # None: on for dates/times with a step under a week
     season: int | None = None                       # seasonal naive's season; None: inferred
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     sort: bool = False                              # sort rows by time instead of refusing a file out of order
     encoding: str = "utf-8"
-    decoder_training: str = "teacher"               # DECODER_TRAINING
+    decoder_training: str = "free"                  # DECODER_TRAINING
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

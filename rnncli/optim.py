@@ -24,6 +24,15 @@ def clip_(grads: dict, max_norm: float) -> float:
     return norm
 
 
+def average_(avg: dict, params: dict, decay: float, t: int):
+    """One step of the weights' exponential moving average, in place: avg += (1 - d) (p - avg)
+    with d = min(decay, (1 + t) / (10 + t)) at step t, so that the first steps are not
+    tied to the initial weights (the schedule of TensorFlow's ExponentialMovingAverage)."""
+    d = min(decay, (1.0 + t) / (10.0 + t))
+    for k, a in avg.items():
+        a += (1.0 - d) * (params[k] - a)
+
+
 class Optimizer:
     """sgd | momentum | adagrad | rmsprop | adam, updating params in place."""
 

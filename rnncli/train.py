@@ -18,7 +18,7 @@ from .config import Config
 from .dist import SingleProcess
 from .fileio import signals_deferred
 from .nn.workspace import Workspace
-from .optim import Optimizer, Schedule, clip_
+from .optim import Optimizer, Schedule, average_, clip_
 
 DEFAULT_EPOCHS = 10
 
@@ -74,6 +74,16 @@ class Trainer:
         self.ws = Workspace(cfg.threads or getattr(self.comm, "threads", None))
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
+        # --average: the weights the model is (validated, saved as param.*, restored by early
+        # stopping) are a moving average of the trained ones, which the checkpoint keeps as
+        # opt.raw.* so that resuming continues from them
+        self.avg = None
+        if cfg.average:
+            self.avg = {k: v.copy() for k, v in params.items()}
+            raw = {k[4:]: v for k, v in (opt_state or {}).items() if k.startswith("raw.")}
+            for k, v in raw.items():
+                params[k][...] = v
+            opt_state = {k: v for k, v in (opt_state or {}).items() if not k.startswith("raw.")}
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
         if opt_state:
@@ -103,8 +113,15 @@ class Trainer:
 
     def checkpoint(self, params=None) -> checkpoint.Checkpoint:
         st = dict(self.state, schedule=self.sched.to_dict(), opt_t=self.opt.t, lr=self.sched.lr)
-        return checkpoint.Checkpoint(self.cfg, self.net.args, params or self.params, self.task.data, st,
-                                     self.opt.state_arrays())
+        opt = self.opt.state_arrays()
+        if self.avg is not None:
+            opt.update({"raw." + k: v for k, v in self.params.items()})
+        return checkpoint.Checkpoint(self.cfg, self.net.args, params or self.model_params, self.task.data, st, opt)
+
+    @property
+    def model_params(self) -> dict:
+        """The weights that are the model: the moving average with --average, else the trained ones."""
+        return self.avg if self.avg is not None else self.params
 
     def save(self, path=None, params=None):
         if not self.comm.is_writer:
@@ -130,7 +147,7 @@ class Trainer:
         return f"no checkpoint was written ({self.output} does not exist)"
 
     def validation_loss(self) -> float | None:
-        return self.task.validation_loss(self.params, self.ws)
+        return self.task.validation_loss(self.model_params, self.ws)
 
     # ------------------------------------------------------------ loop
 
@@ -202,6 +219,8 @@ class Trainer:
                 norm = clip_(self.grads, cfg.clip)
                 norms.append(norm)
                 self.opt.step(self.params, self.grads, lr)
+                if self.avg is not None:
+                    average_(self.avg, self.params, cfg.average, self.opt.t)
                 st["step"] += 1
                 ep_nll += nll
                 ep_tok += n_units
@@ -262,7 +281,7 @@ class Trainer:
         if improved:
             st["best_val"] = val
             if cfg.patience:
-                self.best_params = {k: v.copy() for k, v in self.params.items()}
+                self.best_params = {k: v.copy() for k, v in self.model_params.items()}
         if gained:
             st["bad_epochs"] = 0
         elif val is not None and not partial:
@@ -287,6 +306,8 @@ class Trainer:
             if self.best_params is not None:
                 for k, v in self.best_params.items():
                     self.params[k][...] = v
+                    if self.avg is not None:
+                        self.avg[k][...] = v
                 self._note(f"no validation gain for {cfg.patience} epochs: stopping, best weights restored "
                            f"(validation loss {st['best_val']:.4f})")
         record["seconds"] = round(t_epoch_so_far + time.perf_counter() - t0, 3)  # training + validation

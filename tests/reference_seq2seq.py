@@ -37,10 +37,11 @@ def encode(params, args, x):
     return states
 
 
-def decode(params, args, states, y0, known, targets=None):
+def decode(params, args, states, y0, known, targets=None, x=None):
     """One window's decoder from the encoder's final states. y0 (Y,) the value at the
     origin; known (Tf, Fk); targets (Tf, Y) given: teacher forcing (the true previous
-    value is fed), None: free running (the previous output is fed). -> yhat (Tf, Y)."""
+    value is fed), None: free running (the previous output is fed); x (Th, F) the
+    encoder inputs, for the highway. -> yhat (Tf, Y)."""
     step, L = step_fn(args["cell"], args["activation"]), args["layers"]
     lstm = args["cell"] == "lstm"
     states = list(states)
@@ -53,6 +54,10 @@ def decode(params, args, states, y0, known, targets=None):
             states[i] = step(_layer(params, "dec", i), a, states[i])
             inp = _out(states[i], lstm)
         yhat = params["out.V"] @ inp + params["out.c"]
+        if args.get("skip"):                     # linear in the history, the known future and 1
+            z = np.concatenate([x.ravel(), known.ravel(), [1.0]])
+            Y = len(yhat)
+            yhat = yhat + z @ params["out.A"][:, k * Y:(k + 1) * Y]
         out.append(yhat)
         prev = targets[k] if targets is not None else yhat
     return np.array(out)
@@ -63,10 +68,10 @@ def window_loss(params, args, x, y0, known, y, mask, inputs=None):
     (mse) or absolute (mae) error. ``inputs`` (Tf, Y): the values fed after each
     step instead of the targets (e.g. self-generated ones): step k + 1 gets inputs[k]."""
     feed = y if inputs is None else inputs
-    yhat = decode(params, args, encode(params, args, x), y0, known, targets=feed)
+    yhat = decode(params, args, encode(params, args, x), y0, known, targets=feed, x=x)
     e = (yhat - y) * mask
     return float(np.sum(e ** 2) if args["loss"] == "mse" else np.sum(np.abs(e)))
 
 
 def predict(params, args, x, y0, known):
-    return decode(params, args, encode(params, args, x), y0, known)
+    return decode(params, args, encode(params, args, x), y0, known, x=x)

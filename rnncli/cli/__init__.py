@@ -131,6 +131,10 @@ def optimizer_options(D, sgd_recipe: bool = False):
                          help="L2 regularisation strength [default: 0]."),
             click.option("--clip", type=FloatRange(min=0), default=None,
                          help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}]."),
+            click.option("--average", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="DECAY",
+                         help="The model is an exponential moving average of the trained weights with this decay "
+                              "per step (validated, saved, restored by early stopping); 0: off "
+                              f"[default: {D.average:g}]."),
         ]):
             f = opt(f)
         return f

@@ -65,7 +65,7 @@ def forecast():
                    f"targets are never scored [default: {F.missing}].")
 @click.option("--calendar/--no-calendar", default=None,
               help="Add hour of day and day of week (sine, cosine) to the inputs; known in advance, they "
-                   "also feed the decoder [default: off].")
+                   "also feed the decoder [default: on for dates or times with a step under a week].")
 @click.option("--season", type=click.IntRange(min=1), default=None,
               help="Season length in steps for the seasonal-naive baseline and MASE [default: inferred: 24 "
                    "for hourly data, 7 daily, 12 monthly].")

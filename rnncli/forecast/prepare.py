@@ -77,6 +77,15 @@ def guess_time_columns(path: str, encoding: str = "utf-8") -> list[str]:
                     f"{', ...' if len(header) > 12 else ''})")
 
 
+def auto_calendar(s) -> bool:
+    """Calendar inputs by default where they can matter: dates or times with a step
+    shorter than a week (hour of day and day of week vary from row to row)."""
+    step = s.step
+    if not s.is_datetime or not isinstance(step, np.timedelta64) or np.datetime_data(step.dtype)[0] in ("M", "Y"):
+        return False
+    return 0 < int(step.astype("timedelta64[s]").astype(np.int64)) < 7 * 86400
+
+
 def read_series(path: str, fc: ForecastConfig, schema: dict | None = None):
     """Read and check a series: sorted time (or --sort), not constant, a target present."""
     try:
@@ -105,7 +114,7 @@ def check_series(s, fc: ForecastConfig, arr: SeriesArrays, prog, what: str = "tr
                   + ", ".join(f"{k} {v}" for k, v in s.unknown_categories.items()))
 
 
-def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, prog) -> Setup:
+def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, prog, net_extra=None) -> Setup:
     """Series, arrays, windows, baselines, network and parameters for a run; ``ck`` is
     the checkpoint being resumed, or None."""
     t0 = time.perf_counter()
@@ -116,6 +125,8 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
     s = read_series(path, fc, ck.task.schema if ck is not None else None)
     if fc.features is None:
         fc = fc.replace(features=list(s.features))
+    if fc.calendar is None:
+        fc = fc.replace(calendar=auto_calendar(s))
     if fc.calendar and not s.is_datetime:
         raise DataError(f"{path}: --calendar needs dates or times in the time column, not plain numbers")
     try:
@@ -155,7 +166,8 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
         except SeriesError:
             ar = None
     data = ForecastData(fc, s.schema(), scaler, season, scale, ar)
-    net = Seq2Seq(data.n_inputs, Y, data.n_known, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, loss)
+    net = Seq2Seq(data.n_inputs, Y, data.n_known, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, loss,
+                  **(net_extra or {}))
     prog.note(f"series: {path}: {len(s):,} rows, targets {', '.join(s.targets)}; {data.n_inputs} inputs per step "
               f"({', '.join(s.names[:8])}{', ...' if len(s.names) > 8 else ''}"
               f"{', calendar' if fc.calendar else ''}); windows: {len(train[0]):,} training, "

@@ -40,7 +40,8 @@ LOSSES = ("mse", "mae")
 
 class Seq2Seq:
     def __init__(self, inputs: int, targets: int, known: int = 0, hidden_dim: int = 64, cell: str = "gru",
-                 activation: str = "tanh", layers: int = 1, loss: str = "mse"):
+                 activation: str = "tanh", layers: int = 1, loss: str = "mse", skip: bool = False, history: int = 0,
+                 horizon: int = 0):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}")
         if loss not in LOSSES:
@@ -49,11 +50,18 @@ class Seq2Seq:
             raise ValueError(f"--activation applies to the rnn cell only, not {cell}")
         if min(int(inputs), int(targets), int(hidden_dim), int(layers)) < 1 or int(known) < 0:
             raise ValueError("sizes must be positive")
+        if skip and (int(history) < 1 or int(horizon) < 1):
+            raise ValueError("a linear skip needs the history and horizon lengths")
         self.args = {"network": "seq2seq", "inputs": int(inputs), "targets": int(targets), "known": int(known),
                      "hidden_dim": int(hidden_dim), "cell": cell, "activation": activation,
                      "layers": int(layers), "loss": loss}
         self.F, self.Y, self.Fk = int(inputs), int(targets), int(known)
         self.H, self.L, self.loss = int(hidden_dim), int(layers), loss
+        self.skip = bool(skip)
+        if self.skip:
+            self.args.update(skip=True, history=int(history), horizon=int(horizon))
+        self.Th, self.Tf = int(history), int(horizon)
+        self.D = self.Th * self.F + self.Tf * self.Fk        # inputs of the linear skip (without the 1)
         kw = {"activation": activation} if cell == "rnn" else {}
         self.enc = [CELLS[cell](self.H, tag=f"e{i}", **kw) for i in range(self.L)]
         self.dec = [CELLS[cell](self.H, tag=f"d{i}", **kw) for i in range(self.L)]
@@ -76,6 +84,8 @@ class Seq2Seq:
                 s[f"{side}.layer{i}.b"] = (GH,)
         s["out.V"] = (self.Y, H)
         s["out.c"] = (self.Y,)
+        if self.skip:
+            s["out.A"] = (self.D + 1, self.Tf * self.Y)
         return s
 
     def init(self, rng: np.random.Generator, dtype="float32") -> dict:
@@ -90,6 +100,8 @@ class Seq2Seq:
                 p[f"{side}.layer{i}.W"], p[f"{side}.layer{i}.b"] = c["W"], c["b"]
         p["out.V"] = layers.uniform(rng, self.H, (self.Y, self.H))
         p["out.c"] = np.zeros(self.Y)
+        if self.skip:
+            p["out.A"] = np.zeros((self.D + 1, self.Tf * self.Y))
         return self.as_layout(p, dtype)
 
     def as_layout(self, params: dict, dtype=None) -> dict:
@@ -134,7 +146,8 @@ class Seq2Seq:
         _, enc_rec, finals = self._stack("enc", params, x.reshape(Th * B, -1), Th, B, ws)
         if free and Tf > 1:
             Y = self.Y
-            fed = self._run_free(params, list(finals), dec_in[0, :, :Y], dec_in[:, :, Y:])   # (Tf, B, Y)
+            lin = self._skip(params, x, dec_in[:, :, Y:]) if self.skip else None
+            fed = self._run_free(params, list(finals), dec_in[0, :, :Y], dec_in[:, :, Y:], lin)   # (Tf, B, Y)
             dec_in = dec_in.copy()
             dec_in[1:, :, :Y] = fed[:-1]
         S, dec_rec, _ = self._stack("dec", params, dec_in.reshape(Tf * B, -1), Tf, B, ws, finals)
@@ -142,6 +155,8 @@ class Seq2Seq:
         yhat = ws.get("yhat", (Tf * B, self.Y), V.dtype)
         np.matmul(S, V.T, out=yhat)                      # (Tf*B, Y)
         yhat += params["out.c"]
+        if self.skip:
+            yhat += self._skip(params, x, dec_in[:, :, self.Y:]).reshape(yhat.shape)
         return yhat, (Th, Tf, B, enc_rec, dec_rec, S)
 
     def loss_and_grads(self, params: dict, x: np.ndarray, dec_in: np.ndarray, y: np.ndarray, mask: np.ndarray,
@@ -166,6 +181,9 @@ class Seq2Seq:
         dY = err
         np.matmul(dY.T, S, out=grads["out.V"])            # (Y, H)
         np.sum(dY, axis=0, out=grads["out.c"])
+        if self.skip:
+            dYb = dY.reshape(Tf, B, self.Y).transpose(1, 0, 2).reshape(B, Tf * self.Y)
+            np.matmul(self._design(x, dec_in[:, :, self.Y:]).T, dYb, out=grads["out.A"])   # (D+1, Tf*Y)
         dS = ws.get("dS", S.shape, S.dtype)
         np.matmul(dY, params["out.V"], out=dS)            # (Tf*B, H)
         dfinal = self._backward_stack("dec", params, dec_rec, dS, Tf, B, grads, ws, None)
@@ -208,13 +226,28 @@ class Seq2Seq:
     def predict(self, params: dict, x: np.ndarray, y0: np.ndarray, known: np.ndarray, ws) -> np.ndarray:
         """Free running: each decoder step is fed the previous step's output. x (Th, B, F);
         y0 (B, Y) the targets at the forecast origin; known (Tf, B, Fk) -> yhat (Tf, B, Y)."""
-        return self._run_free(params, self.encode(params, x, ws), y0, known)
+        lin = self._skip(params, x, known) if self.skip else None
+        return self._run_free(params, self.encode(params, x, ws), y0, known, lin)
 
-    def _run_free(self, params: dict, state: list, y0: np.ndarray, known: np.ndarray) -> np.ndarray:
+    def _design(self, x: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """The linear skip's inputs per window (B, D+1): the history of every input, the
+        known-future inputs of every horizon step, 1 (as forecast.baselines.LinearAR)."""
+        B = x.shape[1]
+        return np.hstack([x.transpose(1, 0, 2).reshape(B, -1), known.transpose(1, 0, 2).reshape(B, -1),
+                          np.ones((B, 1), x.dtype)])
+
+    def _skip(self, params: dict, x: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """The linear skip's term of every output (Tf, B, Y)."""
+        B = x.shape[1]
+        return (self._design(x, known) @ params["out.A"]).reshape(B, self.Tf, self.Y).transpose(1, 0, 2)
+
+    def _run_free(self, params: dict, state: list, y0: np.ndarray, known: np.ndarray, lin=None) -> np.ndarray:
         """The decoder one step at a time from ``state`` (per layer; replaced, never
-        modified in place), fed its own outputs: (Tf, B, Y)."""
+        modified in place), fed its own outputs: (Tf, B, Y). lin: the linear skip's
+        terms (Tf, B, Y), part of each output."""
         Tf, B = known.shape[0], y0.shape[0]
         V, c = params["out.V"], params["out.c"]
+        hw = lin
         U0 = params["dec.layer0.U"]
         Uy, Uk = U0[:, :self.Y], U0[:, self.Y:]
         ak = known.reshape(Tf * B, -1) @ Uk.T if self.Fk else None    # (Tf*B, G*H) known parts at once
@@ -230,5 +263,7 @@ class Seq2Seq:
                 if i + 1 < self.L:
                     a = cell.output(state[i]) @ params[f"dec.layer{i + 1}.U"].T
             prev = self.cell.output(state[-1]) @ V.T + c  # (B, Y)
+            if hw is not None:
+                prev += hw[k]
             out[k] = prev
         return out
