@@ -350,6 +350,18 @@ class Trainer:
         return self.task.n_batches()
 
 
+def starting_point(net, cfg: Config, ck, note=lambda msg: None):
+    """(params, state, optimizer state) to train from: a resumed checkpoint's (the
+    optimizer's state starts afresh when --optimizer changed) or a new initialisation."""
+    if ck is None:
+        return net.init(np.random.default_rng(cfg.seed), cfg.dtype), None, None
+    opt_state = ck.opt_state
+    if ck.config.optimizer != cfg.optimizer:
+        opt_state = {}
+        note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
+    return net.as_layout(ck.params, np.dtype(cfg.dtype)), ck.state, opt_state
+
+
 def flat_zeros_like(net, params: dict, extra: int = 0):
     """Zeroed gradients shaped and laid out like ``params``, all views into one flat
     buffer (returned too, with ``extra`` more slots at its end) so a communicator can

@@ -13,6 +13,7 @@ import numpy as np
 from ..config import FORECAST_DEFINING, FORECAST_TRAINING, Config, ForecastConfig, as_option
 from ..errors import DataError
 from ..nn.seq2seq import Seq2Seq
+from ..train import starting_point
 from . import baselines, metrics
 from .series import FILL_METHODS, SeriesError, read_csv, read_like
 from .task import ForecastData, ForecastTask, SeriesArrays, series_arrays
@@ -173,15 +174,7 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
               f"{', calendar' if fc.calendar else ''}); windows: {len(train[0]):,} training, "
               f"{len(val[0]) if val else 0:,} validation (history {H}, horizon {K}); "
               f"ready in {time.perf_counter() - t0:.1f}s")
-    if ck is not None:
-        params = net.as_layout(ck.params, np.dtype(cfg.dtype))
-        state, opt_state = ck.state, ck.opt_state
-        if ck.config.optimizer != cfg.optimizer:
-            opt_state = {}
-            prog.note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
-    else:
-        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
-        state, opt_state = None, None
+    params, state, opt_state = starting_point(net, cfg, ck, prog.note)
     n_params = sum(v.size for v in params.values())
     prog.note(f"model: {cfg.cell} x{cfg.layers} H={cfg.hidden_dim} encoder-decoder, {n_params:,} parameters, "
               f"{cfg.dtype}; loss {loss}, decoder trained {fc.decoder_training}; {cfg.optimizer} lr={cfg.lr:g} "

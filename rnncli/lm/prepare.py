@@ -11,6 +11,7 @@ import numpy as np
 
 from ..config import MODEL_DEFINING, START_ID, Config, as_option
 from ..errors import DataError
+from ..train import starting_point
 from ..nn.classsoftmax import default_classes, frequency_classes
 from ..nn.network import Network
 from . import corpus, corpusfile
@@ -164,15 +165,7 @@ def _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_sh
         net = network_for(cfg, len(vocab), counts)
         if cfg.softmax == "class":
             cfg = cfg.replace(classes=net.out.K)
-    if ck is not None:
-        params = net.as_layout(ck.params, np.dtype(cfg.dtype))
-        state, opt_state = ck.state, ck.opt_state
-        if ck.config.optimizer != cfg.optimizer:
-            opt_state = {}
-            prog.note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
-    else:
-        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
-        state, opt_state = None, None
+    params, state, opt_state = starting_point(net, cfg, ck, prog.note)
     n_params = sum(v.size for v in params.values())
     cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
     classes = f" softmax=class classes={net.out.K}" if cfg.softmax == "class" else ""
