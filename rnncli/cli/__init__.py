@@ -125,13 +125,14 @@ def optimizer_options(D, sgd_recipe: bool = False):
                          help=f"mikolov/plateau/--patience: relative validation gain that counts as progress "
                               f"[default: {D.min_gain}]."),
             click.option("--patience", type=click.IntRange(min=0), default=None,
-                         help="Stop after this many epochs without a validation gain of --min-gain and restore "
-                              f"the best weights; 0: off [default: {D.patience}]."),
+                         help="Stop after this many epochs without a validation gain of --min-gain (with "
+                              "--max-time: without any gain) and restore the best weights; 0: off "
+                              f"[default: {D.patience}]."),
             click.option("--weight-decay", type=FloatRange(min=0), default=None,
                          help="L2 regularisation strength [default: 0]."),
             click.option("--clip", type=FloatRange(min=0), default=None,
                          help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}]."),
-            click.option("--average", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="DECAY",
+            click.option("--average", type=FloatRange(0, 1, max_open=True), default=None, metavar="DECAY",
                          help="The model is an exponential moving average of the trained weights with this decay "
                               "per step (validated, saved, restored by early stopping); 0: off "
                               f"[default: {D.average:g}]."),
@@ -149,7 +150,8 @@ def run_options(prep: str = "tokenizing"):
             click.option("--epochs", type=click.IntRange(min=1), default=None,
                          help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time]."),
             click.option("--max-time", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-                         help=f"Stop training after this many seconds ({prep} excluded); alone, trains until "
+                         help=f"Bound on training, validation and checkpoint writing in seconds ({prep} "
+                              "excluded); alone, trains until "
                               "the time is up."),
             click.option("--seed", type=click.IntRange(min=0), default=None,
                          help="Random seed: the same command and seed give identical parameters [default: 0]."),
@@ -170,9 +172,11 @@ def cell_options(D):
     def deco(f):
         for opt in reversed([
             click.option("--cell", type=click.Choice(list(CELL_NAMES)), default=None,
-                         help=f"Recurrent cell: rnn (Elman), gru or lstm [default: {D.cell}]."),
+                         help="rnn: the tutorial's Elman cell; gru: Cho et al. 2014; lstm: with the forget-gate "
+                              f"bias at 1 [default: {D.cell}]."),
             click.option("--activation", type=click.Choice(["tanh", "relu"]), default=None,
-                         help=f"The rnn cell's nonlinearity [default: {D.activation}]."),
+                         help="Nonlinearity of the rnn cell; relu starts from the same uniform weights "
+                              f"[default: {D.activation}]."),
             click.option("--hidden-dim", type=click.IntRange(min=1), default=None,
                          help=f"Hidden units H [default: {D.hidden_dim}]."),
             click.option("--layers", type=click.IntRange(min=1), default=None,

@@ -7,10 +7,11 @@ import time
 
 import click
 
-from ..config import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, SOFTMAXES, Config
+from ..config import SOFTMAXES, Config
 from ..dist import DEFAULT_TIMEOUT, MODES
 from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
-               _threads, cli, input_options, json_text, reported_once, run_training, tokenizer_options)
+               _threads, cell_options, cli, input_options, json_text, optimizer_options, reported_once, run_options,
+               run_training, tokenizer_options)
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -39,13 +40,7 @@ def _ppl(loss: float) -> float:
 @click.option("--vocab-size", type=click.IntRange(min=4), default=None,
               help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {D.vocab_size}].")
 @click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text [default: lowercase].")
-@click.option("--cell", type=click.Choice(CELLS), default=None,
-              help="rnn: the tutorial's Elman cell; gru: Cho et al. 2014; lstm: with the forget-gate bias at 1 "
-                   f"[default: {D.cell}].")
-@click.option("--activation", type=click.Choice(ACTIVATIONS), default=None,
-              help=f"Nonlinearity of the rnn cell; relu starts from the same uniform weights [default: {D.activation}].")
-@click.option("--layers", type=click.IntRange(min=1), default=None, help=f"Stacked recurrent layers [default: {D.layers}].")
-@click.option("--hidden-dim", type=click.IntRange(min=1), default=None, help=f"Hidden units H [default: {D.hidden_dim}].")
+@cell_options(D)
 @click.option("--bias/--no-bias", default=None,
               help="Add hidden and output biases (off: the tutorial's model; gated cells always have gate biases).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
@@ -61,41 +56,10 @@ def _ppl(loss: float) -> float:
                    f"[default: {D.bptt_truncate} for rnn, -1 for gru and lstm].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Sentences per update; the gradient is summed over each sentence and averaged over the batch [default: {D.batch_size}].")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help=f"Update rule [default: {D.optimizer}].")
-@click.option("--lr", type=FloatRange(min=0, min_open=True), default=None,
-              help=f"Learning rate [default: {D.lr} for adam; 0.005 for sgd, as in the tutorial].")
-@click.option("--momentum", type=FloatRange(0, 1, max_open=True), default=None, help=f"Momentum factor [default: {D.momentum}].")
-@click.option("--beta1", type=FloatRange(0, 1, max_open=True), default=None, help=f"Adam's first-moment decay [default: {D.beta1}].")
-@click.option("--beta2", type=FloatRange(0, 1, max_open=True), default=None, help=f"Adam's second-moment decay [default: {D.beta2}].")
-@click.option("--eps", type=FloatRange(min=0, min_open=True), default=None, help=f"Denominator guard for adam/adagrad/rmsprop [default: {D.eps}].")
-@click.option("--decay", type=FloatRange(0, 1, max_open=True), default=None, help=f"RMSprop's moving-average factor [default: {D.decay}].")
-@click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
-              help="halve: when validation loss rises (the tutorial); mikolov: halve once gains fall below "
-                   "--min-gain, stop at the next; plateau: multiply by --lr-factor when validation stalls; "
-                   f"cosine/linear: decay to zero over --epochs or --max-time; constant [default: {D.lr_schedule}; halve for sgd].")
-@click.option("--lr-factor", type=FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help=f"plateau: factor applied to the rate [default: {D.lr_factor}].")
-@click.option("--min-gain", type=FloatRange(min=0), default=None,
-              help=f"mikolov/plateau/--patience: relative validation gain that counts as progress [default: {D.min_gain}].")
-@click.option("--patience", type=click.IntRange(min=0), default=None,
-              help="Stop after this many epochs without a validation gain of --min-gain (with --max-time: "
-                   f"without any gain) and restore the best weights; 0: off [default: {D.patience}].")
-@click.option("--weight-decay", type=FloatRange(min=0), default=None, help="L2 regularisation strength [default: 0].")
+@optimizer_options(D, sgd_recipe=True)
 @click.option("--dropout", type=FloatRange(0, 1, max_open=True), default=None,
               help="Dropout between layers and on the hidden-to-output path, never on the recurrence [default: 0, off].")
-@click.option("--clip", type=FloatRange(min=0), default=None,
-              help=f"Bound on the global gradient norm; 0: no clipping [default: {D.clip}].")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Total epochs (a resumed run trains up to this many) [default: 10, or until --max-time].")
-@click.option("--max-time", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-              help="Bound on training, validation and checkpoint writing in seconds (tokenizing excluded); "
-                   "alone, trains until the time is up.")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed: the same command and seed give identical parameters [default: 0].")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads for the large matrix products and elementwise work [default: the cores this "
-                   "process may use].")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
-              help="Append one JSON object per epoch to this file.")
+@run_options("tokenizing")
 @click.option("--distributed", type=click.Choice(MODES), default="auto", show_default=True,
               help="auto: when an MPI launcher started several processes (mpiexec -n N rnn train ..., srun), "
                    "they train one model together, each on its share of the data; off: every process trains "
@@ -104,7 +68,6 @@ def _ppl(loss: float) -> float:
               metavar="SECONDS",
               help="Under MPI: stop every process when one has not answered for this long (it died, is "
                    "stopped or its host is unreachable).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars or summaries.")
 @_catching
 def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, distributed, comm_timeout, **opts):
     """Tokenize FILE... (text, .gz, - for standard input, CSV with --csv-column, or a
