@@ -147,6 +147,7 @@ class ForecastConfig:
     sort: bool = False                              # sort rows by time instead of refusing a file out of order
     encoding: str = "utf-8"
     decoder_training: str = "free"                  # DECODER_TRAINING
+    attention: bool = False                         # the decoder attends to the encoder's states
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -162,7 +163,7 @@ class ForecastConfig:
 
 # Forecast settings that define the model or its inputs: refused on --resume if different.
 FORECAST_DEFINING = ("time", "targets", "features", "history", "horizon", "missing", "calendar",
-                     "val_fraction", "test_fraction")
+                     "val_fraction", "test_fraction", "attention")
 
 
 def as_option(name, value):

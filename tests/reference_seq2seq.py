@@ -24,26 +24,29 @@ def _out(state, lstm):
 
 
 def encode(params, args, x):
-    """x (Th, F) of one window -> the final state of every encoder layer."""
+    """x (Th, F) of one window -> the final state of every encoder layer, and the top
+    layer's outputs (Th, H)."""
     step, L, H = step_fn(args["cell"], args["activation"]), args["layers"], args["hidden_dim"]
     lstm = args["cell"] == "lstm"
     states = [(np.zeros(H), np.zeros(H)) if lstm else np.zeros(H) for _ in range(L)]
+    tops = []
     for t in range(len(x)):
         inp = x[t]
         for i in range(L):
             a = params[f"enc.layer{i}.U"] @ inp
             states[i] = step(_layer(params, "enc", i), a, states[i])
             inp = _out(states[i], lstm)
-    return states
+        tops.append(inp)
+    return states, np.array(tops)
 
 
-def decode(params, args, states, y0, known, targets=None, x=None):
+def decode(params, args, encoded, y0, known, targets=None):
     """One window's decoder from the encoder's final states. y0 (Y,) the value at the
     origin; known (Tf, Fk); targets (Tf, Y) given: teacher forcing (the true previous
-    value is fed), None: free running (the previous output is fed); x (Th, F) the
-    encoder inputs, for the highway. -> yhat (Tf, Y)."""
+    value is fed), None: free running (the previous output is fed). -> yhat (Tf, Y)."""
     step, L = step_fn(args["cell"], args["activation"]), args["layers"]
     lstm = args["cell"] == "lstm"
+    states, tops = encoded
     states = list(states)
     prev = y0
     out = []
@@ -54,10 +57,12 @@ def decode(params, args, states, y0, known, targets=None, x=None):
             states[i] = step(_layer(params, "dec", i), a, states[i])
             inp = _out(states[i], lstm)
         yhat = params["out.V"] @ inp + params["out.c"]
-        if args.get("skip"):                     # linear in the history, the known future and 1
-            z = np.concatenate([x.ravel(), known.ravel(), [1.0]])
-            Y = len(yhat)
-            yhat = yhat + z @ params["out.A"][:, k * Y:(k + 1) * Y]
+        if args.get("attention"):
+            scores = np.array([inp @ params["att.W"] @ e for e in tops])
+            w = np.exp(scores - scores.max())
+            w /= w.sum()
+            context = sum(w[t] * tops[t] for t in range(len(tops)))
+            yhat = yhat + params["att.V"] @ context
         out.append(yhat)
         prev = targets[k] if targets is not None else yhat
     return np.array(out)
@@ -68,10 +73,10 @@ def window_loss(params, args, x, y0, known, y, mask, inputs=None):
     (mse) or absolute (mae) error. ``inputs`` (Tf, Y): the values fed after each
     step instead of the targets (e.g. self-generated ones): step k + 1 gets inputs[k]."""
     feed = y if inputs is None else inputs
-    yhat = decode(params, args, encode(params, args, x), y0, known, targets=feed, x=x)
+    yhat = decode(params, args, encode(params, args, x), y0, known, targets=feed)
     e = (yhat - y) * mask
     return float(np.sum(e ** 2) if args["loss"] == "mse" else np.sum(np.abs(e)))
 
 
 def predict(params, args, x, y0, known):
-    return decode(params, args, encode(params, args, x), y0, known, x=x)
+    return decode(params, args, encode(params, args, x), y0, known)

@@ -17,7 +17,7 @@ from rnncli.forecast import prepare
 from rnncli.forecast.task import gather, predict_windows
 from rnncli.nn.workspace import Workspace
 
-from .helpers import REPO, TINY, assert_user_error, isolated_cache, rnn, write_corpus  # noqa: F401
+from .helpers import TINY, assert_user_error, isolated_cache, rnn, write_corpus  # noqa: F401
 
 FAST = ["--hidden-dim", "4", "--history", "6", "--horizon", "3", "--batch-size", "16", "-q"]
 
@@ -367,3 +367,23 @@ def test_predict_and_eval_bad_input(trained, capsys, tmp_path):
     assert not (tmp_path / "e.png").exists()
     r = rnn(capsys, "forecast", "predict", "-m", tmp_path / "none.npz", data, "-q")
     assert_user_error(r, "none.npz", "no such checkpoint")
+
+
+def test_weight_averaging_is_the_model_and_the_trained_weights_resume(trained):
+    """--average (on by default for forecasting): param.* holds the moving average, the
+    trained weights are kept as opt.raw.* for resuming."""
+    path, _ = trained
+    ck = checkpoint.load(str(path))
+    assert ck.config.average > 0
+    raw = {k[4:]: v for k, v in ck.opt_state.items() if k.startswith("raw.")}
+    assert set(raw) == set(ck.params)
+    assert any(not np.array_equal(raw[k], ck.params[k]) for k in raw)
+
+
+def test_average_by_hand():
+    from rnncli.optim import average_
+    avg, p = {"w": np.array([0.0, 1.0])}, {"w": np.array([1.0, 3.0])}
+    average_(avg, p, 0.99, 0)                               # d = min(0.99, 1/10) = 0.1
+    np.testing.assert_allclose(avg["w"], [0.9, 2.8])
+    average_(avg, p, 0.5, 1000)                             # d = 0.5
+    np.testing.assert_allclose(avg["w"], [0.95, 2.9])

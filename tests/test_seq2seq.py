@@ -11,14 +11,14 @@ from rnncli.nn.workspace import Workspace
 
 from . import reference_seq2seq as ref
 
-# cell, activation, layers, loss, known-future inputs, linear skip
+# cell, activation, layers, loss, known-future inputs, attention
 CASES = [("rnn", "tanh", 1, "mse", 2, False), ("rnn", "relu", 2, "mse", 0, True), ("gru", "tanh", 1, "mse", 2, True),
          ("gru", "tanh", 2, "mae", 1, False), ("lstm", "tanh", 1, "mse", 0, False), ("lstm", "tanh", 2, "mse", 2, True)]
 
 
-def problem(cell, act, layers, loss, Fk, skip=False, seed=0, B=3, Th=4, Tf=3, F=3, Y=2, H=3):
+def problem(cell, act, layers, loss, Fk, att=False, seed=0, B=3, Th=4, Tf=3, F=3, Y=2, H=3):
     rng = np.random.default_rng(seed)
-    net = Seq2Seq(F, Y, Fk, H, cell, act, layers, loss, skip=skip, history=Th, horizon=Tf)
+    net = Seq2Seq(F, Y, Fk, H, cell, act, layers, loss, attention=att)
     p = net.init(rng, "float64")
     for k, v in p.items():                                   # larger than at init, so every term counts
         v[...] = rng.normal(0, 0.5, v.shape)
@@ -44,9 +44,9 @@ def ref_loss(net, p, x, y0, y, known, mask, inputs=None):
                for b in range(x.shape[1]))
 
 
-@pytest.mark.parametrize("cell,act,layers,loss,Fk,skip", CASES)
-def test_loss_and_predictions_equal_the_reference(cell, act, layers, loss, Fk, skip):
-    net, p, x, y0, y, known, mask = problem(cell, act, layers, loss, Fk, skip, seed=1)
+@pytest.mark.parametrize("cell,act,layers,loss,Fk,att", CASES)
+def test_loss_and_predictions_equal_the_reference(cell, act, layers, loss, Fk, att):
+    net, p, x, y0, y, known, mask = problem(cell, act, layers, loss, Fk, att, seed=1)
     ws = Workspace(threads=2)
     grads = net.zeros_like(p)
     got = net.loss_and_grads(p, x, teacher_inputs(y0, y, known), y, mask, grads, ws)
@@ -62,9 +62,9 @@ def test_loss_and_predictions_equal_the_reference(cell, act, layers, loss, Fk, s
     assert np.abs(yhat[1:] - pred[1:]).max() > 1e-6
 
 
-@pytest.mark.parametrize("cell,act,layers,loss,Fk,skip", CASES)
-def test_gradients_equal_finite_differences_of_the_reference(cell, act, layers, loss, Fk, skip):
-    net, p, x, y0, y, known, mask = problem(cell, act, layers, loss, Fk, skip, seed=2)
+@pytest.mark.parametrize("cell,act,layers,loss,Fk,att", CASES)
+def test_gradients_equal_finite_differences_of_the_reference(cell, act, layers, loss, Fk, att):
+    net, p, x, y0, y, known, mask = problem(cell, act, layers, loss, Fk, att, seed=2)
     ws = Workspace(threads=2)
     scale = 0.7
     grads = {k: np.full_like(v, np.nan) for k, v in p.items()}   # every entry must be written

@@ -49,7 +49,7 @@ def forecast():
                    "row-number column]; non-numeric columns are one-hot encoded.")
 @click.option("--time", "time_cols", default=None, metavar="COL[,COL...]",
               help="The time index: one column (ISO dates or numbers) or several (year,month,day,hour) "
-                   "[default: a column named time/date/datetime/timestamp, else year,month,day[,hour])].")
+                   "[default: a column named time/date/datetime/timestamp, else year,month,day[,hour]].")
 @click.option("--history", type=click.IntRange(min=1), default=None,
               help="Steps of history the encoder reads (required unless --resume).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
@@ -82,6 +82,9 @@ def forecast():
               help="What the decoder is fed in training: teacher (the true previous value, teacher forcing) or "
                    "free (its own previous output, as at inference) "
                    f"[default: {F.decoder_training}].")
+@click.option("--attention/--no-attention", default=None,
+              help="Let the decoder attend to the encoder's states at every step (Luong's general score) "
+                   f"[default: {'on' if F.attention else 'off'}].")
 @cell_options(D)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Windows per update; the gradient is that of the mean loss per forecast value [default: {D.batch_size}].")
@@ -91,7 +94,7 @@ def forecast():
 @run_options("reading the data")
 @_catching
 def train(data, target, features, time_cols, history, horizon, output, resume, missing, calendar, season,
-          val_fraction, test_fraction, sort, encoding, loss, decoder_training, log_path, quiet, **opts):
+          val_fraction, test_fraction, sort, encoding, loss, decoder_training, attention, log_path, quiet, **opts):
     """Train the encoder-decoder on DATA.csv: the encoder reads --history steps of every
     input column, its final state starts the decoder, which forecasts the --horizon
     steps of the target column(s).
@@ -113,7 +116,8 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
     fgiven = {k: v for k, v in dict(targets=_names(target), features=_names(features), time=_names(time_cols),
                                      history=history, horizon=horizon, missing=missing, calendar=calendar,
                                      season=season, val_fraction=val_fraction, test_fraction=test_fraction,
-                                     sort=sort, encoding=encoding, decoder_training=decoder_training).items()
+                                     sort=sort, encoding=encoding, decoder_training=decoder_training,
+                                     attention=attention).items()
               if v is not None}
     ck = _load_checkpoint(resume, "forecast") if resume else None
     if ck is None:
@@ -190,7 +194,7 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
     if plot:
         _check_plot(plot)
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
-    prepare.check_series(s, ck.task.settings, arr, prog)
+    prepare.check_series(s, ck.task.settings, prog)
     origin = evaluate.origin_row(arr, at)
     times, pred, truth = evaluate.forecast_after(ck, arr, origin)
     names = ck.task.targets
@@ -281,7 +285,7 @@ def eval_cmd(data, model_path, part, as_json, plot, sort, threads, quiet):
     if plot:
         _check_plot(plot)
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
-    prepare.check_series(s, ck.task.settings, arr, prog)
+    prepare.check_series(s, ck.task.settings, prog)
     ev = evaluate.evaluate(ck, arr, "test" if part == "test" else "validation")
     names = ck.task.targets
     beats = ev.beats()

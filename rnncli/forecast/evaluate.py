@@ -112,10 +112,13 @@ def forecast_after(ck, arr: SeriesArrays, origin: int, ws=None):
         raise DataError(f"the {H} rows up to the forecast origin have missing values that --missing "
                         f"{fc.missing} leaves unfilled; forecast from a later time (--at)")
     t = arr.series.time
-    times = future_time(t[:origin + 1], K)
+    # the horizon's rows: those of the data after the origin (as in training, rows are
+    # steps), then time stamps continued at the modal step past the end of the data
+    n_in = min(K, len(t) - origin - 1)
+    times = t[origin + 1:origin + 1 + n_in]
+    if n_in < K:
+        times = np.concatenate([times, future_time(t, K - n_in)])
     known = calendar_features(times)[0] if fc.calendar else np.zeros((K, 0))
-    # the decoder rows may lie past the data: build them from the future times
-    n_in = len(t) - origin - 1
     Zk = np.zeros((origin + 1 + K, arr.known.shape[1]))
     Zk[:origin + 1] = arr.known[:origin + 1]
     Zk[origin + 1:] = known
@@ -123,6 +126,5 @@ def forecast_after(ck, arr: SeriesArrays, origin: int, ws=None):
     dec = np.arange(origin + 1, origin + 1 + K)[None]
     pred = model_forecast(ck, ext, enc, dec, ws)[0]                  # (K, Y)
     truth = np.full((K, Y), np.nan)
-    m = min(K, n_in)
-    truth[:m] = arr.series.values[origin + 1:origin + 1 + m, :Y]
+    truth[:n_in] = arr.series.values[origin + 1:origin + 1 + n_in, :Y]
     return times, pred, truth

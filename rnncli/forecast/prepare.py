@@ -16,7 +16,7 @@ from ..nn.seq2seq import Seq2Seq
 from ..train import starting_point
 from . import baselines, metrics
 from .series import FILL_METHODS, SeriesError, read_csv, read_like
-from .task import ForecastData, ForecastTask, SeriesArrays, series_arrays
+from .task import ForecastData, ForecastTask, series_arrays
 
 # column names taken as the time index when --time is not given (case-insensitive)
 TIME_NAMES = ("time", "date", "datetime", "timestamp", "date_time", "ds")
@@ -102,8 +102,8 @@ def read_series(path: str, fc: ForecastConfig, schema: dict | None = None):
     return s
 
 
-def check_series(s, fc: ForecastConfig, arr: SeriesArrays, prog, what: str = "training"):
-    """Notes on missing values and gaps; errors for a constant target."""
+def check_series(s, fc: ForecastConfig, prog):
+    """Notes on missing values, gaps and categories not seen in training."""
     miss = {k: v for k, v in s.missing.items() if v}
     if miss:
         prog.note(f"missing values: {', '.join(f'{k} {v:,}' for k, v in miss.items())} of {len(s):,} rows; "
@@ -115,7 +115,7 @@ def check_series(s, fc: ForecastConfig, arr: SeriesArrays, prog, what: str = "tr
                   + ", ".join(f"{k} {v}" for k, v in s.unknown_categories.items()))
 
 
-def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, prog, net_extra=None) -> Setup:
+def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, prog) -> Setup:
     """Series, arrays, windows, baselines, network and parameters for a run; ``ck`` is
     the checkpoint being resumed, or None."""
     t0 = time.perf_counter()
@@ -145,7 +145,7 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
         if len(col) == 0:
             raise DataError(f"{path}: target {name!r} has no values in the training part (the first "
                             f"{sp.train[1]:,} rows)")
-    check_series(s, fc, arr, prog)
+    check_series(s, fc, prog)
     H, K = fc.history, fc.horizon
     try:
         train = arr.windows("training", H, K)
@@ -168,7 +168,7 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
             ar = None
     data = ForecastData(fc, s.schema(), scaler, season, scale, ar)
     net = Seq2Seq(data.n_inputs, Y, data.n_known, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, loss,
-                  **(net_extra or {}))
+                  attention=fc.attention)
     prog.note(f"series: {path}: {len(s):,} rows, targets {', '.join(s.targets)}; {data.n_inputs} inputs per step "
               f"({', '.join(s.names[:8])}{', ...' if len(s.names) > 8 else ''}"
               f"{', calendar' if fc.calendar else ''}); windows: {len(train[0]):,} training, "

@@ -17,6 +17,16 @@ hidden units, G the cell's gates (1 Elman, 3 GRU, 4 LSTM), layers l = 0..L-1::
     read-out  yhat_k = V s_k + c            V (Y, H), c (Y,), s_k the top decoder layer
     loss      sum over observed entries of (yhat - y)^2 (mse) or |yhat - y| (mae)
 
+With ``attention`` (Luong et al. 2015, "general" score, after the decoder step): the
+decoder's top state s_k looks up the encoder's top states e_t (t over the history)::
+
+    a_k = softmax_t(s_k W_a e_t)            W_a (H, H), a_k (Th,)
+    c_k = sum_t a_k[t] e_t                  (H,)
+    yhat_k = V s_k + V_a c_k + c            V_a (Y, H)
+
+The weights are computed for all decoder steps of the batch at once (batched
+products over B), so attention adds no Python loop to training.
+
 Training feeds the decoder the true previous value y_{k-1} (teacher forcing);
 ``predict`` feeds it its own previous output yhat_{k-1} (free running), one
 decoder step at a time. ``loss_and_grads`` also takes the decoder's previous-value
@@ -24,7 +34,7 @@ inputs from the caller, so training on self-generated inputs (``free_inputs``) i
 teacher forcing on those inputs, with no gradient through them.
 
 Parameters (namespaced, in this order): enc.layerL.U, enc.layerL.W, enc.layerL.b,
-dec.layerL.U, dec.layerL.W, dec.layerL.b, out.V, out.c. Every cell has a bias.
+dec.layerL.U, dec.layerL.W, dec.layerL.b, out.V, out.c[, att.W, att.V]. Every cell has a bias.
 The constructor arguments (``args``, with "network": "seq2seq") rebuild it.
 """
 from __future__ import annotations
@@ -38,10 +48,15 @@ from .cells import CELLS
 LOSSES = ("mse", "mae")
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 class Seq2Seq:
     def __init__(self, inputs: int, targets: int, known: int = 0, hidden_dim: int = 64, cell: str = "gru",
-                 activation: str = "tanh", layers: int = 1, loss: str = "mse", skip: bool = False, history: int = 0,
-                 horizon: int = 0):
+                 activation: str = "tanh", layers: int = 1, loss: str = "mse", attention: bool = False):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}")
         if loss not in LOSSES:
@@ -50,18 +65,14 @@ class Seq2Seq:
             raise ValueError(f"--activation applies to the rnn cell only, not {cell}")
         if min(int(inputs), int(targets), int(hidden_dim), int(layers)) < 1 or int(known) < 0:
             raise ValueError("sizes must be positive")
-        if skip and (int(history) < 1 or int(horizon) < 1):
-            raise ValueError("a linear skip needs the history and horizon lengths")
         self.args = {"network": "seq2seq", "inputs": int(inputs), "targets": int(targets), "known": int(known),
                      "hidden_dim": int(hidden_dim), "cell": cell, "activation": activation,
                      "layers": int(layers), "loss": loss}
         self.F, self.Y, self.Fk = int(inputs), int(targets), int(known)
         self.H, self.L, self.loss = int(hidden_dim), int(layers), loss
-        self.skip = bool(skip)
-        if self.skip:
-            self.args.update(skip=True, history=int(history), horizon=int(horizon))
-        self.Th, self.Tf = int(history), int(horizon)
-        self.D = self.Th * self.F + self.Tf * self.Fk        # inputs of the linear skip (without the 1)
+        self.attention = bool(attention)
+        if self.attention:
+            self.args["attention"] = True
         kw = {"activation": activation} if cell == "rnn" else {}
         self.enc = [CELLS[cell](self.H, tag=f"e{i}", **kw) for i in range(self.L)]
         self.dec = [CELLS[cell](self.H, tag=f"d{i}", **kw) for i in range(self.L)]
@@ -84,8 +95,9 @@ class Seq2Seq:
                 s[f"{side}.layer{i}.b"] = (GH,)
         s["out.V"] = (self.Y, H)
         s["out.c"] = (self.Y,)
-        if self.skip:
-            s["out.A"] = (self.D + 1, self.Tf * self.Y)
+        if self.attention:
+            s["att.W"] = (H, H)
+            s["att.V"] = (self.Y, H)
         return s
 
     def init(self, rng: np.random.Generator, dtype="float32") -> dict:
@@ -100,8 +112,9 @@ class Seq2Seq:
                 p[f"{side}.layer{i}.W"], p[f"{side}.layer{i}.b"] = c["W"], c["b"]
         p["out.V"] = layers.uniform(rng, self.H, (self.Y, self.H))
         p["out.c"] = np.zeros(self.Y)
-        if self.skip:
-            p["out.A"] = np.zeros((self.D + 1, self.Tf * self.Y))
+        if self.attention:
+            p["att.W"] = layers.uniform(rng, self.H, (self.H, self.H))
+            p["att.V"] = layers.uniform(rng, self.H, (self.Y, self.H))
         return self.as_layout(p, dtype)
 
     def as_layout(self, params: dict, dtype=None) -> dict:
@@ -143,11 +156,11 @@ class Seq2Seq:
         and the records ``backward`` needs."""
         Th, B, _ = x.shape
         Tf = dec_in.shape[0]
-        _, enc_rec, finals = self._stack("enc", params, x.reshape(Th * B, -1), Th, B, ws)
+        E, enc_rec, finals = self._stack("enc", params, x.reshape(Th * B, -1), Th, B, ws)
+        E = E.reshape(Th, B, self.H)                     # the encoder's top states, for attention
         if free and Tf > 1:
             Y = self.Y
-            lin = self._skip(params, x, dec_in[:, :, Y:]) if self.skip else None
-            fed = self._run_free(params, list(finals), dec_in[0, :, :Y], dec_in[:, :, Y:], lin)   # (Tf, B, Y)
+            fed = self._run_free(params, list(finals), dec_in[0, :, :Y], dec_in[:, :, Y:], E)   # (Tf, B, Y)
             dec_in = dec_in.copy()
             dec_in[1:, :, :Y] = fed[:-1]
         S, dec_rec, _ = self._stack("dec", params, dec_in.reshape(Tf * B, -1), Tf, B, ws, finals)
@@ -155,9 +168,17 @@ class Seq2Seq:
         yhat = ws.get("yhat", (Tf * B, self.Y), V.dtype)
         np.matmul(S, V.T, out=yhat)                      # (Tf*B, Y)
         yhat += params["out.c"]
-        if self.skip:
-            yhat += self._skip(params, x, dec_in[:, :, self.Y:]).reshape(yhat.shape)
-        return yhat, (Th, Tf, B, enc_rec, dec_rec, S)
+        att = None
+        if self.attention:
+            Sb = S.reshape(Tf, B, self.H).transpose(1, 0, 2)          # (B, Tf, H)
+            Eb = E.transpose(1, 0, 2)                                 # (B, Th, H)
+            Qb = Sb @ params["att.W"]                                 # (B, Tf, H)
+            Ab = _softmax(Qb @ Eb.transpose(0, 2, 1))                 # (B, Tf, Th)  weights over the history
+            Cb = Ab @ Eb                                              # (B, Tf, H)   contexts
+            C = Cb.transpose(1, 0, 2).reshape(Tf * B, self.H)
+            yhat += C @ params["att.V"].T
+            att = (Sb, Eb, Qb, Ab, C)
+        return yhat, (Th, Tf, B, enc_rec, dec_rec, S, att)
 
     def loss_and_grads(self, params: dict, x: np.ndarray, dec_in: np.ndarray, y: np.ndarray, mask: np.ndarray,
                        grads: dict, ws, scale: float = 1.0, free: bool = False) -> float:
@@ -166,7 +187,7 @@ class Seq2Seq:
         masked out). See ``forward`` for x, dec_in and free (no gradient flows through
         the fed-back outputs)."""
         yhat, rec = self.forward(params, x, dec_in, ws, free)
-        Th, Tf, B, enc_rec, dec_rec, S = rec
+        Th, Tf, B, enc_rec, dec_rec, S, att = rec
         err = ws.get("err", yhat.shape, yhat.dtype)
         np.subtract(yhat, y.reshape(yhat.shape), out=err)
         m = mask.reshape(yhat.shape)
@@ -181,15 +202,26 @@ class Seq2Seq:
         dY = err
         np.matmul(dY.T, S, out=grads["out.V"])            # (Y, H)
         np.sum(dY, axis=0, out=grads["out.c"])
-        if self.skip:
-            dYb = dY.reshape(Tf, B, self.Y).transpose(1, 0, 2).reshape(B, Tf * self.Y)
-            np.matmul(self._design(x, dec_in[:, :, self.Y:]).T, dYb, out=grads["out.A"])   # (D+1, Tf*Y)
         dS = ws.get("dS", S.shape, S.dtype)
         np.matmul(dY, params["out.V"], out=dS)            # (Tf*B, H)
+        dE = None
+        if att is not None:
+            Sb, Eb, Qb, Ab, C = att
+            np.matmul(dY.T, C, out=grads["att.V"])        # (Y, H)
+            dCb = (dY @ params["att.V"]).reshape(Tf, B, self.H).transpose(1, 0, 2)   # (B, Tf, H)
+            dAb = dCb @ Eb.transpose(0, 2, 1)                                       # (B, Tf, Th)
+            dEb = Ab.transpose(0, 2, 1) @ dCb                                       # (B, Th, H)  via c = a e
+            dZ = Ab * (dAb - np.sum(Ab * dAb, axis=2, keepdims=True))              # softmax backward
+            dQb = dZ @ Eb                                                           # (B, Tf, H)
+            dEb += dZ.transpose(0, 2, 1) @ Qb                                       # via the scores
+            np.matmul(Sb.reshape(-1, self.H).T, dQb.reshape(-1, self.H), out=grads["att.W"])
+            dS += (dQb @ params["att.W"].T).transpose(1, 0, 2).reshape(Tf * B, self.H)
+            dE = dEb.transpose(1, 0, 2).reshape(Th * B, self.H)
         dfinal = self._backward_stack("dec", params, dec_rec, dS, Tf, B, grads, ws, None)
-        dS = ws.get("dS", (Th * B, self.H), S.dtype)
-        dS.fill(0)                                        # the encoder's outputs feed nothing but its final state
-        self._backward_stack("enc", params, enc_rec, dS, Th, B, grads, ws, dfinal)
+        if dE is None:
+            dE = ws.get("dS", (Th * B, self.H), S.dtype)
+            dE.fill(0)                                    # the encoder's outputs feed nothing but its final state
+        self._backward_stack("enc", params, enc_rec, dE, Th, B, grads, ws, dfinal)
         return loss
 
     def _backward_stack(self, side, params, records, dS, T, B, grads, ws, dlast):
@@ -217,37 +249,25 @@ class Seq2Seq:
 
     # ------------------------------------------------------------ free running
 
-    def encode(self, params: dict, x: np.ndarray, ws) -> list:
-        """x (Th, B, F) -> the encoder's final state per layer (copies)."""
+    def encode(self, params: dict, x: np.ndarray, ws):
+        """x (Th, B, F) -> (the encoder's final state per layer, its top states (Th, B, H)), copies."""
         Th, B, _ = x.shape
-        _, _, finals = self._stack("enc", params, x.reshape(Th * B, -1), Th, B, ws)
-        return [tuple(s.copy() for s in f) if self.pair else f.copy() for f in finals]
+        E, _, finals = self._stack("enc", params, x.reshape(Th * B, -1), Th, B, ws)
+        return ([tuple(s.copy() for s in f) if self.pair else f.copy() for f in finals],
+                E.reshape(Th, B, self.H).copy())
 
     def predict(self, params: dict, x: np.ndarray, y0: np.ndarray, known: np.ndarray, ws) -> np.ndarray:
         """Free running: each decoder step is fed the previous step's output. x (Th, B, F);
         y0 (B, Y) the targets at the forecast origin; known (Tf, B, Fk) -> yhat (Tf, B, Y)."""
-        lin = self._skip(params, x, known) if self.skip else None
-        return self._run_free(params, self.encode(params, x, ws), y0, known, lin)
+        state, E = self.encode(params, x, ws)
+        return self._run_free(params, state, y0, known, E)
 
-    def _design(self, x: np.ndarray, known: np.ndarray) -> np.ndarray:
-        """The linear skip's inputs per window (B, D+1): the history of every input, the
-        known-future inputs of every horizon step, 1 (as forecast.baselines.LinearAR)."""
-        B = x.shape[1]
-        return np.hstack([x.transpose(1, 0, 2).reshape(B, -1), known.transpose(1, 0, 2).reshape(B, -1),
-                          np.ones((B, 1), x.dtype)])
-
-    def _skip(self, params: dict, x: np.ndarray, known: np.ndarray) -> np.ndarray:
-        """The linear skip's term of every output (Tf, B, Y)."""
-        B = x.shape[1]
-        return (self._design(x, known) @ params["out.A"]).reshape(B, self.Tf, self.Y).transpose(1, 0, 2)
-
-    def _run_free(self, params: dict, state: list, y0: np.ndarray, known: np.ndarray, lin=None) -> np.ndarray:
+    def _run_free(self, params: dict, state: list, y0: np.ndarray, known: np.ndarray, E: np.ndarray) -> np.ndarray:
         """The decoder one step at a time from ``state`` (per layer; replaced, never
-        modified in place), fed its own outputs: (Tf, B, Y). lin: the linear skip's
-        terms (Tf, B, Y), part of each output."""
+        modified in place), fed its own outputs: (Tf, B, Y). E (Th, B, H): the encoder's
+        top states (for attention)."""
         Tf, B = known.shape[0], y0.shape[0]
         V, c = params["out.V"], params["out.c"]
-        hw = lin
         U0 = params["dec.layer0.U"]
         Uy, Uk = U0[:, :self.Y], U0[:, self.Y:]
         ak = known.reshape(Tf * B, -1) @ Uk.T if self.Fk else None    # (Tf*B, G*H) known parts at once
@@ -262,8 +282,10 @@ class Seq2Seq:
                 state[i] = cell.step(parts[i], a, state[i])
                 if i + 1 < self.L:
                     a = cell.output(state[i]) @ params[f"dec.layer{i + 1}.U"].T
-            prev = self.cell.output(state[-1]) @ V.T + c  # (B, Y)
-            if hw is not None:
-                prev += hw[k]
+            h = self.cell.output(state[-1])               # (B, H)
+            prev = h @ V.T + c                            # (B, Y)
+            if self.attention:
+                a = _softmax(np.einsum("bh,tbh->bt", h @ params["att.W"], E))     # (B, Th)
+                prev += np.einsum("bt,tbh->bh", a, E) @ params["att.V"].T
             out[k] = prev
         return out
