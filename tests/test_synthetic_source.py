@@ -1,0 +1,65 @@
+"""benchmarks/synthetic.py reports a perplexity floor for its corpora; the figures built
+on it are only honest if its probabilities are a distribution and its sampler draws
+from that same distribution."""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from rnncli.config import END_ID, START_ID
+
+_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "synthetic.py")
+_spec = importlib.util.spec_from_file_location("synthetic_bench", _PATH)
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
+
+
+def _stream(rng, C=9, sentences=60):
+    out = []
+    for _ in range(sentences):
+        n = rng.integers(1, 6)
+        out += [START_ID, *rng.integers(3, C, n).tolist(), END_ID]
+    return np.array(out)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_probabilities_sum_to_one_over_the_vocabulary(order):
+    rng = np.random.default_rng(0)
+    C = 9
+    src = synthetic.NGramSource(_stream(rng, C), C, order, (0.2, 0.3, 0.5))
+    w = np.arange(C)
+    for u in range(C):
+        for v in [START_ID] + list(range(3, C)):
+            p = src.prob(np.full(C, u), np.full(C, v), w)
+            assert p[START_ID] == 0
+            assert p.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_sampler_draws_from_the_stated_distribution(order):
+    rng = np.random.default_rng(1)
+    C = 9
+    src = synthetic.NGramSource(_stream(rng, C), C, order, (0.2, 0.3, 0.5))
+    u, v = 4, 5
+    n = 200_000
+    draws = src.sample(np.full(n, u), np.full(n, v), np.random.default_rng(2))
+    freq = np.bincount(draws, minlength=C) / n
+    p = src.prob(np.full(C, u), np.full(C, v), np.arange(C))
+    # 5 standard errors of a binomial proportion
+    assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-12)
+
+
+def test_generated_sentences_and_their_floor():
+    rng = np.random.default_rng(3)
+    C = 9
+    src = synthetic.NGramSource(_stream(rng, C), C, 2, (0.2, 0.3, 0.5))
+    sents = synthetic.generate(src, 5000, 3.0, np.random.default_rng(4))
+    assert all(s[0] == START_ID and s[-1] == END_ID and START_ID not in s[1:] and END_ID not in s[1:-1]
+               for s in sents)
+    ce, m = synthetic.floor(src, sents)
+    assert m == sum(len(s) - 1 for s in sents)
+    # the source's cross-entropy on its own samples is below the unigram model's
+    ids = np.concatenate([s[1:] for s in sents])
+    uni = np.bincount(ids, minlength=C) / len(ids)
+    assert ce < -np.log(uni[ids]).mean()
