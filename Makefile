@@ -32,8 +32,15 @@ demo-forecast: $(VENV)/.installed
 	$(BIN)/rnn forecast predict -m demo/forecast.npz data/series.csv -q \
 		$$($(BIN)/python -c "import matplotlib" 2>/dev/null && echo --plot demo/forecast.png)
 
+# Every speed figure of the issues in one run (about 40 minutes on 2 cores): the core rows
+# (bench.py), the class softmax against the full one and PyTorch's adaptive softmax, MPI
+# with 2 processes against 1 (where the [mpi] extra is installed), reading corpora.
+# BENCH_ARGS go to bench.py, e.g. BENCH_ARGS="--baseline REV --skip-memory".
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/class_softmax.py speed
+	if $(BIN)/python -c "import mpi4py" 2>/dev/null; then $(BIN)/python benchmarks/mpi_bench.py; \
+	else echo "bench: MPI rows skipped (pip install '.[mpi]' into $(VENV))"; fi
 	$(BIN)/python benchmarks/corpora.py
 
 # class softmax against the full softmax (and PyTorch's adaptive softmax when installed), ratios in one run

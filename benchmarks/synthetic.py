@@ -4,7 +4,8 @@ an interpolated n-gram model estimated on a real tokenized corpus, written as
 tokenized corpora (`rnn tokenize`'s format, so `rnn train`/`rnn eval` read the ids
 directly and no tokenizer stands between the source and the model).
 
-  python benchmarks/synthetic.py SOURCE.npz OUTDIR --tokens 1e6 [--order 2] [--seed 0]
+  python benchmarks/synthetic.py ngram SOURCE.npz OUTDIR --tokens 1e6 [--order 2] [--seed 0]
+  python benchmarks/synthetic.py longdep OUTDIR --tokens 2e5 [--keys 8 --fillers 40 --gap 8,16]
 
 SOURCE.npz is any `rnn tokenize` output (its vocabulary becomes the synthetic one).
 The source model, with c() counts in SOURCE's id stream (sentences back to back, so
@@ -16,6 +17,14 @@ the context of a first word is (SENTENCE_END, SENTENCE_START)):
 (l1, l2, l3 = --lambdas; where c(u,v) = 0 its weight goes to the bigram term; the
 unigram never emits SENTENCE_START). Sampling is exact: a term is chosen with its
 weight, then a random occurrence of the context in SOURCE gives the next id.
+
+longdep: a dependency across many tokens. Each sentence is
+  SENTENCE_START key_k f_1 ... f_L partner_k SENTENCE_END
+with k uniform over --keys keys, L uniform over the --gap range, fillers i.i.d. uniform
+over --fillers words; partner_k is decided by the key L+1 tokens earlier. The best
+model pays log(keys) for the key, log(fillers) per filler and the exact stopping
+hazard P(L = i | L >= i) after the i-th filler, and nothing for the partner or the end;
+a model that has forgotten the key pays log(keys) again at the partner.
 
 OUTDIR gets train.npz (--tokens predicted tokens) and test.npz (--test-fraction of
 that), and floor.json: the source's own cross-entropy on test.npz under rnncli's
@@ -34,8 +43,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from rnncli.batching import Encoded  # noqa: E402
-from rnncli.config import END_ID as END, START_ID as START  # noqa: E402
+from rnncli.config import END_ID as END, SPECIALS, START_ID as START  # noqa: E402
 from rnncli.lm.corpusfile import load_corpus, save_corpus  # noqa: E402
+from rnncli.lm.vocab import Vocab  # noqa: E402
 
 
 class NGramSource:
@@ -130,6 +140,39 @@ def generate(src, n_tokens, mean_len, rng, max_len=10_000):
     return sentences
 
 
+def longdep_sentences(n_tokens, keys, fillers, gap, rng):
+    """(sentences, vocabulary words): ids 3.. are key_0.., partner_0.., f_0.."""
+    lo, hi = gap
+    mean = 3 + (lo + hi) / 2                   # key, fillers, partner, end
+    n = max(1, int(round(n_tokens / mean)))
+    k = rng.integers(0, keys, n)
+    L = rng.integers(lo, hi + 1, n)
+    key0, part0, fill0 = 3, 3 + keys, 3 + 2 * keys
+    sents = [np.array([START, key0 + k[i], *(fill0 + rng.integers(0, fillers, L[i])), part0 + k[i], END],
+                      np.int32) for i in range(n)]
+    words = [f"key{i}" for i in range(keys)] + [f"partner{i}" for i in range(keys)] + \
+        [f"f{i}" for i in range(fillers)]
+    return sents, words
+
+
+def longdep_floor(sents, keys, fillers, gap):
+    """Cross-entropy (nats/token) of the generating process on these sentences."""
+    lo, hi = gap
+    span = hi - lo + 1
+    nll, m = 0.0, 0
+    for s in sents:
+        L = len(s) - 4
+        nll += math.log(keys)                       # the key
+        for i in range(L + 1):                      # after i fillers: stop (partner) or go on
+            p_stop = 0.0 if i < lo else 1.0 / (hi + 1 - i)     # P(L = i | L >= i), uniform L
+            if i < L:
+                nll -= math.log((1 - p_stop) / fillers)
+            else:
+                nll -= math.log(p_stop)             # the partner itself is certain given the key
+        m += L + 3                                  # key, fillers, partner, end (certain)
+    return nll / m, m
+
+
 def encode(sentences):
     ids = np.concatenate(sentences).astype(np.int32)
     offsets = np.zeros(len(sentences) + 1, np.int64)
@@ -153,36 +196,62 @@ def floor(src, sentences):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("source", help="a tokenized corpus (rnn tokenize output)")
-    ap.add_argument("outdir")
-    ap.add_argument("--tokens", type=float, default=1e6, help="predicted tokens in train.npz")
-    ap.add_argument("--test-fraction", type=float, default=0.05)
-    ap.add_argument("--order", type=int, default=2, choices=[1, 2])
-    ap.add_argument("--lambdas", default="0.1,0.3,0.6", help="unigram, bigram, trigram weights")
-    ap.add_argument("--seed", type=int, default=0)
+    sub = ap.add_subparsers(dest="kind", required=True)
+    ng = sub.add_parser("ngram", help="an interpolated n-gram of a real corpus")
+    ng.add_argument("source", help="a tokenized corpus (rnn tokenize output)")
+    ng.add_argument("--order", type=int, default=2, choices=[1, 2])
+    ng.add_argument("--lambdas", default="0.1,0.3,0.6", help="unigram, bigram, trigram weights")
+    ld = sub.add_parser("longdep", help="a word decided many tokens earlier")
+    ld.add_argument("--keys", type=int, default=8)
+    ld.add_argument("--fillers", type=int, default=40)
+    ld.add_argument("--gap", default="8,16", help="fillers between key and partner: MIN,MAX")
+    for p in (ng, ld):
+        p.add_argument("outdir")
+        p.add_argument("--tokens", type=float, default=1e6, help="predicted tokens in train.npz")
+        p.add_argument("--test-fraction", type=float, default=0.05)
+        p.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    lambdas = tuple(float(x) for x in a.lambdas.split(","))
-    if len(lambdas) != 3 or min(lambdas) < 0 or abs(sum(lambdas) - 1) > 1e-9 or lambdas[0] <= 0:
-        sys.exit("synthetic: --lambdas must be three non-negative weights summing to 1, the first > 0")
-    enc, vocab, settings = load_corpus(a.source)
-    stream = np.asarray(enc.ids[enc.starts[0]:int(enc.starts[-1] + enc.lens[-1])])
-    src = NGramSource(stream, len(vocab.words), a.order, lambdas)
     rng = np.random.default_rng(a.seed)
-    mean_len = float(np.mean(enc.lens)) - 1   # predicted tokens per source sentence
     os.makedirs(a.outdir, exist_ok=True)
-    settings = dict(settings, sources=[f"synthetic order-{a.order} n-gram of {os.path.abspath(a.source)}, "
-                                       f"lambdas {a.lambdas}, seed {a.seed}"])
-    result = {"source": os.path.abspath(a.source), "order": a.order, "lambdas": lambdas, "seed": a.seed,
-              "vocab_size": len(vocab.words)}
+    result = {"kind": a.kind, "seed": a.seed}
+    if a.kind == "ngram":
+        lambdas = tuple(float(x) for x in a.lambdas.split(","))
+        if len(lambdas) != 3 or min(lambdas) < 0 or abs(sum(lambdas) - 1) > 1e-9 or lambdas[0] <= 0:
+            sys.exit("synthetic: --lambdas must be three non-negative weights summing to 1, the first > 0")
+        enc, vocab, settings = load_corpus(a.source)
+        stream = np.asarray(enc.ids[enc.starts[0]:int(enc.starts[-1] + enc.lens[-1])])
+        src = NGramSource(stream, len(vocab.words), a.order, lambdas)
+        mean_len = float(np.mean(enc.lens)) - 1   # predicted tokens per source sentence
+        settings = dict(settings, sources=[f"synthetic order-{a.order} n-gram of {os.path.abspath(a.source)}, "
+                                           f"lambdas {a.lambdas}, seed {a.seed}"])
+        result.update(source=os.path.abspath(a.source), order=a.order, lambdas=lambdas)
+
+        def make(n):
+            sents = generate(src, n, mean_len, rng)
+            return sents, floor(src, sents)
+    else:
+        gap = tuple(int(x) for x in a.gap.split(","))
+        if len(gap) != 2 or not 0 <= gap[0] <= gap[1] or a.keys < 1 or a.fillers < 1:
+            sys.exit("synthetic: --gap MIN,MAX with 0 <= MIN <= MAX; --keys and --fillers >= 1")
+        _, words = longdep_sentences(1, a.keys, a.fillers, gap, np.random.default_rng(0))
+        vocab = Vocab(list(SPECIALS) + words)
+        settings = {"lowercase": True, "sentences": "lines", "words": "whitespace", "unk_token": None,
+                    "vocab_size": len(vocab.words), "splitter": {}, "csv_column": None,
+                    "sources": [f"synthetic longdep keys {a.keys} fillers {a.fillers} gap {a.gap} seed {a.seed}"]}
+        result.update(keys=a.keys, fillers=a.fillers, gap=gap)
+
+        def make(n):
+            sents, _ = longdep_sentences(n, a.keys, a.fillers, gap, rng)
+            return sents, longdep_floor(sents, a.keys, a.fillers, gap)
+    result["vocab_size"] = len(vocab.words)
     for name, n in (("train", a.tokens), ("test", a.tokens * a.test_fraction)):
-        sents = generate(src, n, mean_len, rng)
+        sents, (ce, m) = make(n)
         save_corpus(os.path.join(a.outdir, f"{name}.npz"), encode(sents), vocab, settings)
-        ce, m = floor(src, sents)
         result[f"{name}_tokens"] = m
         result[f"{name}_sentences"] = len(sents)
         result[f"{name}_floor_cross_entropy"] = ce
         result[f"{name}_floor_perplexity"] = math.exp(ce)
-        print(f"{name}: {len(sents):,} sentences, {m:,} predicted tokens, source perplexity {math.exp(ce):.2f}",
+        print(f"{name}: {len(sents):,} sentences, {m:,} predicted tokens, source perplexity {math.exp(ce):.3f}",
               flush=True)
     with open(os.path.join(a.outdir, "floor.json"), "w") as f:
         json.dump(result, f, indent=1)

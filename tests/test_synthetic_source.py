@@ -63,3 +63,18 @@ def test_generated_sentences_and_their_floor():
     ids = np.concatenate([s[1:] for s in sents])
     uni = np.bincount(ids, minlength=C) / len(ids)
     assert ce < -np.log(uni[ids]).mean()
+
+
+def test_longdep_floor_is_the_generating_probability():
+    keys, fillers, gap = 3, 5, (2, 4)
+    sents, words = synthetic.longdep_sentences(300, keys, fillers, gap, np.random.default_rng(5))
+    assert len(words) == 2 * keys + fillers
+    span = gap[1] - gap[0] + 1
+    for s in sents[:50]:
+        L = len(s) - 4
+        assert gap[0] <= L <= gap[1]
+        assert s[-2] - (3 + keys) == s[1] - 3          # the partner matches the key
+        ce, m = synthetic.longdep_floor([s], keys, fillers, gap)
+        assert m == len(s) - 1
+        # P(sentence) = P(key) P(L) P(fillers); partner and end are certain
+        assert ce * m == pytest.approx(np.log(keys) + np.log(span) + L * np.log(fillers), rel=1e-12)
