@@ -414,3 +414,24 @@ def test_with_max_time_any_gain_counts_against_patience(tmp_path, monkeypatch):
     monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
     res = t.run()
     assert res.stopped == "patience" and len(res.history) == 7 and res.best_val == 1.9979
+
+
+def test_cli_resume_with_a_new_lr_uses_it(tmp_path):
+    """A --lr given on resume replaces the rate the stored schedule had reached (it used
+    to be ignored); the same --lr as the checkpoint's keeps the schedule's rate."""
+    corpus = tmp_path / "c.txt"
+    write_text(corpus)
+    common = ["--hidden-dim", "8", "--batch-size", "4", "--seed", "1", "-q"]
+    r = rnn("train", str(corpus), "-o", "m.npz", "--epochs", "1", "--lr", "0.01", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = rnn("train", str(corpus), "--resume", "m.npz", "-o", "m2.npz", "--epochs", "2", "--lr", "0.0004",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "replaces the rate" in r.stderr
+    hist = checkpoint.load(str(tmp_path / "m2.npz")).state["history"]
+    assert hist[0]["lr"] == pytest.approx(0.01) and hist[1]["lr"] == pytest.approx(0.0004)
+    r = rnn("train", str(corpus), "--resume", "m.npz", "-o", "m3.npz", "--epochs", "2", "--lr-schedule", "constant",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "starts afresh" in r.stderr
+    assert checkpoint.load(str(tmp_path / "m3.npz")).state["history"][1]["lr"] == pytest.approx(0.01)
