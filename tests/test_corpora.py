@@ -673,3 +673,36 @@ def test_progress_shows_megabytes_and_words_per_second(tmp_path):
     tok = [b for b in bars if b.kw["desc"] == "tokenizing"][0]
     assert tok.kw["unit"] == "B" and tok.kw["unit_scale"] and tok.n == os.path.getsize(f)
     assert tok.postfix.endswith("words/s")
+
+
+def _unit_reporting_signals(job):
+    """Stands in for tokenizer._safe_unit inside the (forked) workers."""
+    if os.getpid() == _PARENT[0]:
+        return _REAL_SAFE_UNIT(job)
+    _PARENT.append("worker ran")      # only the worker's copy of the list grows
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "worker kept a Python SIGTERM handler"
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    return _REAL_SAFE_UNIT(job)
+
+
+_REAL_SAFE_UNIT = tokenizer._safe_unit
+_PARENT = [None]
+
+
+def test_tokenizing_workers_die_on_sigterm_without_a_python_handler(monkeypatch):
+    """The CLI installs a Python SIGTERM handler; forked workers must not keep it: one
+    that only runs between bytecodes lost the SIGTERM of Pool.terminate() when it landed
+    just before a worker blocked on the task queue, and `rnn tokenize` hung for good."""
+    old = signal.signal(signal.SIGTERM, lambda *a: None)
+    _PARENT[0] = os.getpid()
+    try:
+        monkeypatch.setattr(tokenizer, "_safe_unit", _unit_reporting_signals)
+        monkeypatch.setattr(tokenizer, "PARALLEL_CHARS", 10_000)
+        monkeypatch.setattr(splitting, "UNIT", 20_000)
+        text = "\n".join(simple_sentences(6000, seed=4))
+        want = tokenizer.tokenize([text], None, True, workers=1, sentences="lines")
+        got = tokenizer.tokenize([text], None, True, workers=2, sentences="lines")
+        assert sentences_of(got) == sentences_of(want)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL   # the parent's is untouched
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import signal
 import tempfile
 import time
 from collections import deque
@@ -446,7 +447,8 @@ def tokenize(docs, splitter: Splitter | None, lowercase: bool = True, workers: i
     if parallel:
         # fork: the workers inherit the splitter; at most 2 units per worker are in
         # flight, so memory stays bounded however long the input is
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
+        try:
             pending: deque = deque()
             for unit, raw_pos, name in all_jobs:
                 pending.append((pool.apply_async(_safe_unit, ((unit, name),)), raw_pos, name))
@@ -456,10 +458,24 @@ def tokenize(docs, splitter: Splitter | None, lowercase: bool = True, workers: i
             while pending:
                 r, p, n = pending.popleft()
                 merge(r.get(), p, n)
+            pool.close()     # the workers exit on their own; terminate() only on errors
+            pool.join()
+        finally:
+            pool.terminate()
     else:
         for unit, raw_pos, name in all_jobs:
             merge(_safe_unit((unit, name)), raw_pos, name)
     return Tokens(words_list, ids.array(), lens.array())
+
+
+def _worker_signals():
+    """In a tokenizing worker: SIGTERM kills at once, SIGINT is left to the parent.
+    A Python-level SIGTERM handler (inherited from the CLI) only runs between
+    bytecodes, and a SIGTERM from Pool.terminate() that lands just before a worker
+    blocks on the task queue's lock was lost that way: the worker waited forever
+    and so did `rnn tokenize` (seen once in a benchmark run)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def words_of(text: str, settings: Settings) -> list[str]:
