@@ -244,6 +244,16 @@ class Trainer:
                 break
         return Result(stopped, st["history"], st["best_val"])
 
+    def _restore_best(self) -> bool:
+        """Put the best weights seen back (early stopping's): False if there are none."""
+        if self.best_params is None:
+            return False
+        for k, v in self.best_params.items():
+            self.params[k][...] = v
+            if self.avg is not None:
+                self.avg[k][...] = v
+        return True
+
     def _finish_estimate(self, steps: list) -> float:
         """Seconds that one more step, the validation pass and writing the checkpoint(s)
         will take: the mean step of this epoch (its first step, which warms caches and
@@ -303,13 +313,14 @@ class Trainer:
         }
         if cfg.patience and st["bad_epochs"] >= cfg.patience:
             stop = "patience"
-            if self.best_params is not None:
-                for k, v in self.best_params.items():
-                    self.params[k][...] = v
-                    if self.avg is not None:
-                        self.avg[k][...] = v
+            if self._restore_best():
                 self._note(f"no validation gain for {cfg.patience} epochs: stopping, best weights restored "
                            f"(validation loss {st['best_val']:.4f})")
+        elif partial and not improved and cfg.patience and val is not None and self._restore_best():
+            # --max-time ended the run mid-epoch on weights worse than the best seen: the
+            # checkpoint is the best model, as when early stopping ends it
+            self._note(f"time is up: best weights restored (validation loss {st['best_val']:.4f}; "
+                       f"{val:.4f} at the stop)")
         record["seconds"] = round(t_epoch_so_far + time.perf_counter() - t0, 3)  # training + validation
         st["history"].append(record)
         t_save = time.perf_counter()

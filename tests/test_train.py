@@ -435,3 +435,26 @@ def test_cli_resume_with_a_new_lr_uses_it(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "starts afresh" in r.stderr
     assert checkpoint.load(str(tmp_path / "m3.npz")).state["history"][1]["lr"] == pytest.approx(0.01)
+
+
+def test_time_running_out_on_worse_weights_restores_the_best(tmp_path, monkeypatch):
+    """--max-time ending the run mid-epoch on weights that validate worse than the best
+    seen leaves the best weights in the checkpoint, as early stopping does."""
+    t = make_trainer(tmp_path, small_cfg(epochs=10, max_time=1000.0, patience=3, lr_schedule="constant"))
+    vals, seen = iter([5.0, 1.0, 0.9, 1.5]), {}    # the first call prices the end of an epoch
+
+    def fake_val():
+        v = next(vals)
+        seen[v] = {k: p.copy() for k, p in t.params.items()}
+        return v
+    monkeypatch.setattr(t, "validation_loss", fake_val)
+    # time runs out after three steps of the third epoch
+    monkeypatch.setattr(t, "_finish_estimate", lambda steps: 1e9 if t.state["epoch"] == 2 and len(steps) >= 3
+                        else 0.0)
+    res = t.run()
+    assert res.stopped == "time" and t.state["history"][-1]["partial"]
+    assert not np.array_equal(seen[1.5]["layer0.W"], seen[0.9]["layer0.W"])   # it did train on
+    saved = checkpoint.load(str(tmp_path / "m.npz")).params
+    for k, v in seen[0.9].items():
+        np.testing.assert_array_equal(t.params[k], v)
+        np.testing.assert_array_equal(saved[k], v)
