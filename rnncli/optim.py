@@ -120,44 +120,30 @@ class Schedule:
     mikolov   RNNLM's: once an epoch improves validation loss by less than ``min_gain``
               (relative), halve the rate every epoch; the next such epoch stops training
     plateau   multiply the rate by ``factor`` after an epoch that does not improve the best
-              validation loss by ``min_gain`` (relative). With a time budget (``budget``)
-              the first such epoch starts instead a linear decay from the rate it had
-              to zero at the end of the budget: repeated factors took the rate to
-              nothing within a few epochs and the run stopped with most of its time
-              unspent, while a model that still underfits gains from every minute
+              validation loss by ``min_gain`` (relative)
     cosine    cosine decay to zero over the horizon (epochs, or --max-time)
     linear    linear decay to zero over the horizon
     constant  never changes
     """
 
-    def __init__(self, kind: str, lr: float, factor: float = 0.25, min_gain: float = 0.003, budget: bool = False):
+    def __init__(self, kind: str, lr: float, factor: float = 0.25, min_gain: float = 0.003):
         self.kind, self.base_lr, self.factor, self.min_gain = kind, lr, factor, min_gain
-        self.budget = budget      # progress is the fraction of a time budget spent
         self.lr = lr              # the rate for the coming epoch (before any per-step decay)
         self.prev = None          # previous epoch's validation loss
         self.best = None
         self.halving = False
-        self.decay_from = None    # plateau with a budget: (progress, rate) where the linear decay began
-        self.last = lr            # the rate last returned by at()
 
     def at(self, progress: float) -> float:
         """The rate for a step at ``progress`` in [0, 1] of the horizon."""
         p = min(max(progress, 0.0), 1.0)
         if self.kind == "cosine":
-            r = self.lr * 0.5 * (1 + math.cos(math.pi * p))
-        elif self.kind == "linear":
-            r = self.lr * (1 - p)
-        elif self.decay_from is not None:
-            p0, lr0 = self.decay_from
-            r = lr0 * max(0.0, 1.0 - (p - p0) / max(1e-9, 1.0 - p0))
-        else:
-            r = self.lr
-        self.last = r
-        return r
+            return self.lr * 0.5 * (1 + math.cos(math.pi * p))
+        if self.kind == "linear":
+            return self.lr * (1 - p)
+        return self.lr
 
-    def end_epoch(self, val: float | None, progress: float | None = None) -> bool:
-        """Update after an epoch's validation loss (``progress``: the fraction of the
-        horizon spent); True means stop training."""
+    def end_epoch(self, val: float | None) -> bool:
+        """Update after an epoch's validation loss; True means stop training."""
         stop = False
         if val is None:
             return False
@@ -174,21 +160,14 @@ class Schedule:
                 self.lr *= 0.5
         elif k == "plateau" and self.best is not None:
             if (self.best - val) < self.min_gain * abs(self.best):
-                if not (self.budget and progress is not None):
-                    self.lr *= self.factor
-                elif self.decay_from is None:
-                    self.decay_from = (min(max(progress, 0.0), 1.0), self.lr)
+                self.lr *= self.factor
         self.prev = val
         self.best = val if self.best is None else min(self.best, val)
         return stop
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "lr": self.lr, "prev": self.prev, "best": self.best,
-                "halving": self.halving, "decaying": self.decay_from is not None, "last": self.last}
+                "halving": self.halving}
 
     def load(self, d: dict):
         self.lr, self.prev, self.best, self.halving = d["lr"], d["prev"], d["best"], d["halving"]
-        if d.get("decaying"):
-            # a resumed run has a budget of its own: the decay goes on from the rate reached,
-            # over the new budget
-            self.decay_from = (0.0, float(d.get("last", self.lr)))

@@ -89,8 +89,7 @@ class Trainer:
         if opt_state:
             self.opt.load_state(opt_state, self.state.get("opt_t", 0))
         self.opt.t = self.state.get("opt_t", 0)
-        self.sched = Schedule(cfg.lr_schedule, cfg.lr, cfg.lr_factor, cfg.min_gain, budget=bool(cfg.max_time))
-        self._progress = 0.0     # the fraction of the horizon spent at the last step (same on every rank)
+        self.sched = Schedule(cfg.lr_schedule, cfg.lr, cfg.lr_factor, cfg.min_gain)
         if "schedule" in self.state:
             self.sched.load(self.state["schedule"])
         self.best_params = None
@@ -205,7 +204,6 @@ class Trainer:
                 progress = (epoch + bi / len(batches)) / n_target if n_target != math.inf else 0.0
                 if cfg.max_time:
                     progress = max(progress, elapsed / cfg.max_time)
-                self._progress = progress
                 lr = self.last_lr = self.sched.at(progress)
                 nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng)
                 if self.comm.size > 1:
@@ -280,7 +278,7 @@ class Trainer:
         t0 = time.perf_counter()
         val = self.validation_loss()
         stop = None
-        if not partial and self.sched.end_epoch(val, self._progress):
+        if not partial and self.sched.end_epoch(val):
             stop = "schedule"
         best = st["best_val"]
         improved = val is not None and (best is None or val < best)
@@ -383,7 +381,7 @@ def starting_point(net, cfg: Config, ck, note=lambda msg: None):
         note(f"note: learning-rate schedule changed from {ck.config.lr_schedule} to {cfg.lr_schedule}; "
              f"it starts afresh at --lr {cfg.lr:g}")
     elif sched and ck.config.lr != cfg.lr:
-        state = dict(state, schedule=dict(sched, lr=cfg.lr, last=cfg.lr, decaying=False))
+        state = dict(state, schedule=dict(sched, lr=cfg.lr))
         note(f"note: --lr {cfg.lr:g} replaces the rate the checkpoint's schedule had reached ({sched['lr']:g})")
     return net.as_layout(ck.params, np.dtype(cfg.dtype)), state, opt_state
 

@@ -233,29 +233,6 @@ def test_schedule_plateau_multiplies_by_factor():
     assert lrs == [1, 1, 1, 0.25, 0.25, 0.0625]
 
 
-def test_schedule_plateau_with_a_time_budget_decays_linearly_to_its_end():
-    """Under --max-time the first stalled epoch starts a linear decay from the rate it had
-    to zero at the end of the budget (instead of multiplying by the factor again and
-    again); later stalls change nothing; a resumed run decays from the rate reached over
-    its own budget."""
-    s = Schedule("plateau", 1.0, factor=0.25, min_gain=0.003, budget=True)
-    assert s.at(0.1) == 1.0
-    s.end_epoch(5.0, 0.1)
-    s.end_epoch(4.0, 0.2)            # a gain: nothing changes
-    assert s.at(0.3) == 1.0 and s.decay_from is None
-    s.end_epoch(3.999, 0.4)          # stalled at 40% of the budget
-    assert s.lr == 1.0 and s.decay_from == (0.4, 1.0)
-    assert s.at(0.4) == pytest.approx(1.0) and s.at(0.7) == pytest.approx(0.5) and s.at(1.0) == 0.0
-    s.end_epoch(3.9989, 0.7)         # stalled again: the decay goes on as it was
-    assert s.decay_from == (0.4, 1.0) and s.at(0.85) == pytest.approx(0.25)
-    r = Schedule("plateau", 1.0, budget=True)
-    r.load(s.to_dict())
-    assert r.at(0.0) == pytest.approx(0.25) and r.at(0.5) == pytest.approx(0.125)
-    # without a budget the factor rule is unchanged
-    lrs, _ = run_schedule("plateau", [5, 4, 4.5, 3.9, 3.9, 3.0], factor=0.25, min_gain=0.003)
-    assert lrs == [1, 1, 1, 0.25, 0.25, 0.0625]
-
-
 @pytest.mark.parametrize("kind", ["cosine", "linear"])
 def test_schedule_decay_to_zero(kind):
     s = Schedule(kind, 2.0)
