@@ -50,14 +50,15 @@ def main():
     for _ in range(a.repeats):
         for b in batches:
             t0 = clock()
-            S, cache = net.hidden_states(p, b, ws)
+            S, records = net._forward(p, b, ws)
+            cache = records[0][2]
             t1 = clock()
             _, dh = net.out._classes.loss_and_grad(net.out._class_part(op), S, net.out.cls[b.y], {"V": og["Vk"]},
                                                    ws, 1 / 32, 1.0)
             t2 = clock()
             net.out.loss_and_grad(op, S, b.y, og, ws, 1 / 32, 1.0)   # class layer and word layer
             t3 = clock()
-            dA = net.cell.backward(cp, cache, dh, b, -1, {"W": g["layer0.W"]}, ws)
+            dA = net.cells[0].backward(cp, cache, dh, b.offsets_list, -1, {"W": g["layer0.W"]}, ws)
             t4 = clock()
             layers.embed_backward(g["layer0.U"], b.x, dA)
             t5 = clock()
