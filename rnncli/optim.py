@@ -9,18 +9,30 @@ import math
 import numpy as np
 
 
-def global_norm(grads: dict) -> float:
-    # ravel(order="K") is a view for U's transposed layout, where vdot would copy
-    return math.sqrt(sum(float(np.dot(f, f)) for f in (g.ravel(order="K") for g in grads.values())))
+def _flat(g: np.ndarray, rows) -> np.ndarray:
+    """The numbers of g that can be nonzero: all (ravel(order="K") is a view for U's
+    transposed layout, where vdot would copy), or only the given rows of g.T."""
+    return g.ravel(order="K") if rows is None else g.T[rows].ravel()
 
 
-def clip_(grads: dict, max_norm: float) -> float:
-    """Scale gradients so their global norm is at most max_norm; returns the norm before."""
-    norm = global_norm(grads)
+def global_norm(grads: dict, rows: dict | None = None) -> float:
+    """rows: {name: sorted distinct rows of grads[name].T outside which it is zero}."""
+    rows = rows or {}
+    return math.sqrt(sum(float(np.dot(f, f)) for f in (_flat(g, rows.get(k)) for k, g in grads.items())))
+
+
+def clip_(grads: dict, max_norm: float, rows: dict | None = None) -> float:
+    """Scale gradients so their global norm is at most max_norm; returns the norm before.
+    ``rows`` as for global_norm: only those rows are read and scaled."""
+    norm = global_norm(grads, rows)
     if max_norm > 0 and norm > max_norm:
         f = max_norm / (norm + 1e-12)
-        for g in grads.values():
-            g *= f
+        for k, g in grads.items():
+            r = (rows or {}).get(k)
+            if r is None:
+                g *= f
+            else:
+                g.T[r] *= f
     return norm
 
 
@@ -65,7 +77,9 @@ class Optimizer:
             raise ValueError(f"optimizer state lacks {sorted(missing)}")
         self.t = int(t)
 
-    def step(self, params: dict, grads: dict, lr: float):
+    def step(self, params: dict, grads: dict, lr: float, rows: dict | None = None):
+        """rows (plain SGD without weight decay only): {name: sorted distinct rows of
+        grads[name].T outside which it is zero}; only those rows of the parameter move."""
         self.t += 1
         for k, p in params.items():
             g = grads[k]
@@ -73,7 +87,11 @@ class Optimizer:
                 g += self.weight_decay * p
             tmp = self._tmp[k]
             n = self.name
-            if n == "sgd":
+            r = (rows or {}).get(k)
+            if n == "sgd" and r is not None and not self.weight_decay:
+                pt = p.T
+                pt[r] -= lr * g.T[r]
+            elif n == "sgd":
                 np.multiply(g, lr, out=tmp)
                 p -= tmp
             elif n == "momentum":

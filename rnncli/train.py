@@ -72,6 +72,10 @@ class Trainer:
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                       "bad_epochs": 0, "history": [], "train_seconds": 0.0, **(state or {})}
         self.ws = Workspace(cfg.threads or getattr(self.comm, "threads", None))
+        # The embedding gradient stays row-sparse (cleared, normed, scaled and, for plain
+        # SGD, applied only on the rows a batch used) where nothing else writes into it:
+        # one process (an Allreduce adds other processes' rows) and no weight decay.
+        self.ws.sparse_rows = self.comm.size == 1 and not cfg.weight_decay and "layer0.U" in params
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
         # --average: the weights the model is (validated, saved as param.*, restored by early
@@ -216,9 +220,11 @@ class Trainer:
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); {self.output_status()}; "
                                    f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {cfg.clip:g})")
-                norm = clip_(self.grads, cfg.clip)
+                touched = self.ws.touched("layer0.U")
+                rows = {"layer0.U": touched["rows"]} if touched and "rows" in touched else None
+                norm = clip_(self.grads, cfg.clip, rows)
                 norms.append(norm)
-                self.opt.step(self.params, self.grads, lr)
+                self.opt.step(self.params, self.grads, lr, rows)
                 if self.avg is not None:
                     average_(self.avg, self.params, cfg.average, self.opt.t)
                 st["step"] += 1

@@ -458,3 +458,35 @@ def test_time_running_out_on_worse_weights_restores_the_best(tmp_path, monkeypat
     for k, v in seen[0.9].items():
         np.testing.assert_array_equal(t.params[k], v)
         np.testing.assert_array_equal(saved[k], v)
+
+
+def test_row_sparse_embedding_gradient_clears_only_what_the_last_call_wrote():
+    from rnncli.nn import layers
+    rng = np.random.default_rng(0)
+    G, C = 6, 40
+    dU = np.ascontiguousarray(rng.standard_normal((C, G))).T     # garbage to start with
+    touched = {}
+    for n in (7, 3, 12, 1):
+        x = rng.integers(0, C, n)
+        dA = rng.standard_normal((n, G))
+        layers.embed_backward(dU, x, dA, touched)
+        want = np.zeros((C, G))
+        np.add.at(want, x, dA)
+        np.testing.assert_array_equal(dU.T, want)
+        assert np.array_equal(touched["rows"], np.unique(x))
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_row_sparse_embedding_updates_equal_the_dense_ones(tmp_path, opt):
+    """Clearing, norm, clipping and (SGD) the update over the rows a batch used give the
+    dense path's parameters (up to the norm's summation order)."""
+    cfg = small_cfg(optimizer=opt, lr=0.05 if opt == "sgd" else 0.01, epochs=2, clip=0.5)
+    a = make_trainer(tmp_path, cfg, name="a.npz")
+    b = make_trainer(tmp_path, cfg, name="b.npz")
+    assert a.ws.sparse_rows
+    b.ws.sparse_rows = False
+    a.run()
+    b.run()
+    assert "rows" in a.ws.touched("layer0.U")
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-10, atol=1e-12)

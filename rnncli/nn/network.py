@@ -161,7 +161,7 @@ class Network:
             dA = self.cells[i].backward(self._part(params, f"layer{i}."), cache, dS, off, bptt_truncate,
                                         {k: v for k, v in self._part(grads, f"layer{i}.").items() if k != "U"}, ws)
             if i == 0:
-                layers.embed_backward(grads["layer0.U"], batch.x, dA)
+                layers.embed_backward(grads["layer0.U"], batch.x, dA, ws.touched("layer0.U"))
                 break
             U = params[f"layer{i}.U"]
             np.matmul(dA.T, Hin, out=grads[f"layer{i}.U"])   # (G*H, H)
