@@ -337,8 +337,8 @@ def test_nan_parameters_are_never_saved(tmp_path):
     t2 = make_trainer(tmp_path, small_cfg(epochs=2), params=t.params, state=t.state)
     real = t2.opt.step
 
-    def poison(params, grads, lr):
-        real(params, grads, lr)
+    def poison(params, grads, lr, *rows):
+        real(params, grads, lr, *rows)
         if t2.state["step"] + 1 == 2 * steps:   # the last update of epoch 2
             params["layer0.W"][0, 0] = np.inf
     t2.opt.step = poison
