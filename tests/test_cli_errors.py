@@ -101,6 +101,14 @@ def test_latin1_with_encoding_option(capsys, tmp_path):
     assert r.code == 0, r
 
 
+def test_utf16_without_a_byte_order_mark_is_a_one_line_error(capsys, tmp_path, corpus):
+    """The UTF-16 codec raises a plain UnicodeError (not a decode error) for a stream
+    without a BOM; found by the slow fuzz test."""
+    r = rnn(capsys, "train", corpus, "--encoding", "utf-16", "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(r, "utf-16", "--encoding")
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_unknown_encoding(capsys, tmp_path, corpus):
     r = rnn(capsys, "train", corpus, "--encoding", "no-such-codec", "-o", tmp_path / "m.npz", *TINY)
     assert_user_error(r, "no-such-codec")

@@ -190,6 +190,9 @@ class Input:
                 where = "of the decompressed text " if self.path.endswith(".gz") else ""
                 raise DataError(f"{self.name}: byte {at} {where}is not valid {enc} (0x{bad:02x}); "
                                 f"pass --encoding, e.g. --encoding latin-1") from None
+            except UnicodeError as e:     # e.g. utf-16 / utf-32 without a byte-order mark
+                raise DataError(f"{self.name}: cannot be read as {enc} ({e}); pass another --encoding, "
+                                f"e.g. utf-16-le or utf-16-be for UTF-16 without a byte-order mark") from None
             fed += len(b)
             text, cr = _normalise(text, cr, first)
             if text:
@@ -200,7 +203,7 @@ class Input:
         if dec is not None:
             try:
                 text = dec.decode(b"", final=True)
-            except UnicodeDecodeError:
+            except UnicodeError:
                 raise DataError(f"{self.name}: ends inside a {enc} character (the file is cut short?)") from None
             text, _ = _normalise(text, cr, first, final=True)
             if text:
