@@ -240,15 +240,18 @@ def _generate_options(capsys, tmp_path, base, pairs):
         assert params is not None
         words = checkpoint.load(str(model)).task.vocab.words
         n = params["count"]
-        k = 0   # prefix words (unknown ones are read, and shown, as UNKNOWN_TOKEN)
+        k = 0   # prefix words (unknown ones are read as UNKNOWN_TOKEN and shown as typed)
+        typed = []
         if params["prefix"]:
             from nltk.tokenize.destructive import NLTKWordTokenizer
             k = len(NLTKWordTokenizer().tokenize(params["prefix"].lower()))
+            typed = params["prefix"]
         if params["as_json"]:
             items = strict_json(r.out)
             assert len(items) == n
             for it in items:
-                assert UNKNOWN_TOKEN not in it["tokens"][k:] and set(it["tokens"]) <= set(words)
+                assert UNKNOWN_TOKEN not in it["tokens"][k:] and set(it["tokens"][k:]) <= set(words)
+                assert all(w in words or w in typed for w in it["tokens"][:k])   # as typed: a piece of it
                 body = it["tokens"][:-1] if it["ended"] else it["tokens"]
                 assert params["min_length"] <= len(body) <= params["max_length"] or not it["ended"]
                 assert len(body) <= params["max_length"]
