@@ -164,11 +164,8 @@ def read_docs(pieces, encoding: str = "utf-8", csv_column=None) -> list[str]:
             raise DataError(f"{pc.path}: cannot read ({e.strerror})") from None
         try:
             text = raw.decode(encoding)
-        except UnicodeDecodeError as e:
-            raise DataError(f"{pc.path}: byte {pc.start + e.start} is not valid {encoding} "
-                            f"(0x{raw[e.start]:02x}); pass --encoding, e.g. --encoding latin-1") from None
-        except UnicodeError as e:         # e.g. utf-16 / utf-32 without a byte-order mark
-            raise DataError(f"{pc.path}: cannot be read as {encoding} ({e}); pass another --encoding") from None
+        except UnicodeError as e:
+            raise sources.decode_error(pc.path, encoding, e, pc.start) from None
         docs.extend(sources.documents(sources.Source(pc.path, text, ""), None))
     return docs
 

@@ -52,6 +52,18 @@ class Fragment:
     raw_pos: int         # bytes of all inputs read when this fragment was complete (progress)
 
 
+def decode_error(name: str, enc: str, e: UnicodeError, base: int, where: str = "") -> DataError:
+    """The one-line error for text that cannot be read as ``enc``: the offset (``base`` +
+    the error's start) and value of the first bad byte, or, for a plain UnicodeError
+    (utf-16 / utf-32 without a byte-order mark), what the codec said."""
+    if isinstance(e, UnicodeDecodeError):
+        bad = e.object[e.start] if e.start < len(e.object) else 0
+        return DataError(f"{name}: byte {base + e.start} {where}is not valid {enc} (0x{bad:02x}); "
+                         f"pass --encoding, e.g. --encoding latin-1")
+    return DataError(f"{name}: cannot be read as {enc} ({e}); pass another --encoding, "
+                     f"e.g. utf-16-le or utf-16-be for UTF-16 without a byte-order mark")
+
+
 class Input:
     """One input: a file, a .gz file or '-' (standard input), read in blocks."""
 
@@ -184,15 +196,9 @@ class Input:
                 pending = 0
             try:
                 text = dec.decode(b)
-            except UnicodeDecodeError as e:
-                at = fed - pending + e.start
-                bad = e.object[e.start] if e.start < len(e.object) else 0
+            except UnicodeError as e:
                 where = "of the decompressed text " if self.path.endswith(".gz") else ""
-                raise DataError(f"{self.name}: byte {at} {where}is not valid {enc} (0x{bad:02x}); "
-                                f"pass --encoding, e.g. --encoding latin-1") from None
-            except UnicodeError as e:     # e.g. utf-16 / utf-32 without a byte-order mark
-                raise DataError(f"{self.name}: cannot be read as {enc} ({e}); pass another --encoding, "
-                                f"e.g. utf-16-le or utf-16-be for UTF-16 without a byte-order mark") from None
+                raise decode_error(self.name, enc, e, fed - pending, where) from None
             fed += len(b)
             text, cr = _normalise(text, cr, first)
             if text:
