@@ -15,47 +15,13 @@ The excess is test perplexity / floor - 1.
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
-
-def rnncli_run(d, label, args, budget, threads):
-    out, log = os.path.join(d, f"run-{label}.npz"), os.path.join(d, f"run-{label}.jsonl")
-    if os.path.exists(log):
-        os.unlink(log)
-    t0 = time.perf_counter()
-    extra = ["--threads", str(threads)] if threads else []
-    r = subprocess.run([sys.executable, "-m", "rnncli", "train", os.path.join(d, "train.npz"), "-o", out,
-                        "--max-time", str(budget), "--log", log, "-q", *extra, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"floors: rnn train ({label}) failed:\n{r.stderr}")
-    minutes = (time.perf_counter() - t0) / 60
-    recs = [json.loads(line) for line in open(log)]
-    r = subprocess.run([sys.executable, "-m", "rnncli", "eval", "-m", out, os.path.join(d, "test.npz"), "--json",
-                        "-q", *extra], capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"floors: rnn eval ({label}) failed:\n{r.stderr}")
-    return {"run": f"rnncli {label}", "epochs": recs[-1]["epoch"], "minutes": round(minutes, 2),
-            "stopped_at_min": round(sum(x["seconds"] for x in recs) / 60, 2),
-            "test_ppl": json.loads(r.stdout)["perplexity"]}
-
-
-def torch_run(d, cell, budget, threads):
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, os.path.join(HERE, "torch_baseline.py"), "quality",
-                        "--train", os.path.join(d, "train.npz"), "--test", os.path.join(d, "test.npz"),
-                        "--max-time", str(budget), "--threads", str(threads or 2), "--cell", cell],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"floors: torch baseline failed:\n{r.stderr}")
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    minutes = round((time.perf_counter() - t0) / 60, 2)
-    return {"run": f"pytorch {cell} adam", "epochs": res["epochs"], "minutes": minutes, "stopped_at_min": minutes,
-            "test_ppl": res["test_ppl"]}
+from quality import run_rnncli, run_torch  # noqa: E402
 
 
 def main():
@@ -68,23 +34,23 @@ def main():
     ap.add_argument("--pairs", action="store_true", help="two runs at a time, one thread each")
     a = ap.parse_args()
     floor = json.load(open(os.path.join(a.dir, "floor.json")))["test_floor_perplexity"]
-    threads = 1 if a.pairs else None
-    jobs = [lambda lab=lab, args=args: rnncli_run(a.dir, lab, args.split(), a.budget, threads)
+    tr, te = os.path.join(a.dir, "train.npz"), os.path.join(a.dir, "test.npz")
+    jobs = [lambda lab=lab, args=args: dict(run_rnncli(a.dir, tr, te, f"run-{lab}", args.split(), a.budget,
+                                                       1 if a.pairs else None), recipe=f"rnncli {lab}")
             for lab, args in (r.split("=", 1) for r in (a.recipe or ["default="]))]
     if not a.no_torch:
-        try:
-            import torch  # noqa: F401
-            jobs += [lambda c=c: torch_run(a.dir, c, a.budget, threads) for c in a.torch_cells.split(",")]
-        except ImportError:
-            print("floors: PyTorch not importable, its rows are skipped", flush=True)
+        jobs += [lambda c=c: run_torch(a.dir, tr, te, a.budget, c, 1 if a.pairs else 2)
+                 for c in a.torch_cells.split(",")]
     with ThreadPoolExecutor(2 if a.pairs else 1) as ex:
-        rows = list(ex.map(lambda j: j(), jobs))
+        rows = [r for r in ex.map(lambda j: j(), jobs) if r]
+    if not a.no_torch and len(rows) < len(jobs):
+        print("floors: PyTorch not importable, its rows are skipped", flush=True)
     print(f"\nfloor (the source's test perplexity): {floor:.2f}; budget {a.budget:g} s"
           f"{'; two runs at a time, one thread each' if a.pairs else ''}")
     print("| run | epochs | stopped after (min) | test ppl | above the floor |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['run']} | {r['epochs']} | {r['stopped_at_min']} | {r['test_ppl']:.2f} | "
+        print(f"| {r['recipe']} | {r['epochs']} | {r.get('train_minutes', r['minutes'])} | {r['test_ppl']:.2f} | "
               f"{100 * (r['test_ppl'] / floor - 1):.1f}% |")
 
 

@@ -58,30 +58,34 @@ def prepare(name, work, cache):
     return d, train_npz, test_npz
 
 
-def run_rnncli(d, train_npz, test_npz, label, args, budget):
+def run_rnncli(d, train_npz, test_npz, label, args, budget, threads=None):
+    """`rnn train` for ``budget`` seconds, then `rnn eval` on the test corpus; ``threads``
+    (None: the default) goes to both."""
     out = os.path.join(d, f"{label}.npz")
     log = os.path.join(d, f"{label}.jsonl")
     if os.path.exists(log):
         os.unlink(log)
+    th = ["--threads", str(threads)] if threads else []
     t0 = time.perf_counter()
-    rnn("train", train_npz, "-o", out, "--max-time", str(budget), "--log", log, "-q", *args)
+    rnn("train", train_npz, "-o", out, "--max-time", str(budget), "--log", log, "-q", *th, *args)
     minutes = (time.perf_counter() - t0) / 60
     recs = [json.loads(line) for line in open(log)]
     last = recs[-1]
-    test = json.loads(rnn("eval", "-m", out, test_npz, "--json", "-q"))
+    test = json.loads(rnn("eval", "-m", out, test_npz, "--json", "-q", *th))
     return {"recipe": label, "epochs": last["epoch"], "val_ppl": last["val_ppl"],
             "best_val_ppl": min(r["val_ppl"] for r in recs if r["val_ppl"]),
-            "test_ppl": test["perplexity"], "minutes": round(minutes, 2)}
+            "test_ppl": test["perplexity"], "minutes": round(minutes, 2),
+            "train_minutes": round(sum(r["seconds"] for r in recs) / 60, 2)}   # training and validation
 
 
-def run_torch(d, train_npz, test_npz, budget, cell="rnn"):
+def run_torch(d, train_npz, test_npz, budget, cell="rnn", threads=2):
     try:
         import torch  # noqa: F401
     except ImportError:
         return None
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, os.path.join(HERE, "torch_baseline.py"), "quality", "--train", train_npz,
-                        "--test", test_npz, "--max-time", str(budget), "--threads", "2", "--cell", cell],
+                        "--test", test_npz, "--max-time", str(budget), "--threads", str(threads), "--cell", cell],
                        capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"quality: torch baseline failed:\n{r.stderr}")
