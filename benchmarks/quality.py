@@ -6,6 +6,7 @@ same token ids, when PyTorch is importable) on the corpora of ../shared/corpora.
   python benchmarks/quality.py --budget 90 --recipe "adam-cosine=--optimizer adam --lr-schedule cosine"
   python benchmarks/quality.py --corpora tinyshakespeare --no-torch
   python benchmarks/quality.py --recipe rnn= --recipe gru="--cell gru" --torch-cells gru,lstm
+  python benchmarks/quality.py --pairs ...              # two runs at a time, one thread each
 
 Splits: WikiText-2 trains on valid.txt and tests on test.txt; tinyshakespeare and the
 Gutenberg book hold out their last 10% of lines as test text. Each corpus is tokenized
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -94,6 +96,10 @@ def run_torch(d, train_npz, test_npz, budget, cell="rnn", threads=2):
             "test_ppl": res["test_ppl"], "minutes": round((time.perf_counter() - t0) / 60, 2)}
 
 
+def _with(row, **more):
+    return dict(row, **more) if row else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=300, help="seconds of training per run")
@@ -103,25 +109,35 @@ def main():
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--torch-cells", default="rnn", help="comma-separated cells for the PyTorch runs (rnn, gru, lstm)")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--pairs", action="store_true",
+                    help="two runs at a time, one thread each (rnncli --threads 1, PyTorch one thread): on a "
+                         "2-core machine that halves the wall time and gives every run one core")
     a = ap.parse_args()
     if not os.path.isdir(SHARED):
         sys.exit(f"quality: {SHARED} not found (the shared corpora are not part of the product)")
     recipes = [r.split("=", 1) for r in a.recipe] or [["default", ""]]
     work = a.work or tempfile.mkdtemp(prefix="rnncli-quality-")
     cache = os.path.join(work, "cache")
-    rows = []
+    threads = 1 if a.pairs else None
+    jobs = []
     for name in a.corpora:
         d, tr, te = prepare(name, work, cache)
-        for label, args in recipes:
-            r = run_rnncli(d, tr, te, label, args.split(), a.budget)
-            rows.append(dict(r, corpus=name))
-            print(json.dumps(rows[-1]), flush=True)
-        for cell in ([] if a.no_torch else a.torch_cells.split(",")):
-            r = run_torch(d, tr, te, a.budget, cell)
-            if r:
-                rows.append(dict(r, corpus=name))
-                print(json.dumps(rows[-1]), flush=True)
-    print()
+        jobs += [lambda d=d, tr=tr, te=te, name=name, label=label, args=args:
+                 dict(run_rnncli(d, tr, te, label, args.split(), a.budget, threads), corpus=name)
+                 for label, args in recipes]
+        jobs += [lambda d=d, tr=tr, te=te, name=name, cell=cell:
+                 _with(run_torch(d, tr, te, a.budget, cell, threads or 2), corpus=name)
+                 for cell in ([] if a.no_torch else a.torch_cells.split(","))]
+
+    def run(job):
+        r = job()
+        if r:
+            print(json.dumps(r), flush=True)
+        return r
+
+    with ThreadPoolExecutor(2 if a.pairs else 1) as ex:
+        rows = [r for r in ex.map(run, jobs) if r]
+    print(f"\nbudget {a.budget:g} s per run{'; two runs at a time, one thread each' if a.pairs else ''}")
     print("| corpus | recipe | epochs | val ppl (best) | test ppl | minutes |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:

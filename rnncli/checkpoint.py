@@ -148,9 +148,7 @@ def _read(path: str, z) -> Checkpoint:
         if key not in files:
             raise corrupt(path, f"{key} is missing")
     raw = _json_object(path, z, "config")
-    names = {f.name for f in dataclasses.fields(Config)}
-    # Unknown keys come from a newer minor writer; keep what we understand.
-    cfg = Config(**{k: v for k, v in raw.items() if k in names})
+    cfg = Config.from_dict(raw)
     problem = cfg.problem()
     if problem:
         raise corrupt(path, "config: " + problem)

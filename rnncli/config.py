@@ -39,7 +39,7 @@ class Config:
     hidden_dim: int = 100
     bias: bool = False              # gated cells always have gate biases
     dtype: str = "float32"
-    softmax: str = "full"           # full | class (class-factored, nn/classsoftmax.py)
+    softmax: str = "class"          # class (class-factored, nn/classsoftmax.py) | full (the tutorial's)
     classes: int | None = None      # class softmax: number of classes; None = about sqrt(vocab_size)
     # gradient
     bptt_truncate: int = 4          # -1: full backpropagation through time (the default for gated cells)
@@ -74,10 +74,14 @@ class Config:
 
     @classmethod
     def from_json(cls, text: str) -> "Config":
-        raw = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Config":
         names = {f.name for f in dataclasses.fields(cls)}
-        # Unknown keys come from a newer minor writer; keep what we understand.
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        # Unknown keys come from a newer minor writer; keep what we understand. A key that
+        # is missing was written before it existed: it means what the writer did then.
+        return cls(**{**WRITTEN_BEFORE, **{k: v for k, v in raw.items() if k in names}})
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -101,6 +105,10 @@ class Config:
                 return f"{f.name} is {v!r}, must be {'below' if hi_open else 'at most'} {hi}"
         return None
 
+
+# Fields whose default changed after checkpoints without them were written: the value
+# such a checkpoint's run had (checkpoints from before the class softmax was the default).
+WRITTEN_BEFORE = {"softmax": "full"}
 
 _TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict, "None": type(None)}
 CHOICES = {"dtype": ("float32", "float64"), "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES}

@@ -98,7 +98,7 @@ def make_checkpoint(path, words, U, V, W, val_sents=None, b=None, c=None, config
     if bias:
         params["b"] = np.asarray(b, np.float64)
         params["c"] = np.asarray(c, np.float64)
-    cfg = config or Config(hidden_dim=H, vocab_size=C, dtype="float64", bias=bias)
+    cfg = config or Config(hidden_dim=H, vocab_size=C, dtype="float64", bias=bias, softmax="full")
     val = None
     if val_sents is not None:
         sents = [np.asarray(s, np.int32) for s in val_sents]

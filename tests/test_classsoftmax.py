@@ -3,6 +3,7 @@ per-sentence reference (tests/reference.py), the exact full distribution, the cl
 map (frequency binning, checkpoints), eval, generation statistics and every command."""
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -494,3 +495,31 @@ def test_class_options_refused_where_they_contradict(capsys, tmp_path):
                "full").code == 0
     assert_user_error(rnn(capsys, "train", corpus, "--resume", full, "-o", full, "--softmax", "class", "-q"),
                       "--softmax class", "--softmax full")
+
+
+def test_classes_are_binned_on_the_training_sentences_only():
+    """The training sentences are a view of the whole corpus's ids: the class counts
+    must not include the validation sentences (MPI, which holds compact shares, bins
+    the same counts as one process only then)."""
+    from rnncli.lm.prepare import target_counts
+    from rnncli.lm.vocab import split_validation
+    enc, vocab = toy_corpus()
+    train, val = split_validation(enc, 0.3)
+    assert int(train.lens.sum()) < len(train.ids)            # a view, as in training
+    compact = train.subset(np.arange(train.n_sentences))
+    want = np.bincount(compact.ids, minlength=len(vocab))
+    want[START_ID] = 0
+    got = target_counts(train, len(vocab))
+    assert np.array_equal(got, want) and got[END_ID] == train.n_sentences
+    assert np.array_equal(target_counts(train, len(vocab)) + target_counts(val, len(vocab)),
+                          target_counts(enc, len(vocab)))
+
+
+def test_class_is_the_default_and_older_checkpoints_stay_full():
+    """The class softmax is the default; a stored config without a softmax entry was
+    written when the full softmax was, and means it (tests/fixtures/v1_model.npz)."""
+    assert Config().softmax == "class"
+    assert Config.from_json("{}").softmax == "full" and Config.from_dict({"hidden_dim": 3}).softmax == "full"
+    assert Config.from_json(Config().to_json()) == Config()
+    ck = checkpoint.load(os.path.join(os.path.dirname(__file__), "fixtures", "v1_model.npz"))
+    assert ck.config.softmax == "full" and ck.network().args["output"] == "full"

@@ -129,7 +129,7 @@ def test_sharded_task_on_one_process_is_the_task(tmp_path):
     from rnncli.nn.network import Network
     from rnncli.nn.workspace import Workspace
     enc, vocab = toy_corpus()
-    cfg = Config(hidden_dim=6, batch_size=7, dtype="float64")
+    cfg = Config(hidden_dim=6, batch_size=7, dtype="float64", softmax="full")
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
     net = Network(len(vocab), 6)
     params = net.init(np.random.default_rng(0), "float64")

@@ -360,7 +360,8 @@ def test_prefix_with_unknown_word_warns(capsys, chain_model):
 def test_info_prints_config_history_and_vocabulary(capsys, tmp_path):
     f = write_corpus(tmp_path / "c.txt")
     m = tmp_path / "m.npz"
-    r = rnn(capsys, "train", f, "-o", m, "--hidden-dim", "3", "--vocab-size", "12", "--epochs", "2", "-q")
+    r = rnn(capsys, "train", f, "-o", m, "--hidden-dim", "3", "--vocab-size", "12", "--epochs", "2", "--softmax", "full",
+            "-q")
     assert r.code == 0, r
     ck = checkpoint.load(str(m))
     r = rnn(capsys, "info", "-m", m)

@@ -52,7 +52,7 @@ def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=N
 
 def small_cfg(**kw):
     base = dict(hidden_dim=8, batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
-                lr_schedule="halve", clip=5.0, patience=0)
+                lr_schedule="halve", clip=5.0, patience=0, softmax="full")
     base.update(kw)
     return Config(**base)
 

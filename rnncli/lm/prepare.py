@@ -58,8 +58,16 @@ def network_for(cfg: Config, vocab_size: int, counts=None) -> Network:
 
 
 def target_counts(enc, vocab_size: int) -> np.ndarray:
-    """How often each id is predicted in ``enc`` (SENTENCE_START never is)."""
-    counts = np.bincount(enc.ids, minlength=vocab_size)
+    """How often each id is predicted in ``enc``'s sentences (SENTENCE_START never is).
+    The training sentences are a view of the whole corpus's ids (split_validation), so
+    only their spans count: the validation sentences' words must not shape the classes."""
+    ids = enc.ids
+    if enc.n_sentences and int(enc.lens.sum()) != len(ids):
+        inside = np.zeros(len(ids) + 1, np.int8)     # +1 at each START, -1 after each END
+        inside[enc.starts] += 1                      # sentences do not overlap: no index repeats
+        inside[enc.starts + enc.lens] -= 1
+        ids = ids[np.cumsum(inside[:-1], dtype=np.int8).astype(bool)]
+    counts = np.bincount(ids, minlength=vocab_size)
     counts[START_ID] = 0
     return counts
 
