@@ -6,6 +6,7 @@ directly and no tokenizer stands between the source and the model).
 
   python benchmarks/synthetic.py ngram SOURCE.npz OUTDIR --tokens 1e6 [--order 2] [--seed 0]
   python benchmarks/synthetic.py longdep OUTDIR --tokens 2e5 [--keys 8 --fillers 40 --gap 8,16]
+  python benchmarks/synthetic.py teacher OUTDIR --tokens 1e6 [--vocab 2000 --hidden 32]
 
 SOURCE.npz is any `rnn tokenize` output (its vocabulary becomes the synthetic one).
 The source model, with c() counts in SOURCE's id stream (sentences back to back, so
@@ -25,6 +26,15 @@ over --fillers words; partner_k is decided by the key L+1 tokens earlier. The be
 model pays log(keys) for the key, log(fillers) per filler and the exact stopping
 hazard P(L = i | L >= i) after the i-th filler, and nothing for the partner or the end;
 a model that has forgotten the key pays log(keys) again at the partner.
+
+teacher: sentences sampled from a random Elman RNN (the "teacher"),
+  h_t = tanh(U[:, w_{t-1}] + W h_{t-1}),  P(w_t | history) = softmax(V h_t + b),
+with h_0 = 0 and w_0 = SENTENCE_START; U, V Gaussian, W a random orthogonal matrix
+times --memory, b a Zipf profile over the words (b_w = -log rank) and SENTENCE_END's
+bias set so that sentences average --mean-len words. Unlike an n-gram of a real text,
+a student RNN can represent this source exactly (its hidden size covers the teacher's),
+so what separates a trained model from the floor is data and optimisation, not
+capacity.
 
 OUTDIR gets train.npz (--tokens predicted tokens) and test.npz (--test-fraction of
 that), and floor.json: the source's own cross-entropy on test.npz under rnncli's
@@ -173,6 +183,85 @@ def longdep_floor(sents, keys, fillers, gap):
     return nll / m, m
 
 
+class TeacherRNN:
+    """A random Elman RNN over C ids (0 = UNKNOWN_TOKEN and 1 = SENTENCE_START are
+    never emitted) that samples sentences and scores them exactly."""
+
+    def __init__(self, C, H, rng, logit_scale=1.0, memory=0.9, mean_len=20.0):
+        self.C, self.H = C, H
+        self.U = rng.standard_normal((H, C))                               # (H, C)
+        q, _ = np.linalg.qr(rng.standard_normal((H, H)))
+        self.W = memory * q                                                # (H, H)
+        self.V = rng.standard_normal((C, H)) * logit_scale / math.sqrt(H)  # (C, H)
+        self.b = np.zeros(C)
+        self.b[3:] = -np.log(np.arange(1, C - 2))                          # Zipf: word 3 the most frequent
+        self.b[[0, START]] = -np.inf
+        for _ in range(4):                      # END's bias: a rate of 1/mean_len per step, near enough
+            _, _, lp = self._run(512, 3 * int(mean_len), rng)
+            rate = np.exp(lp[:, :, END]).mean()
+            self.b[END] += math.log((1 / (mean_len + 1)) / rate)
+
+    def step(self, h, x):
+        """h (S, H), x (S,) -> next h (S, H), log P(next | ...) (S, C)."""
+        h = np.tanh(self.U[:, x].T + h @ self.W.T)
+        z = h @ self.V.T + self.b
+        z -= z.max(axis=1, keepdims=True)
+        return h, z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def _run(self, S, T, rng):
+        """S free-running streams for T steps (END does not stop them): for calibration."""
+        h, x = np.zeros((S, self.H)), np.full(S, START)
+        out = []
+        for _ in range(T):
+            h, lp = self.step(h, x)
+            out.append(lp)
+            x = sample_rows(np.exp(lp), rng)
+        return h, x, np.stack(out, 1)
+
+    def sentences(self, n_tokens, rng, streams=1024, max_len=2000):
+        """Sentences (START ... END) totalling about n_tokens predicted tokens, and
+        their exact cross-entropy under the teacher: (sentences, (nats/token, tokens))."""
+        sents, nll, m = [], 0.0, 0
+        while m < n_tokens:
+            h, x = np.zeros((streams, self.H)), np.full(streams, START)
+            cur = [[] for _ in range(streams)]
+            live = np.arange(streams)
+            for _ in range(max_len):
+                h, lp = self.step(h, x)
+                x = sample_rows(np.exp(lp), rng)
+                nll -= float(lp[np.arange(len(x)), x].sum())
+                m += len(x)
+                for i, w in zip(live.tolist(), x.tolist()):
+                    cur[i].append(w)
+                done = x == END
+                for i in live[done].tolist():
+                    sents.append(np.array([START, *cur[i]], np.int32))
+                h, x, live = h[~done], x[~done], live[~done]
+                if not len(live):
+                    break
+            if len(live):
+                sys.exit("synthetic: a teacher sentence ran past max_len; give --mean-len a smaller value")
+        return sents, (nll / m, m)
+
+    def score(self, sentences):
+        """Cross-entropy (nats/token) of these sentences, one sentence at a time."""
+        nll, m = 0.0, 0
+        for s in sentences:
+            h = np.zeros((1, self.H))
+            for prev, w in zip(s[:-1], s[1:]):
+                h, lp = self.step(h, np.array([prev]))
+                nll -= lp[0, w]
+                m += 1
+        return nll / m, m
+
+
+def sample_rows(p, rng):
+    """One draw from each row of p (S, C) (rows sum to 1)."""
+    c = np.cumsum(p, axis=1)
+    u = rng.random(len(p)) * c[:, -1]
+    return np.minimum((c < u[:, None]).sum(axis=1), p.shape[1] - 1)
+
+
 def encode(sentences):
     ids = np.concatenate(sentences).astype(np.int32)
     offsets = np.zeros(len(sentences) + 1, np.int64)
@@ -205,7 +294,13 @@ def main():
     ld.add_argument("--keys", type=int, default=8)
     ld.add_argument("--fillers", type=int, default=40)
     ld.add_argument("--gap", default="8,16", help="fillers between key and partner: MIN,MAX")
-    for p in (ng, ld):
+    te = sub.add_parser("teacher", help="a random RNN that a student can represent exactly")
+    te.add_argument("--vocab", type=int, default=2000, help="ids, the three specials included")
+    te.add_argument("--hidden", type=int, default=32, help="the teacher's hidden size")
+    te.add_argument("--logit-scale", type=float, default=4.0, help="spread of the teacher's logits V h")
+    te.add_argument("--memory", type=float, default=0.9, help="the recurrent matrix's gain (orthogonal x this)")
+    te.add_argument("--mean-len", type=float, default=20.0, help="mean words per sentence")
+    for p in (ng, ld, te):
         p.add_argument("outdir")
         p.add_argument("--tokens", type=float, default=1e6, help="predicted tokens in train.npz")
         p.add_argument("--test-fraction", type=float, default=0.05)
@@ -229,6 +324,20 @@ def main():
         def make(n):
             sents = generate(src, n, mean_len, rng)
             return sents, floor(src, sents)
+    elif a.kind == "teacher":
+        if a.vocab < 5 or a.hidden < 1 or a.mean_len <= 0:
+            sys.exit("synthetic: --vocab >= 5, --hidden >= 1, --mean-len > 0")
+        teacher = TeacherRNN(a.vocab, a.hidden, rng, a.logit_scale, a.memory, a.mean_len)
+        vocab = Vocab(list(SPECIALS) + [f"w{i}" for i in range(3, a.vocab)])
+        settings = {"lowercase": True, "sentences": "lines", "words": "whitespace", "unk_token": None,
+                    "vocab_size": a.vocab, "splitter": {}, "csv_column": None,
+                    "sources": [f"synthetic teacher RNN vocab {a.vocab} hidden {a.hidden} logit scale "
+                                f"{a.logit_scale} memory {a.memory} mean length {a.mean_len} seed {a.seed}"]}
+        result.update(vocab=a.vocab, hidden=a.hidden, logit_scale=a.logit_scale, memory=a.memory,
+                      mean_len=a.mean_len)
+
+        def make(n):
+            return teacher.sentences(n, rng)
     else:
         gap = tuple(int(x) for x in a.gap.split(","))
         if len(gap) != 2 or not 0 <= gap[0] <= gap[1] or a.keys < 1 or a.fillers < 1:

@@ -78,3 +78,27 @@ def test_longdep_floor_is_the_generating_probability():
         assert m == len(s) - 1
         # P(sentence) = P(key) P(L) P(fillers); partner and end are certain
         assert ce * m == pytest.approx(np.log(keys) + np.log(span) + L * np.log(fillers), rel=1e-12)
+
+
+def test_teacher_floor_is_its_own_cross_entropy_on_the_sentences():
+    """The cross-entropy the teacher reports while sampling equals a separate scoring of
+    the same sentences one at a time; START and UNKNOWN are never emitted."""
+    rng = np.random.default_rng(1)
+    t = synthetic.TeacherRNN(12, 4, rng, logit_scale=3.0, mean_len=5.0)
+    sents, (ce, m) = t.sentences(3000, rng, streams=64)
+    assert m == sum(len(s) - 1 for s in sents) >= 3000
+    assert all(s[0] == START_ID and s[-1] == END_ID and END_ID not in s[1:-1] for s in sents)
+    assert not any(np.isin(s[1:], [0, START_ID]).any() for s in sents)
+    ce2, m2 = t.score(sents)
+    assert m2 == m and ce == pytest.approx(ce2, rel=1e-10)
+    assert 3 < np.mean([len(s) - 2 for s in sents]) < 8      # END's bias calibrated to --mean-len
+
+
+def test_sample_rows_draws_each_row_from_its_distribution():
+    rng = np.random.default_rng(2)
+    p = np.array([[0.1, 0.2, 0.7, 0.0], [0.25, 0.25, 0.25, 0.25], [0.0, 0.0, 0.0, 1.0]])
+    n = 20000
+    draws = synthetic.sample_rows(np.repeat(p, n, axis=0), rng).reshape(3, n)
+    for row, d in zip(p, draws):
+        freq = np.bincount(d, minlength=4) / n
+        assert np.all(np.abs(freq - row) <= 5 * np.sqrt(row * (1 - row) / n) + 1e-12)
