@@ -158,7 +158,7 @@ class Trainer:
     def run(self) -> Result:
         cfg, st = self.cfg, self.state
         n_target = target_epochs(cfg)
-        t_start = time.perf_counter()
+        t_start = self._t_start = time.perf_counter()
         if cfg.max_time and self._end_cost is None:
             self._end_cost = self._first_end_estimate()
         stopped = "epochs"
@@ -260,6 +260,14 @@ class Trainer:
                 self.avg[k][...] = v
         return True
 
+    def _gain_scale(self, epoch_seconds: float) -> float:
+        """What --min-gain is multiplied by: under --max-time 1 / the epochs the budget
+        still holds (this epoch's seconds / the seconds left), at most 1; otherwise 1."""
+        if not self.cfg.max_time or epoch_seconds <= 0:
+            return 1.0
+        left = self.cfg.max_time - (time.perf_counter() - self._t_start)
+        return min(1.0, epoch_seconds / max(left, 1e-9))
+
     def _finish_estimate(self, steps: list) -> float:
         """Seconds that one more step, the validation pass and writing the checkpoint(s)
         will take: the mean step of this epoch (its first step, which warms caches and
@@ -284,15 +292,17 @@ class Trainer:
         t0 = time.perf_counter()
         val = self.validation_loss()
         stop = None
-        if not partial and self.sched.end_epoch(val):
+        # A gain matters (--min-gain, relative) for the plateau rule and for --patience.
+        # Under --max-time the budget is the bound: a smaller gain matters if, kept up for
+        # the epochs the budget still holds, it adds up to --min-gain, so a run that still
+        # improves slowly keeps its rate and goes on while one that has stopped improving
+        # (overfitting, or a rate decayed to nothing) still stops.
+        scale = self._gain_scale(t_epoch_so_far + time.perf_counter() - t0)
+        if not partial and self.sched.end_epoch(val, scale):
             stop = "schedule"
         best = st["best_val"]
         improved = val is not None and (best is None or val < best)
-        # patience counts epochs without a gain that matters (--min-gain, relative). Under
-        # --max-time the budget is the bound: any gain counts, so a run that still improves
-        # slowly goes on at the lower rates the schedule gives it instead of stopping early;
-        # a run whose validation loss stops improving (overfitting) still stops.
-        need = 0.0 if cfg.max_time else cfg.min_gain * abs(best or 0.0)
+        need = cfg.min_gain * scale * abs(best or 0.0)
         gained = val is not None and (best is None or val < best - need)
         if improved:
             st["best_val"] = val

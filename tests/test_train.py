@@ -405,7 +405,7 @@ def test_max_time_bounds_training_validation_and_checkpoint(tmp_path):
     assert took <= cfg.max_time * 1.15, took     # documented: within one step and timing noise
 
 
-def test_with_max_time_any_gain_counts_against_patience(tmp_path, monkeypatch):
+def test_with_max_time_slow_gains_count_against_patience(tmp_path, monkeypatch):
     # the same slow gains that stop an epoch-bounded run (see above) keep a time-bounded
     # run going; a loss that stops improving still stops it, best weights restored
     # (the first value feeds the validation pass that --max-time times before training)
@@ -414,6 +414,30 @@ def test_with_max_time_any_gain_counts_against_patience(tmp_path, monkeypatch):
     monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
     res = t.run()
     assert res.stopped == "patience" and len(res.history) == 7 and res.best_val == 1.9979
+
+
+def test_with_max_time_a_gain_counts_against_the_budget_left(tmp_path, monkeypatch):
+    """Under --max-time a gain counts (for --patience and the plateau rule) if, kept up
+    for the epochs the budget still holds, it adds up to --min-gain: the slow gains
+    above count in a 600 s budget of millisecond epochs, gains of 1e-9 (a rate decayed to
+    nothing) do not, and the run stops instead of spending the budget on them."""
+    scripted = iter([9.9, 2.0, 1.5, 1.5 - 1e-9, 1.5 - 2e-9, 1.5 - 3e-9, 1.0])
+    t = make_trainer(tmp_path, small_cfg(epochs=6, max_time=600, patience=2, min_gain=0.003, lr_schedule="plateau"))
+    monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
+    res = t.run()
+    assert res.stopped == "patience" and len(res.history) == 4 and res.best_val == 1.5 - 2e-9
+    assert [r["lr"] for r in res.history] == pytest.approx([0.01, 0.01, 0.01, 0.0025])
+    scale = t._gain_scale(1.0)
+    assert 1 / 600 <= scale < 1 / 590 and t._gain_scale(1e9) == 1.0
+
+
+def test_plateau_min_gain_is_scaled():
+    s = Schedule("plateau", 1.0, factor=0.5, min_gain=0.003)
+    s.end_epoch(2.0)
+    s.end_epoch(1.999, gain_scale=0.1)       # 0.05% >= 0.03%: the rate stays
+    assert s.lr == 1.0
+    s.end_epoch(1.998)                       # 0.05% < 0.3%
+    assert s.lr == 0.5
 
 
 def test_cli_resume_with_a_new_lr_uses_it(tmp_path):
