@@ -19,6 +19,7 @@ SOFTMAXES = ("full", "class")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 CELLS = ("rnn", "gru", "lstm")
 ACTIVATIONS = ("tanh", "relu")
+RECURRENT_INITS = ("uniform", "identity")
 SCHEDULES = ("halve", "mikolov", "plateau", "cosine", "linear", "constant")
 
 
@@ -35,6 +36,7 @@ class Config:
     # model
     cell: str = "rnn"               # the tutorial's Elman cell; gru, lstm
     activation: str = "tanh"        # the Elman cell's nonlinearity: tanh or relu
+    recurrent_init: str = "uniform" # the Elman cell's W: uniform (the tutorial's) | identity (Le et al. 2015)
     layers: int = 1
     hidden_dim: int = 100
     bias: bool = False              # gated cells always have gate biases
@@ -111,7 +113,8 @@ class Config:
 WRITTEN_BEFORE = {"softmax": "full"}
 
 _TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict, "None": type(None)}
-CHOICES = {"dtype": ("float32", "float64"), "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES}
+CHOICES = {"dtype": ("float32", "float64"), "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES,
+           "recurrent_init": RECURRENT_INITS}
 # (low, high, low end open, high end open): the values a run can have, as the CLI's options allow
 RANGES = {"vocab_size": (N_SPECIALS + 1, None, False, False), "hidden_dim": (1, None, False, False),
           "bptt_truncate": (-1, None, False, False), "batch_size": (1, None, False, False),

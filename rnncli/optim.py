@@ -160,9 +160,8 @@ class Schedule:
             return self.lr * (1 - p)
         return self.lr
 
-    def end_epoch(self, val: float | None, gain_scale: float = 1.0) -> bool:
-        """Update after an epoch's validation loss; True means stop training. The
-        plateau rule's ``min_gain`` is multiplied by ``gain_scale``."""
+    def end_epoch(self, val: float | None) -> bool:
+        """Update after an epoch's validation loss; True means stop training."""
         stop = False
         if val is None:
             return False
@@ -178,7 +177,7 @@ class Schedule:
             if self.halving and not stop:
                 self.lr *= 0.5
         elif k == "plateau" and self.best is not None:
-            if (self.best - val) < self.min_gain * gain_scale * abs(self.best):
+            if (self.best - val) < self.min_gain * abs(self.best):
                 self.lr *= self.factor
         self.prev = val
         self.best = val if self.best is None else min(self.best, val)

@@ -292,16 +292,16 @@ class Trainer:
         t0 = time.perf_counter()
         val = self.validation_loss()
         stop = None
-        # A gain matters (--min-gain, relative) for the plateau rule and for --patience.
-        # Under --max-time the budget is the bound: a smaller gain matters if, kept up for
-        # the epochs the budget still holds, it adds up to --min-gain, so a run that still
-        # improves slowly keeps its rate and goes on while one that has stopped improving
-        # (overfitting, or a rate decayed to nothing) still stops.
-        scale = self._gain_scale(t_epoch_so_far + time.perf_counter() - t0)
-        if not partial and self.sched.end_epoch(val, scale):
+        if not partial and self.sched.end_epoch(val):
             stop = "schedule"
         best = st["best_val"]
         improved = val is not None and (best is None or val < best)
+        # patience counts epochs without a gain that matters (--min-gain, relative). Under
+        # --max-time the budget is the bound: a smaller gain matters if, kept up for the
+        # epochs the budget still holds, it adds up to --min-gain, so a run that still
+        # improves slowly goes on at the lower rates the plateau rule gives it, while one
+        # that has stopped improving (overfitting, or a rate decayed to nothing) stops.
+        scale = self._gain_scale(t_epoch_so_far + time.perf_counter() - t0)
         need = cfg.min_gain * scale * abs(best or 0.0)
         gained = val is not None and (best is None or val < best - need)
         if improved:
@@ -383,7 +383,7 @@ def starting_point(net, cfg: Config, ck, note=lambda msg: None):
     --lr-schedule changed, and a changed --lr replaces the rate it had reached) or a
     new initialisation."""
     if ck is None:
-        return net.init(np.random.default_rng(cfg.seed), cfg.dtype), None, None
+        return net.init(np.random.default_rng(cfg.seed), cfg.dtype, cfg.recurrent_init), None, None
     opt_state = ck.opt_state
     if ck.config.optimizer != cfg.optimizer:
         opt_state = {}

@@ -275,3 +275,31 @@ def test_shapes_and_init_order():
     np.testing.assert_array_equal(p["layer0.b"][6:12], 1.0)      # LSTM forget gate [i|f|o|g]
     with pytest.raises(ValueError):
         Network(50, 6, "gru", activation="relu")
+
+
+def test_identity_recurrent_init_sets_w_to_i_and_leaves_every_other_draw():
+    """--recurrent-init identity (Le et al. 2015): every Elman layer's W starts as I; the
+    other parameters are the uniform rule's, drawn in the same order."""
+    net = Network(20, 6, "rnn", "relu", 2, bias=True)
+    a = net.init(np.random.default_rng(3), "float64")
+    b = net.init(np.random.default_rng(3), "float64", "identity")
+    for k in a:
+        if k.endswith(".W"):
+            assert np.array_equal(b[k], np.eye(6)) and not np.array_equal(a[k], b[k])
+        else:
+            assert np.array_equal(a[k], b[k])
+    with pytest.raises(ValueError):
+        Network(20, 6, "gru").init(np.random.default_rng(0), "float64", "identity")
+
+
+def test_cli_recurrent_init(tmp_path, capsys):
+    from rnncli import checkpoint
+    from .helpers import assert_user_error, rnn, write_corpus
+    f = write_corpus(tmp_path / "c.txt")
+    m = tmp_path / "m.npz"
+    r = rnn(capsys, "train", f, "-o", m, "--hidden-dim", "4", "--vocab-size", "20", "--epochs", "1",
+            "--activation", "relu", "--recurrent-init", "identity", "-q")
+    assert r.code == 0, r
+    assert checkpoint.load(str(m)).config.recurrent_init == "identity"
+    assert_user_error(rnn(capsys, "train", f, "-o", tmp_path / "g.npz", "--cell", "gru", "--recurrent-init",
+                          "identity", "-q"), "applies to the rnn cell only")

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from ..config import SOFTMAXES, Config
+from ..config import RECURRENT_INITS, SOFTMAXES, Config
 from ..dist import DEFAULT_TIMEOUT, MODES
 from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
                _threads, cell_options, cli, input_options, json_text, optimizer_options, reported_once, run_options,
@@ -41,6 +41,9 @@ def _ppl(loss: float) -> float:
               help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {D.vocab_size}].")
 @click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text [default: lowercase].")
 @cell_options(D)
+@click.option("--recurrent-init", type=click.Choice(RECURRENT_INITS), default=None,
+              help="The rnn cell's starting W: uniform, the tutorial's rule; identity, W = I (Le et al. 2015, "
+                   f"for --activation relu) [default: {D.recurrent_init}].")
 @click.option("--bias/--no-bias", default=None,
               help="Add hidden and output biases (off: the tutorial's model; gated cells always have gate biases).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,

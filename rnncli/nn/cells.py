@@ -62,9 +62,13 @@ class Elman:
         self.bound = 1.0 if activation == "tanh" else math.inf
         self._f = np.tanh if activation == "tanh" else (lambda a, out: _relu_(out))
 
-    def init(self, rng: np.random.Generator, dtype, bias: bool = False) -> dict:
+    def init(self, rng: np.random.Generator, dtype, bias: bool = False, recurrent: str = "uniform") -> dict:
+        """recurrent: uniform, the tutorial's rule; identity, W = I (Le et al. 2015, for
+        ReLU: the state is carried unchanged until the inputs learn to change it)."""
         H = self.H
-        p = {"W": uniform(rng, H, (H, H))}
+        p = {"W": uniform(rng, H, (H, H))}       # drawn either way: later draws stay the same
+        if recurrent == "identity":
+            p["W"] = np.eye(H)
         if bias:
             p["b"] = np.zeros(H)
         return {k: v.astype(dtype) for k, v in p.items()}

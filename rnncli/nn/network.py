@@ -55,11 +55,13 @@ class Network:
 
     # ------------------------------------------------------------ parameters
 
-    def init(self, rng: np.random.Generator, dtype="float32") -> dict:
+    def init(self, rng: np.random.Generator, dtype="float32", recurrent: str = "uniform") -> dict:
         """The tutorial's initialisation, drawn in its order U, V, W (then the upper
         layers' U, W), and listed in the order U, V, W, ..., biases: the global
         gradient norm sums in dict order, so this keeps version-1 runs bitwise
-        reproducible."""
+        reproducible. recurrent="identity": the Elman cells' W start as I."""
+        if recurrent != "uniform" and self.gates != 1:
+            raise ValueError(f"recurrent init {recurrent} applies to the rnn cell only")
         GH, H, C = self.gates * self.H, self.H, self.C
         weights = {"layer0.U": layers.uniform(rng, C, (GH, C))}
         out = self.out.init(rng, np.float64, self.bias)
@@ -68,7 +70,7 @@ class Network:
         for i, cell in enumerate(self.cells):
             if i:
                 weights[f"layer{i}.U"] = layers.uniform(rng, H, (GH, H))
-            p = cell.init(rng, np.float64, self.bias)
+            p = cell.init(rng, np.float64, self.bias, **({"recurrent": recurrent} if recurrent != "uniform" else {}))
             weights[f"layer{i}.W"] = p.pop("W")
             biases.update({f"layer{i}.{k}": v for k, v in p.items()})
         biases.update({f"out.{k}": v for k, v in out.items()})

@@ -100,9 +100,11 @@ class Seq2Seq:
             s["att.V"] = (self.Y, H)
         return s
 
-    def init(self, rng: np.random.Generator, dtype="float32") -> dict:
+    def init(self, rng: np.random.Generator, dtype="float32", recurrent: str = "uniform") -> dict:
         """U uniform in +-1/sqrt(fan-in), the cells' own W and b (LSTM forget bias 1),
         V uniform in +-1/sqrt(H), c = 0; drawn in the order of ``shapes``."""
+        if recurrent != "uniform":
+            raise ValueError("the forecasting network starts from the uniform rule only")
         p = {}
         for side, cells in (("enc", self.enc), ("dec", self.dec)):
             for i, cell in enumerate(cells):
