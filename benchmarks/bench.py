@@ -73,13 +73,19 @@ def gemm_bound(dtype, N=1120, secs=1.0):
     return 1.0 / (t_tok + 6.0 * H * H / rate), rate / 1e9
 
 
-def train_rate(corpus, tmp, cache, dtype, truncate, epochs=2, extra=(), env=None):
+# The rows measure the full softmax (the tutorial's output layer, what PyTorch's rows and
+# the FLOP bound compute); the class softmax, the default since, has benchmarks/class_softmax.py.
+FULL = ("--softmax", "full")
+
+
+def train_rate(corpus, tmp, cache, dtype, truncate, epochs=2, extra=(), env=None, softmax=FULL):
+    """softmax=(): the option left out, for a revision that has only the full softmax."""
     d = tempfile.mkdtemp(dir=tmp)
     log = os.path.join(d, "log.jsonl")
     rnn("train", corpus, "-o", os.path.join(d, "m.npz"), "--optimizer", "sgd", "--lr", "0.005",
         "--batch-size", "32", "--vocab-size", str(C), "--hidden-dim", str(H), "--dtype", dtype,
-        "--bptt-truncate", str(truncate), "--epochs", str(epochs), "--log", log, "-q", "--cache-dir", cache, *extra,
-        env=env)
+        "--bptt-truncate", str(truncate), "--epochs", str(epochs), "--log", log, "-q", "--cache-dir", cache, *softmax,
+        *extra, env=env)
     recs = [json.loads(line) for line in open(log)]
     toks = sum(r["train_tokens"] for r in recs)
     secs = sum(r["seconds"] + r["checkpoint_seconds"] for r in recs)
@@ -129,7 +135,7 @@ def timed_train_rate(corpus, cache, seconds, threads=None, env=None):
     log = os.path.join(d, "log.jsonl")
     extra = ["--threads", str(threads)] if threads else []
     rnn("train", corpus, "-o", os.path.join(d, "m.npz"), "--vocab-size", str(C), "--hidden-dim", str(H),
-        "--max-time", str(seconds), "--log", log, "-q", "--cache-dir", cache, *extra, env=env)
+        "--max-time", str(seconds), "--log", log, "-q", "--cache-dir", cache, *FULL, *extra, env=env)
     recs = [json.loads(line) for line in open(log)]
     rate = sum(r["train_tokens"] for r in recs) / sum(r["train_tokens"] / r["tokens_per_s"] for r in recs)
     shutil.rmtree(d, ignore_errors=True)
@@ -274,11 +280,11 @@ def main():
                        check=True, capture_output=True)
         try:
             env = {"PYTHONPATH": base_dir}
-            sides = {"after": ({}, []), "before": (env, [])}
+            sides = {"after": ({}, [], FULL), "before": (env, [], ())}
             evals = {"after": [], "before": []}
             for i in range(a.rounds):
-                for name, (e, out) in sides.items():
-                    v, m = train_rate(a.corpus, tmp, cache, "float32", -1, env=e)
+                for name, (e, out, sm) in sides.items():
+                    v, m = train_rate(a.corpus, tmp, cache, "float32", -1, env=e, softmax=sm)
                     out.append(v)
                     evals[name].append(eval_rate(m, a.corpus, cache, env=e))
                 print(f"baseline round {i + 1}: " + ", ".join(

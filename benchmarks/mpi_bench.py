@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 C, H, B = 8000, 100, 32
 REF = ["--vocab-size", str(C), "--hidden-dim", str(H), "--batch-size", str(B), "--dtype", "float32",
-       "--optimizer", "sgd", "--lr", "0.005"]
+       "--optimizer", "sgd", "--lr", "0.005", "--softmax", "full"]
 LINKS = {"1 Gbit/s": (1e9 / 8, 50e-6), "10 Gbit/s": (10e9 / 8, 20e-6), "100 Gbit/s": (100e9 / 8, 5e-6)}
 
 
