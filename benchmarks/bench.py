@@ -38,13 +38,36 @@ C, H = 8000, 100
 
 
 def rnn(*args, env=None, check=True):
-    """``python -m rnncli ARGS``; env may set PYTHONPATH to run another revision's code."""
+    """``python -m rnncli ARGS`` with this tree's code, or another revision's where env sets
+    PYTHONPATH. It runs in a neutral directory: ``-m`` puts the working directory first on
+    sys.path, ahead of PYTHONPATH, so run from a checkout it would import that checkout's
+    code on both sides of a comparison (every path argument is absolute)."""
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "rnncli", *args], capture_output=True, text=True,
-                       env=dict(os.environ, **(env or {})))
+                       env=code_env(env), cwd=NEUTRAL)
     if check and r.returncode != 0:
         sys.exit(f"bench: rnn {' '.join(args)} failed:\n{r.stderr}")
     return r, time.perf_counter() - t0
+
+
+NEUTRAL = tempfile.gettempdir()
+
+
+def code_env(env=None):
+    return dict(os.environ, **{"PYTHONPATH": REPO, **(env or {})})
+
+
+def imported_from(env=None) -> str:
+    """The rnncli package that rnn() runs with ``env``."""
+    return subprocess.run([sys.executable, "-c", "import rnncli; print(rnncli.__file__)"], env=code_env(env),
+                          cwd=NEUTRAL, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def check_code(env=None):
+    code = (env or {}).get("PYTHONPATH", REPO)
+    found = imported_from(env)
+    if not os.path.realpath(found).startswith(os.path.realpath(code) + os.sep):
+        sys.exit(f"bench: PYTHONPATH={code} imports {found}")
 
 
 # ------------------------------------------------------------------ measurements
@@ -182,7 +205,8 @@ def torch_rate(cell="rnn"):
 
 def peak_rss_mb(cmd):
     """Peak resident set size of a child process (MiB), from wait4's rusage."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=code_env(),
+                         cwd=NEUTRAL)
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     err = p.stderr.read()
@@ -227,6 +251,8 @@ def main():
     ap.add_argument("--sections", default="tokenize,headline,baseline,cells,threads,float64,reference,eval,memory",
                     help="comma-separated subset of the sections to run")
     a = ap.parse_args()
+    a.corpus = os.path.abspath(a.corpus)       # rnn() runs in another directory
+    check_code()
     sections = set(a.sections.split(","))
     if a.skip_memory:
         sections.discard("memory")
@@ -280,6 +306,7 @@ def main():
                        check=True, capture_output=True)
         try:
             env = {"PYTHONPATH": base_dir}
+            check_code(env)
             sides = {"after": ({}, [], FULL), "before": (env, [], ())}
             evals = {"after": [], "before": []}
             for i in range(a.rounds):
