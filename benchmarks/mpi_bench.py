@@ -131,7 +131,8 @@ def steps(a, tmp):
             return tqdm(disable=True, **kw)
 
     threadpool_limits(1, user_api="blas")
-    cfg = Config(vocab_size=C, hidden_dim=H, batch_size=B, dtype="float32", optimizer="sgd", lr=0.005)
+    cfg = Config(vocab_size=C, hidden_dim=H, batch_size=B, dtype="float32", optimizer="sgd", lr=0.005,
+                 softmax="full")
     tokens, _, _ = lmcorpus.read_tokens([a.corpus], cfg, None, True, os.path.join(tmp, "cache"), Quiet())
     vocab, _, _ = build_vocab(tokens, C)
     enc, _ = encode(tokens, vocab)
