@@ -114,6 +114,12 @@ def test_unknown_encoding(capsys, tmp_path, corpus):
     assert_user_error(r, "no-such-codec")
 
 
+def test_encoding_name_with_a_nul_is_one_line(capsys, tmp_path, reader, corpus):
+    """codecs.lookup raises ValueError, not LookupError, for a name with a NUL (found by
+    the slow fuzz test of rnn eval)."""
+    assert_user_error(rnn(capsys, *reader, corpus, "--encoding", "utf\x008"), "unknown encoding")
+
+
 def test_csv_without_column(capsys, tmp_path, reader):
     f = tmp_path / "comments.csv"
     f.write_text("id,body\n1,The cat sat.\n2,The dog ran.\n")

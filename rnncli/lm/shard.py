@@ -59,7 +59,7 @@ def _splittable(path: str, encoding: str, csv_column) -> bool:
         return False
     try:
         return "\n\n".encode(encoding) == b"\n\n"
-    except LookupError:
+    except (LookupError, ValueError):           # ValueError: a NUL in the name
         raise DataError(f"unknown encoding {encoding!r}") from None
 
 

@@ -85,7 +85,7 @@ class Input:
         """Existence, type and the encoding's name: before minutes of tokenizing."""
         try:
             info = codecs.lookup(self.encoding)
-        except LookupError:
+        except (LookupError, ValueError):   # ValueError: a NUL in the name
             raise DataError(f"unknown encoding {_clip(self.encoding)!r}") from None
         if not getattr(info, "_is_text_encoding", True):
             raise DataError(f"--encoding {_clip(self.encoding)}: not a text encoding")
