@@ -277,7 +277,8 @@ def test_frequency_classes_edge_cases():
         frequency_classes([1, 2], 3)
 
 
-@pytest.mark.parametrize("cmap,K", [([0, 0, 2], 3), ([0, 1], 2), ([0, 1, 5], 3), ([-1, 0, 1], 2)])
+@pytest.mark.parametrize("cmap,K", [([0, 0, 2], 3), ([0, 1], 2), ([0, 1, 5], 3), ([-1, 0, 1], 2),
+                                    ([0, 1, 2], 4), ([0, 1, 2], 10 ** 30), ([0, 1, 2], 0)])
 def test_bad_class_maps_are_refused(cmap, K):
     with pytest.raises(ValueError):
         ClassSoftmax(3, 2, K, cmap)
@@ -340,6 +341,12 @@ def test_corrupt_class_map_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(checkpoint.CheckpointError, match="corrupt checkpoint.*class"):
         checkpoint.load(str(tmp_path / "bad.npz"))
+    model["class_of"][5] = 1
+    model["classes"] = 10 ** 30                          # found by the slow fuzz test: an OverflowError
+    arrays["model"] = np.array(json.dumps(model))
+    np.savez(tmp_path / "huge.npz", **arrays)
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt checkpoint.*classes"):
+        checkpoint.load(str(tmp_path / "huge.npz"))
     model["output"] = "full"                             # config says class: inconsistent
     arrays["model"] = np.array(json.dumps({k: v for k, v in model.items() if k not in ("classes", "class_of")}))
     np.savez(tmp_path / "bad2.npz", **arrays)

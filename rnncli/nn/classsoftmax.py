@@ -71,6 +71,8 @@ class ClassSoftmax:
         if cls.shape != (C,) or (cls.size and cls.dtype.kind not in "iu"):
             raise ValueError(f"class map must be {C} integers, one per word")
         K = int(classes) if classes is not None else int(cls.max()) + 1
+        if not 1 <= K <= max(C, 1):              # every class needs a word (and a checkpoint may lie)
+            raise ValueError(f"{K} classes for {C} words: need 1 <= classes <= words")
         if C and (cls.min() < 0 or cls.max() >= K):
             raise ValueError(f"class map holds classes outside 0..{K - 1}")
         sizes = np.bincount(cls, minlength=K)
