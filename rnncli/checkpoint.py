@@ -213,7 +213,8 @@ def state_problem(st: dict) -> str | None:
                 return f"history {k} is {r[k]!r}"
     if "schedule" in st:
         sch = st["schedule"]
-        if not (isinstance(sch, dict) and _finite(sch.get("lr")) and isinstance(sch.get("halving"), bool)
+        if not (isinstance(sch, dict) and _finite(sch.get("lr")) and sch["lr"] >= 0
+                and isinstance(sch.get("halving"), bool)
                 and all(sch.get(k) is None or _finite(sch.get(k)) for k in ("prev", "best"))
                 and "prev" in sch and "best" in sch):
             return "schedule is not a learning-rate schedule's state"

@@ -681,3 +681,12 @@ def test_lock_without_flock_trusts_a_live_pid(tmp_path, monkeypatch):
     assert (tmp_path / "m.npz.lock").read_text() == f"{os.getpid()}\n"
     lock.release()
     assert not (tmp_path / "m.npz.lock").exists()
+
+
+def test_a_negative_schedule_rate_is_refused_at_load():
+    """Found by the slow checkpoint-mutation fuzz test: a stored schedule rate of -1 was
+    accepted, the resumed run trained uphill and wrote a checkpoint the loader refused."""
+    good = {"kind": "plateau", "lr": 0.002, "prev": 2.4, "best": 2.4, "halving": False}
+    assert checkpoint.state_problem({"schedule": good}) is None
+    assert checkpoint.state_problem({"schedule": dict(good, lr=0.0)}) is None
+    assert "schedule" in checkpoint.state_problem({"schedule": dict(good, lr=-1)})
