@@ -283,7 +283,7 @@ def _read_table(path: str, encoding: str):
     except UnicodeDecodeError as e:
         raise SeriesError(f"{path}: byte {e.start} is not valid {encoding} (0x{raw[e.start]:02x}); "
                           f"is it a CSV text file? If so, pass its encoding, e.g. latin-1") from None
-    except UnicodeError as e:                   # utf-16 / utf-32 without a byte-order mark
+    except UnicodeError as e:                   # a codec that cannot start decoding (plain UnicodeError)
         raise SeriesError(f"{path}: cannot be read as {encoding} ({e})") from None
     except (LookupError, ValueError):           # ValueError: a NUL in the name
         raise SeriesError(f"unknown encoding {encoding!r}") from None
