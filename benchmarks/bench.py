@@ -35,6 +35,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 C, H = 8000, 100
+sys.path.insert(0, HERE)
+
+from corpora import which_rnncli  # noqa: E402
 
 
 def rnn(*args, env=None, check=True):
@@ -57,15 +60,10 @@ def code_env(env=None):
     return dict(os.environ, **{"PYTHONPATH": REPO, **(env or {})})
 
 
-def imported_from(env=None) -> str:
-    """The rnncli package that rnn() runs with ``env``."""
-    return subprocess.run([sys.executable, "-c", "import rnncli; print(rnncli.__file__)"], env=code_env(env),
-                          cwd=NEUTRAL, capture_output=True, text=True, check=True).stdout.strip()
-
-
 def check_code(env=None):
+    """Refuse to measure unless rnn() with ``env`` imports the code PYTHONPATH names."""
     code = (env or {}).get("PYTHONPATH", REPO)
-    found = imported_from(env)
+    found = which_rnncli(code, NEUTRAL)
     if not os.path.realpath(found).startswith(os.path.realpath(code) + os.sep):
         sys.exit(f"bench: PYTHONPATH={code} imports {found}")
 

@@ -85,11 +85,10 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
         if given.get("cell", "rnn") != "rnn":
             # gates exist to carry errors across many steps; truncating at 4 would waste them
             base = base.replace(bptt_truncate=-1)
-        if given.get("recurrent_init", "uniform") != "uniform" and given.get("cell", "rnn") != "rnn":
-            raise DataError(f"--recurrent-init {given['recurrent_init']} applies to the rnn cell only, "
-                            f"not --cell {given['cell']}")
-        if given.get("activation", "tanh") != "tanh" and given.get("cell", "rnn") != "rnn":
-            raise DataError(f"--activation {given['activation']} applies to the rnn cell only, not --cell {given['cell']}")
+        for name, plain in (("recurrent_init", "uniform"), ("activation", "tanh")):   # the Elman cell's own
+            if given.get(name, plain) != plain and given.get("cell", "rnn") != "rnn":
+                raise DataError(f"{as_option(name, given[name])} applies to the rnn cell only, "
+                                f"not --cell {given['cell']}")
         return base.replace(**given)
     cfg = ck.config
     for k in MODEL_DEFINING + ("dtype",):

@@ -128,10 +128,13 @@ class _Cell:
     def _buf(self, ws, name, shape, dtype):
         return ws.get(f"{self.tag}.{name}", shape, dtype)
 
-    def init(self, rng: np.random.Generator, dtype="float32", bias=True) -> dict:
+    def init(self, rng: np.random.Generator, dtype="float32", bias=True, recurrent: str = "uniform") -> dict:
         """W uniform in [-1/sqrt(H), 1/sqrt(H)] (one ``rng.uniform`` call), b = 0 except
         the LSTM forget block = 1. Gated cells always have b: ``bias`` is accepted
-        for a uniform signature with the Elman model and ignored."""
+        for a uniform signature with the Elman model and ignored; so is ``recurrent``,
+        which has only the uniform rule here."""
+        if recurrent != "uniform":
+            raise ValueError(f"recurrent init {recurrent} applies to the rnn cell only")
         H, G = self.H, self.gates
         k = 1 / np.sqrt(H)
         W = rng.uniform(-k, k, (G * H, H))

@@ -60,8 +60,6 @@ class Network:
         layers' U, W), and listed in the order U, V, W, ..., biases: the global
         gradient norm sums in dict order, so this keeps version-1 runs bitwise
         reproducible. recurrent="identity": the Elman cells' W start as I."""
-        if recurrent != "uniform" and self.gates != 1:
-            raise ValueError(f"recurrent init {recurrent} applies to the rnn cell only")
         GH, H, C = self.gates * self.H, self.H, self.C
         weights = {"layer0.U": layers.uniform(rng, C, (GH, C))}
         out = self.out.init(rng, np.float64, self.bias)
@@ -70,7 +68,7 @@ class Network:
         for i, cell in enumerate(self.cells):
             if i:
                 weights[f"layer{i}.U"] = layers.uniform(rng, H, (GH, H))
-            p = cell.init(rng, np.float64, self.bias, **({"recurrent": recurrent} if recurrent != "uniform" else {}))
+            p = cell.init(rng, np.float64, self.bias, recurrent)
             weights[f"layer{i}.W"] = p.pop("W")
             biases.update({f"layer{i}.{k}": v for k, v in p.items()})
         biases.update({f"out.{k}": v for k, v in out.items()})
