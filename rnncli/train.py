@@ -18,7 +18,7 @@ from .config import Config
 from .dist import SingleProcess
 from .fileio import signals_deferred
 from .nn.workspace import Workspace
-from .optim import Optimizer, Schedule, average_, clip_
+from .optim import Averager, Optimizer, Schedule, clip_
 
 DEFAULT_EPOCHS = 10
 
@@ -88,6 +88,7 @@ class Trainer:
             for k, v in raw.items():
                 params[k][...] = v
             opt_state = {k: v for k, v in (opt_state or {}).items() if not k.startswith("raw.")}
+            self.averager = Averager(self.avg, cfg.average)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
         if opt_state:
@@ -226,7 +227,7 @@ class Trainer:
                 norms.append(norm)
                 self.opt.step(self.params, self.grads, lr, rows)
                 if self.avg is not None:
-                    average_(self.avg, self.params, cfg.average, self.opt.t)
+                    self.averager.step(self.params, self.opt.t)
                 st["step"] += 1
                 ep_nll += nll
                 ep_tok += n_units
@@ -261,12 +262,14 @@ class Trainer:
         return True
 
     def _gain_scale(self, epoch_seconds: float) -> float:
-        """What --min-gain is multiplied by: under --max-time 1 / the epochs the budget
-        still holds (this epoch's seconds / the seconds left), at most 1; otherwise 1."""
-        if not self.cfg.max_time or epoch_seconds <= 0:
-            return 1.0
-        left = self.cfg.max_time - (time.perf_counter() - self._t_start)
-        return min(1.0, epoch_seconds / max(left, 1e-9))
+        """What --min-gain is multiplied by: 1 / the epochs the budget still holds, at most 1.
+        The budget is the epochs left to --epochs and, under --max-time, the seconds left
+        over this epoch's seconds, whichever is fewer; with neither (no limit), 1."""
+        n = target_epochs(self.cfg)
+        left = n - self.state["epoch"] if n != math.inf else math.inf
+        if self.cfg.max_time and epoch_seconds > 0:
+            left = min(left, (self.cfg.max_time - (time.perf_counter() - self._t_start)) / epoch_seconds)
+        return 1.0 if left == math.inf else min(1.0, 1.0 / max(left, 1e-9))
 
     def _finish_estimate(self, steps: list) -> float:
         """Seconds that one more step, the validation pass and writing the checkpoint(s)
@@ -291,17 +294,17 @@ class Trainer:
             self._check_replicas(epoch, partial)
         t0 = time.perf_counter()
         val = self.validation_loss()
+        # A gain matters (it keeps the plateau rule's rate, and resets patience) when, kept
+        # up for the epochs the budget still holds (--epochs, --max-time), it adds up to
+        # --min-gain (relative): a run that still improves slowly goes on at its rate and
+        # spends the budget, while one that has stopped improving (overfitting, or a rate
+        # decayed to nothing) has its rate cut and then stops.
+        scale = self._gain_scale(t_epoch_so_far + time.perf_counter() - t0)
         stop = None
-        if not partial and self.sched.end_epoch(val):
+        if not partial and self.sched.end_epoch(val, scale):
             stop = "schedule"
         best = st["best_val"]
         improved = val is not None and (best is None or val < best)
-        # patience counts epochs without a gain that matters (--min-gain, relative). Under
-        # --max-time the budget is the bound: a smaller gain matters if, kept up for the
-        # epochs the budget still holds, it adds up to --min-gain, so a run that still
-        # improves slowly goes on at the lower rates the plateau rule gives it, while one
-        # that has stopped improving (overfitting, or a rate decayed to nothing) stops.
-        scale = self._gain_scale(t_epoch_so_far + time.perf_counter() - t0)
         need = cfg.min_gain * scale * abs(best or 0.0)
         gained = val is not None and (best is None or val < best - need)
         if improved:

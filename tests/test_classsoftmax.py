@@ -522,11 +522,45 @@ def test_classes_are_binned_on_the_training_sentences_only():
                           target_counts(enc, len(vocab)))
 
 
-def test_class_is_the_default_and_older_checkpoints_stay_full():
-    """The class softmax is the default; a stored config without a softmax entry was
-    written when the full softmax was, and means it (tests/fixtures/v1_model.npz)."""
-    assert Config().softmax == "class"
+def test_softmax_auto_by_vocabulary_size_and_older_checkpoints_stay_full():
+    """The default output layer is auto: full up to FULL_SOFTMAX_UP_TO vocabulary entries,
+    class above; a stored config without a softmax entry was written when the full
+    softmax was the default, and means it (tests/fixtures/v1_model.npz)."""
+    from rnncli.config import FULL_SOFTMAX_UP_TO
+    from rnncli.lm.prepare import network_for, resolved_softmax
+    assert Config().softmax == "auto"
+    n = FULL_SOFTMAX_UP_TO
+    assert resolved_softmax("auto", n) == "full" and resolved_softmax("auto", n + 1) == "class"
+    assert resolved_softmax("class", 10) == "class" and resolved_softmax("full", 10 * n) == "full"
+    assert network_for(Config(), n).args["output"] == "full"
+    assert network_for(Config(), n + 1).args["output"] == "class"
     assert Config.from_json("{}").softmax == "full" and Config.from_dict({"hidden_dim": 3}).softmax == "full"
     assert Config.from_json(Config().to_json()) == Config()
     ck = checkpoint.load(os.path.join(os.path.dirname(__file__), "fixtures", "v1_model.npz"))
     assert ck.config.softmax == "full" and ck.network().args["output"] == "full"
+
+
+def test_cli_softmax_auto_is_stored_resolved(tmp_path, capsys, isolated_cache):
+    """`rnn train` stores what auto resolved to, by the vocabulary the corpus gives: a
+    small vocabulary gets the full softmax, one over FULL_SOFTMAX_UP_TO entries the class
+    softmax; --classes alone asks for the class softmax; an explicit --softmax auto on
+    resume agrees with the checkpoint's resolved layer."""
+    from rnncli.config import FULL_SOFTMAX_UP_TO
+    small = write_corpus(tmp_path / "small.txt")
+    common = ["--hidden-dim", "4", "--epochs", "1", "-q", "--sentences", "lines", "--words", "whitespace"]
+    assert rnn(capsys, "train", small, "-o", tmp_path / "s.npz", *common).code == 0
+    assert checkpoint.load(str(tmp_path / "s.npz")).config.softmax == "full"
+    assert rnn(capsys, "train", small, "-o", tmp_path / "k.npz", "--classes", "3", *common).code == 0
+    ck = checkpoint.load(str(tmp_path / "k.npz"))
+    assert ck.config.softmax == "class" and ck.network().args["output"] == "class"
+    assert rnn(capsys, "train", small, "--resume", tmp_path / "s.npz", "-o", tmp_path / "s2.npz", "--softmax", "auto",
+               "--epochs", "2", "-q").code == 0
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(FULL_SOFTMAX_UP_TO + 200)]
+    lines = [" ".join(rng.choice(words, 12)) for _ in range(2000)] + [" ".join(words)]
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = rnn(capsys, "train", big, "-o", tmp_path / "b.npz", "--vocab-size", FULL_SOFTMAX_UP_TO + 100, *common)
+    assert r.code == 0, r
+    ck = checkpoint.load(str(tmp_path / "b.npz"))
+    assert len(ck.task.vocab) == FULL_SOFTMAX_UP_TO + 100 and ck.config.softmax == "class"

@@ -381,9 +381,22 @@ def test_weight_averaging_is_the_model_and_the_trained_weights_resume(trained):
 
 
 def test_average_by_hand():
-    from rnncli.optim import average_
+    from rnncli.optim import Averager
     avg, p = {"w": np.array([0.0, 1.0])}, {"w": np.array([1.0, 3.0])}
-    average_(avg, p, 0.99, 0)                               # d = min(0.99, 1/10) = 0.1
+    Averager(avg, 0.99).step(p, 0)                          # d = min(0.99, 1/10) = 0.1
     np.testing.assert_allclose(avg["w"], [0.9, 2.8])
-    average_(avg, p, 0.5, 1000)                             # d = 0.5
+    Averager(avg, 0.5).step(p, 1000)                        # d = 0.5
     np.testing.assert_allclose(avg["w"], [0.95, 2.9])
+
+
+def test_average_stride():
+    """A long horizon samples every stride steps, folding the steps between (d ** stride);
+    horizons under 256 steps average every step."""
+    from rnncli.optim import Averager
+    assert Averager({}, 0.995).stride == 1 and Averager({}, 0.999).stride == 7
+    avg, p = {"w": np.array([0.0])}, {"w": np.array([1.0])}
+    a = Averager(avg, 0.999)
+    for t in range(70001, 70008):
+        a.step(p, t)
+    # one update, at t = 70007 (a multiple of 7), with d = 0.999 ** 7 (past the warm-up)
+    np.testing.assert_allclose(avg["w"], [1 - 0.999 ** 7])

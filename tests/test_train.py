@@ -52,7 +52,7 @@ def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=N
 
 def small_cfg(**kw):
     base = dict(hidden_dim=8, batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
-                lr_schedule="halve", clip=5.0, patience=0, softmax="full")
+                lr_schedule="halve", clip=5.0, patience=0, softmax="full", average=0.0)
     base.update(kw)
     return Config(**base)
 
@@ -410,7 +410,8 @@ def test_with_max_time_slow_gains_count_against_patience(tmp_path, monkeypatch):
     # run going; a loss that stops improving still stops it, best weights restored
     # (the first value feeds the validation pass that --max-time times before training)
     scripted = iter([9.9, 2.0, 1.999, 1.9985, 1.998, 1.9979, 2.1, 2.2])
-    t = make_trainer(tmp_path, small_cfg(epochs=7, max_time=600, patience=2, min_gain=0.003, lr_schedule="constant"))
+    t = make_trainer(tmp_path, small_cfg(epochs=None, max_time=600, patience=2, min_gain=0.003,
+                                         lr_schedule="constant"))
     monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
     res = t.run()
     assert res.stopped == "patience" and len(res.history) == 7 and res.best_val == 1.9979
@@ -422,13 +423,52 @@ def test_with_max_time_a_gain_counts_against_the_budget_left(tmp_path, monkeypat
     above count in a 600 s budget of millisecond epochs, gains of 1e-9 (a rate decayed to
     nothing) do not, and the run stops instead of spending the budget on them."""
     scripted = iter([9.9, 2.0, 1.5, 1.5 - 1e-9, 1.5 - 2e-9, 1.5 - 3e-9, 1.0])
-    t = make_trainer(tmp_path, small_cfg(epochs=6, max_time=600, patience=2, min_gain=0.003, lr_schedule="plateau"))
+    t = make_trainer(tmp_path, small_cfg(epochs=None, max_time=600, patience=2, min_gain=0.003,
+                                         lr_schedule="plateau"))
     monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
     res = t.run()
     assert res.stopped == "patience" and len(res.history) == 4 and res.best_val == 1.5 - 2e-9
     assert [r["lr"] for r in res.history] == pytest.approx([0.01, 0.01, 0.01, 0.0025])
     scale = t._gain_scale(1.0)
     assert 1 / 600 <= scale < 1 / 590 and t._gain_scale(1e9) == 1.0
+
+
+def test_the_epochs_left_scale_the_gain_that_counts(tmp_path, monkeypatch):
+    """Without --max-time the budget is --epochs: gains of 0.05% an epoch count (keep the
+    plateau rule's rate, reset patience) while 40 epochs remain, because kept up they add
+    up to more than --min-gain; near the end of the run they do not."""
+    slow = [2.0 * (1 - 0.0005) ** i for i in range(8)]
+    scripted = iter(slow + [2.1, 2.2])
+    t = make_trainer(tmp_path, small_cfg(epochs=40, patience=2, min_gain=0.003, lr_schedule="plateau"))
+    monkeypatch.setattr(t, "validation_loss", lambda: next(scripted))
+    res = t.run()
+    assert res.stopped == "patience" and len(res.history) == 10 and res.best_val == slow[-1]
+    assert [r["lr"] for r in res.history] == pytest.approx([0.01] * 9 + [0.0025])
+    assert t._gain_scale(1.0) == pytest.approx(1 / 30)
+    s = Schedule("plateau", 1.0, 0.25, 0.003)        # the same gain against a scale of 1 cuts
+    s.end_epoch(2.0)
+    s.end_epoch(2.0 * 0.9995, scale=1 / 30)
+    assert s.lr == 1.0
+    s.end_epoch(2.0 * 0.9995 ** 2, scale=1.0)
+    assert s.lr == 0.25
+
+
+def test_weight_averaging_is_the_default_model(tmp_path):
+    """--average 0.999 is the default: the checkpoint's weights are the moving average,
+    not the last trained ones; the tutorial's SGD recipe and configs written before
+    averaging existed have none."""
+    from rnncli.lm.prepare import configure
+    assert Config().average == 0.999 and Config.from_json("{}").average == 0.0
+    assert configure({"optimizer": "sgd"}).average == 0.0 and configure({}).average == 0.999
+    t = make_trainer(tmp_path, small_cfg(average=0.999, epochs=2))
+    t.run()
+    ck = checkpoint.load(str(tmp_path / "m.npz"))
+    for k, v in t.params.items():
+        np.testing.assert_array_equal(ck.params[k], t.avg[k])
+    assert any(not np.array_equal(t.avg[k], v) for k, v in t.params.items())
+    raw = {k[4:]: v for k, v in ck.opt_state.items() if k.startswith("raw.")}
+    for k, v in t.params.items():
+        np.testing.assert_array_equal(raw[k], v)
 
 
 def test_cli_resume_with_a_new_lr_uses_it(tmp_path):

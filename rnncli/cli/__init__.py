@@ -97,6 +97,7 @@ def optimizer_options(D, sgd_recipe: bool = False):
     --optimizer sgd switches to the tutorial's rate and schedule (the language model)."""
     lr_note = " for adam; 0.005 for sgd, as in the tutorial" if sgd_recipe else ""
     sched_note = "; halve for sgd" if sgd_recipe else ""
+    avg_note = "; 0 for sgd" if sgd_recipe else ""
 
     def deco(f):
         for opt in reversed([
@@ -122,12 +123,13 @@ def optimizer_options(D, sgd_recipe: bool = False):
             click.option("--lr-factor", type=FloatRange(0, 1, min_open=True, max_open=True), default=None,
                          help=f"plateau: factor applied to the rate [default: {D.lr_factor}]."),
             click.option("--min-gain", type=FloatRange(min=0), default=None,
-                         help=f"mikolov/plateau/--patience: relative validation gain that counts as progress "
+                         help=f"plateau/--patience: relative validation gain that counts as progress, over "
+                              f"the rest of the run (an epoch's gain counts if, kept up for the epochs --epochs "
+                              f"or --max-time still allow, it adds up to this); mikolov: per epoch "
                               f"[default: {D.min_gain}]."),
             click.option("--patience", type=click.IntRange(min=0), default=None,
-                         help="Stop after this many epochs without a validation gain of --min-gain (with "
-                              "--max-time: without any gain) and restore the best weights; 0: off "
-                              f"[default: {D.patience}]."),
+                         help="Stop after this many epochs without a validation gain of --min-gain and "
+                              f"restore the best weights; 0: off [default: {D.patience}]."),
             click.option("--weight-decay", type=FloatRange(min=0), default=None,
                          help="L2 regularisation strength [default: 0]."),
             click.option("--clip", type=FloatRange(min=0), default=None,
@@ -135,7 +137,7 @@ def optimizer_options(D, sgd_recipe: bool = False):
             click.option("--average", type=FloatRange(0, 1, max_open=True), default=None, metavar="DECAY",
                          help="The model is an exponential moving average of the trained weights with this decay "
                               "per step (validated, saved, restored by early stopping); 0: off "
-                              f"[default: {D.average:g}]."),
+                              f"[default: {D.average:g}{avg_note}]."),
         ]):
             f = opt(f)
         return f

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from ..config import RECURRENT_INITS, SOFTMAXES, Config
+from ..config import FULL_SOFTMAX_UP_TO, RECURRENT_INITS, SOFTMAXES, Config
 from ..dist import DEFAULT_TIMEOUT, MODES
 from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
                _threads, cell_options, cli, input_options, json_text, optimizer_options, reported_once, run_options,
@@ -51,7 +51,8 @@ def _ppl(loss: float) -> float:
 @click.option("--softmax", type=click.Choice(SOFTMAXES), default=None,
               help="Output layer: full, a softmax over every word; class, P(class) x P(word | class) with "
                    "words binned into classes by frequency: exactly normalised, many times faster for "
-                   f"large vocabularies [default: {D.softmax}].")
+                   f"large vocabularies; auto: full up to {FULL_SOFTMAX_UP_TO:,} vocabulary entries, class above "
+                   f"[default: {D.softmax}].")
 @click.option("--classes", type=click.IntRange(min=1), default=None,
               help="Number of word classes of --softmax class [default: about the square root of the vocabulary size].")
 @click.option("--bptt-truncate", type=click.IntRange(min=-1), default=None,

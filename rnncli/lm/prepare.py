@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MODEL_DEFINING, START_ID, Config, as_option
+from ..config import FULL_SOFTMAX_UP_TO, MODEL_DEFINING, START_ID, Config, as_option
 from ..errors import DataError
 from ..train import starting_point
 from ..nn.classsoftmax import default_classes, frequency_classes
@@ -42,10 +42,17 @@ def describe_corpus(stats: dict, vocab) -> str:
             f"{stats['least_frequent_kept']!r} ({stats['least_frequent_count']}x)")
 
 
+def resolved_softmax(softmax: str, vocab_size: int) -> str:
+    """The output layer --softmax names: auto becomes full or class by the vocabulary size."""
+    if softmax != "auto":
+        return softmax
+    return "full" if vocab_size <= FULL_SOFTMAX_UP_TO else "class"
+
+
 def network_for(cfg: Config, vocab_size: int, counts=None) -> Network:
     """The network ``cfg`` describes. The class softmax bins words into classes by their
     ``counts`` (vocab_size,) in the training text (Mikolov et al. 2011)."""
-    if cfg.softmax != "class":
+    if resolved_softmax(cfg.softmax, vocab_size) != "class":
         return Network(vocab_size, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias)
     K = cfg.classes or default_classes(vocab_size)
     if K > vocab_size:
@@ -76,12 +83,14 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
     """The run's configuration: the defaults (the tutorial's SGD recipe when --optimizer
     sgd is given) or the checkpoint's, with the options the user gave."""
     if ck is None:
-        if "classes" in given and given.get("softmax", Config.softmax) != "class":
-            raise DataError("--classes applies to the class softmax only: add --softmax class")
+        if "classes" in given:
+            if given.get("softmax", "class") == "full":
+                raise DataError("--classes applies to the class softmax only: give --softmax class, or drop --classes")
+            given = dict(given, softmax="class")
         base = Config()
         if given.get("optimizer") == "sgd":
-            # the tutorial's recipe is one flag away
-            base = base.replace(lr=0.005, lr_schedule="halve")
+            # the tutorial's recipe is one flag away (it has no weight averaging)
+            base = base.replace(lr=0.005, lr_schedule="halve", average=0.0)
         if given.get("cell", "rnn") != "rnn":
             # gates exist to carry errors across many steps; truncating at 4 would waste them
             base = base.replace(bptt_truncate=-1)
@@ -91,6 +100,8 @@ def configure(given: dict, ck=None, resume: str | None = None) -> Config:
                                 f"not --cell {given['cell']}")
         return base.replace(**given)
     cfg = ck.config
+    if given.get("softmax") == "auto" and resolved_softmax("auto", len(ck.task.vocab)) == cfg.softmax:
+        given = {k: v for k, v in given.items() if k != "softmax"}
     for k in MODEL_DEFINING + ("dtype",):
         if k in given and given[k] != getattr(cfg, k) and k != "vocab_size":
             raise DataError(f"{as_option(k, given[k])} contradicts the checkpoint {resume} "
@@ -172,6 +183,7 @@ def _setup(cfg, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_sh
         counts = target_counts(train_enc, len(vocab))
         if comm is not None and comm.size > 1:       # every process bins the same counts
             counts = comm.allreduce_(counts.astype(np.float64))
+        cfg = cfg.replace(softmax=resolved_softmax(cfg.softmax, len(vocab)))
         net = network_for(cfg, len(vocab), counts)
         if cfg.softmax == "class":
             cfg = cfg.replace(classes=net.out.K)
