@@ -74,10 +74,18 @@ class Trainer:
         self.ws = Workspace(cfg.threads or getattr(self.comm, "threads", None))
         # The embedding gradient stays row-sparse (cleared, normed, scaled and, for plain
         # SGD, applied only on the rows a batch used) where nothing else writes into it:
-        # one process (an Allreduce adds other processes' rows) and no weight decay.
-        self.ws.sparse_rows = self.comm.size == 1 and not cfg.weight_decay and "layer0.U" in params
+        # no weight decay. With several processes the rows summed are the union of the
+        # rows each process used (_allreduce_grads).
+        self.ws.sparse_rows = not cfg.weight_decay and "layer0.U" in params
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
+        self._u_span = None              # where layer0.U's gradient lies in flat_grads
+        if self.ws.sparse_rows:
+            i = 0
+            for k, v in params.items():
+                if k == "layer0.U":
+                    self._u_span = (i, i + v.size, v.shape[1], v.shape[0])    # start, stop, C, G*H
+                i += v.size
         # --average: the weights the model is (validated, saved as param.*, restored by early
         # stopping) are a moving average of the trained ones, which the checkpoint keeps as
         # opt.raw.* so that resuming continues from them
@@ -214,7 +222,7 @@ class Trainer:
                 if self.comm.size > 1:
                     self.flat_grads[-2:] = nll, n_units
                 # the one place where the gradients of several processes are summed
-                self.comm.allreduce_(self.flat_grads)
+                self._allreduce_grads()
                 if self.comm.size > 1:   # and the losses and token counts of their slices
                     nll, n_units = float(self.flat_grads[-2]), int(round(float(self.flat_grads[-1])))
                 if not math.isfinite(nll):
@@ -250,6 +258,29 @@ class Trainer:
                 stopped = stop
                 break
         return Result(stopped, st["history"], st["best_val"])
+
+    def _allreduce_grads(self):
+        """Sum the processes' gradients (and loss and token-count slots) in place. A
+        row-sparse embedding gradient is summed over the union of the rows the processes
+        used only: its other rows are zero everywhere. Passing the whole (C, G*H) matrix
+        through the Allreduce, and through dense clearing, norm and update afterwards,
+        cost as much as the half step a second process saves (README, MPI)."""
+        flat = self.flat_grads
+        touched = self.ws.touched("layer0.U") if self.comm.size > 1 else None
+        if touched is None or "rows" not in touched:
+            self.comm.allreduce_(flat)
+            return
+        a, b, C, GH = self._u_span
+        used = np.zeros(C, flat.dtype)
+        used[touched["rows"]] = 1
+        rows = np.flatnonzero(self.comm.allreduce_(used))
+        for part in (flat[:a], flat[b:]):
+            if part.size:
+                self.comm.allreduce_(part)
+        dUt = flat[a:b].reshape(C, GH)           # rows are contiguous (flat_zeros_like)
+        packed = dUt[rows]
+        dUt[rows] = self.comm.allreduce_(packed)
+        touched["rows"] = rows                   # the rows that may be nonzero now
 
     def _restore_best(self) -> bool:
         """Put the best weights seen back (early stopping's): False if there are none."""

@@ -26,7 +26,8 @@ class Quiet:
         return tqdm(disable=True, **kw)
 
 
-GIVEN = dict(hidden_dim=5, vocab_size=30, batch_size=8, epochs=1, dtype="float64", val_fraction=0.2, patience=0)
+GIVEN = dict(hidden_dim=5, vocab_size=30, batch_size=8, epochs=1, dtype="float64", val_fraction=0.2, patience=0,
+             softmax="class")   # the class softmax, as at the default vocabulary size
 
 
 def main(outdir, files):
