@@ -79,13 +79,6 @@ class Trainer:
         self.ws.sparse_rows = not cfg.weight_decay and "layer0.U" in params
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
-        self._u_span = None              # where layer0.U's gradient lies in flat_grads
-        if self.ws.sparse_rows:
-            i = 0
-            for k, v in params.items():
-                if k == "layer0.U":
-                    self._u_span = (i, i + v.size, v.shape[1], v.shape[0])    # start, stop, C, G*H
-                i += v.size
         # --average: the weights the model is (validated, saved as param.*, restored by early
         # stopping) are a moving average of the trained ones, which the checkpoint keeps as
         # opt.raw.* so that resuming continues from them
@@ -270,14 +263,14 @@ class Trainer:
         if touched is None or "rows" not in touched:
             self.comm.allreduce_(flat)
             return
-        a, b, C, GH = self._u_span
-        used = np.zeros(C, flat.dtype)
+        dUt = self.grads["layer0.U"].T           # (C, G*H), a contiguous stretch of flat (flat_zeros_like)
+        a = (dUt.ctypes.data - flat.ctypes.data) // flat.itemsize
+        used = np.zeros(len(dUt), flat.dtype)
         used[touched["rows"]] = 1
         rows = np.flatnonzero(self.comm.allreduce_(used))
-        for part in (flat[:a], flat[b:]):
+        for part in (flat[:a], flat[a + dUt.size:]):
             if part.size:
                 self.comm.allreduce_(part)
-        dUt = flat[a:b].reshape(C, GH)           # rows are contiguous (flat_zeros_like)
         packed = dUt[rows]
         dUt[rows] = self.comm.allreduce_(packed)
         touched["rows"] = rows                   # the rows that may be nonzero now
