@@ -76,7 +76,7 @@ class Trainer:
         # SGD, applied only on the rows a batch used) where nothing else writes into it:
         # no weight decay. With several processes the rows summed are the union of the
         # rows each process used (_allreduce_grads).
-        self.ws.sparse_rows = not cfg.weight_decay and "layer0.U" in params
+        self.grad_rows = {} if not cfg.weight_decay and "layer0.U" in params else None
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
         # --average: the weights the model is (validated, saved as param.*, restored by early
@@ -211,7 +211,8 @@ class Trainer:
                 if cfg.max_time:
                     progress = max(progress, elapsed / cfg.max_time)
                 lr = self.last_lr = self.sched.at(progress)
-                nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng)
+                nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng,
+                                                        self.grad_rows)
                 if self.comm.size > 1:
                     self.flat_grads[-2:] = nll, n_units
                 # the one place where the gradients of several processes are summed
@@ -222,8 +223,7 @@ class Trainer:
                     raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
                                    f"(loss {nll}); {self.output_status()}; "
                                    f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {cfg.clip:g})")
-                touched = self.ws.touched("layer0.U")
-                rows = {"layer0.U": touched["rows"]} if touched and "rows" in touched else None
+                rows = self.grad_rows or None
                 norm = clip_(self.grads, cfg.clip, rows)
                 norms.append(norm)
                 self.opt.step(self.params, self.grads, lr, rows)
@@ -259,21 +259,21 @@ class Trainer:
         through the Allreduce, and through dense clearing, norm and update afterwards,
         cost as much as the half step a second process saves (README, MPI)."""
         flat = self.flat_grads
-        touched = self.ws.touched("layer0.U") if self.comm.size > 1 else None
-        if touched is None or "rows" not in touched:
+        rec = self.grad_rows
+        if self.comm.size == 1 or rec is None or "layer0.U" not in rec:
             self.comm.allreduce_(flat)
             return
         dUt = self.grads["layer0.U"].T           # (C, G*H), a contiguous stretch of flat (flat_zeros_like)
         a = (dUt.ctypes.data - flat.ctypes.data) // flat.itemsize
         used = np.zeros(len(dUt), flat.dtype)
-        used[touched["rows"]] = 1
+        used[rec["layer0.U"]] = 1
         rows = np.flatnonzero(self.comm.allreduce_(used))
         for part in (flat[:a], flat[a + dUt.size:]):
             if part.size:
                 self.comm.allreduce_(part)
         packed = dUt[rows]
         dUt[rows] = self.comm.allreduce_(packed)
-        touched["rows"] = rows                   # the rows that may be nonzero now
+        rec["layer0.U"] = rows                   # the rows that may be nonzero now
 
     def _restore_best(self) -> bool:
         """Put the best weights seen back (early stopping's): False if there are none."""

@@ -190,8 +190,9 @@ class ForecastTask:
         """Scored target values in these batches."""
         return int(sum(self.counts[b].sum() for b in batches))
 
-    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng) -> tuple[float, int]:
-        """(summed loss, scored values) of one batch; grads of the mean per scored value."""
+    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng, rows=None) -> tuple[float, int]:
+        """(summed loss, scored values) of one batch; grads of the mean per scored value
+        (dense: the network has no embedding, ``rows`` is unused)."""
         x, y0, known, prev, y, mask = gather(self.arr, self.enc[sel], self.dec[sel], self.dtype)
         n = int(self.counts[sel].sum())
         dec_in = np.concatenate([prev, known], axis=2)

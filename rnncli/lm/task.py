@@ -109,12 +109,13 @@ class LanguageModel:
         """Predicted tokens in these batches."""
         return int(sum(self.train.lens[b].sum() - len(b) for b in batches))
 
-    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng) -> tuple[float, int]:
-        """(summed NLL, predicted tokens) of one batch; grads of the batch mean."""
+    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng, rows=None) -> tuple[float, int]:
+        """(summed NLL, predicted tokens) of one batch; grads of the batch mean; rows: the
+        row record of row-sparse gradients (Network.loss_and_grads)."""
         b = pack(self.train, sel)
         cfg = self.cfg
         nll = self.net.loss_and_grads(params, b, grads, ws, cfg.bptt_truncate, scale=1.0 / b.B,
-                                      dropout=cfg.dropout, rng=rng)
+                                      dropout=cfg.dropout, rng=rng, rows=rows)
         return nll, b.N
 
     def validation_loss(self, params: dict, ws) -> float | None:
@@ -187,7 +188,7 @@ class ShardedLanguageModel(LanguageModel):
         self.work_ids = np.flatnonzero(dest == self.comm.rank)   # global piece ids, ascending as received
         assert len(self.work_ids) == len(r_lens)
 
-    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng) -> tuple[float, int]:
+    def loss_and_grads(self, params: dict, sel, grads: dict, ws, rng, rows=None) -> tuple[float, int]:
         """(summed NLL, predicted tokens) of this rank's slice; grads of its share of the
         global batch mean (zero when the slice is empty: a batch smaller than N)."""
         mine = np.asarray(sel)[self.comm.rank::self.comm.size]
@@ -198,7 +199,7 @@ class ShardedLanguageModel(LanguageModel):
         b = pack(self.work, np.searchsorted(self.work_ids, mine))
         cfg = self.cfg
         nll = self.net.loss_and_grads(params, b, grads, ws, cfg.bptt_truncate, scale=1.0 / len(sel),
-                                      dropout=cfg.dropout, rng=rng)
+                                      dropout=cfg.dropout, rng=rng, rows=rows)
         return nll, b.N
 
     def validation_loss(self, params: dict, ws) -> float | None:

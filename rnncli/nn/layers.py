@@ -17,22 +17,16 @@ def embed_forward(U: np.ndarray, x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.take(U.T, x, axis=0, out=out)
 
 
-def embed_backward(dU: np.ndarray, x: np.ndarray, dA: np.ndarray, touched: dict | None = None):
+def embed_backward(dU: np.ndarray, x: np.ndarray, dA: np.ndarray, nonzero: np.ndarray | None = None):
     """dU (G*H, C) = the scatter-add of dA (N, G*H) into the columns x.
 
-    ``touched``, a dict the caller keeps between calls on the same dU, makes the
-    clearing row-sparse: only the columns of the last call are zeroed (the rest are
-    zero still), and touched["rows"] becomes this call's distinct ids (sorted), the
-    only columns that can be nonzero. A batch touches a few hundred of C columns, and
-    clearing all of them cost as much as a large product at C = 32,000. Whoever
-    writes other columns of dU must drop touched["rows"] (then all are cleared)."""
+    ``nonzero`` (sorted distinct ids): the only columns of dU that can be nonzero now;
+    then only those are cleared, the rest being zero still. A batch touches a few
+    hundred of C columns, and clearing all of them cost as much as a large product at
+    C = 32,000. None clears every column."""
     dUt = dU.T                                           # (C, G*H) view
-    prev = None if touched is None else touched.pop("rows", None)
-    if prev is None:
+    if nonzero is None:
         dUt.fill(0)
     else:
-        dUt[prev] = 0
+        dUt[nonzero] = 0
     np.add.at(dUt, x, dA)
-    if touched is not None:
-        touched["rows"] = np.unique(x)
-

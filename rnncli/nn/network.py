@@ -140,10 +140,15 @@ class Network:
         return S
 
     def loss_and_grads(self, params: dict, batch, grads: dict, ws, bptt_truncate: int = -1,
-                       scale: float = 1.0, dropout: float = 0.0, rng=None) -> float:
+                       scale: float = 1.0, dropout: float = 0.0, rng=None, rows: dict | None = None) -> float:
         """Summed cross-entropy of a packed batch; fills ``grads`` with the gradient of
         ``scale * loss`` (the error of output t flows back through at most
-        ``bptt_truncate`` earlier steps; -1 means all of them)."""
+        ``bptt_truncate`` earlier steps; -1 means all of them).
+
+        ``rows``, a dict the caller keeps between calls on the same ``grads`` (and in
+        which nobody else writes other rows of the embedding gradient), makes that
+        gradient row-sparse: rows["layer0.U"] names the columns of grads["layer0.U"]
+        that can be nonzero (absent: any), and is set to this batch's distinct ids."""
         off = batch.offsets_list
         S, records = self._forward(params, batch, ws, dropout, rng)
         hbound = self.cell.bound
@@ -161,7 +166,11 @@ class Network:
             dA = self.cells[i].backward(self._part(params, f"layer{i}."), cache, dS, off, bptt_truncate,
                                         {k: v for k, v in self._part(grads, f"layer{i}.").items() if k != "U"}, ws)
             if i == 0:
-                layers.embed_backward(grads["layer0.U"], batch.x, dA, ws.touched("layer0.U"))
+                if rows is None:
+                    layers.embed_backward(grads["layer0.U"], batch.x, dA)
+                else:
+                    layers.embed_backward(grads["layer0.U"], batch.x, dA, rows.get("layer0.U"))
+                    rows["layer0.U"] = np.unique(batch.x)
                 break
             U = params[f"layer{i}.U"]
             np.matmul(dA.T, Hin, out=grads[f"layer{i}.U"])   # (G*H, H)

@@ -34,15 +34,6 @@ class Workspace:
         # more threads than cores buys nothing, and a huge --threads would cost memory
         self.threads = max(1, min(threads, max(cores, 8)) if threads else min(cores, 8))
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
-        # row-sparse embedding gradients (layers.embed_backward), for a caller that
-        # promises to write no other rows of them: see Trainer
-        self.sparse_rows = False
-        self._touched: dict[str, dict] = {}
-
-    def touched(self, name: str) -> dict | None:
-        """The row record of gradient ``name`` (layers.embed_backward), or None when
-        row-sparse gradients are off."""
-        return self._touched.setdefault(name, {}) if self.sparse_rows else None
 
     def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
