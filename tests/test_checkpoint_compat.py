@@ -26,8 +26,10 @@ def test_version_1_checkpoint_scores_as_version_1_did(capsys):
     r = rnn(capsys, "eval", "-m", V1, "--json", "-q")
     assert r.code == 0, r
     got = json.loads(r.out)
-    assert got["nll"] == pytest.approx(want_eval["nll"], rel=1e-12)
-    assert got["perplexity"] == pytest.approx(want_eval["perplexity"], rel=1e-12)
+    # a float32 model: another CPU's BLAS kernel sums the products in another order, so
+    # the figures agree to float32's precision, not bit for bit (seen: rel 2e-10)
+    assert got["nll"] == pytest.approx(want_eval["nll"], rel=1e-5)
+    assert got["perplexity"] == pytest.approx(want_eval["perplexity"], rel=1e-5)
     assert got["tokens"] == want_eval["tokens"] and got["oov_rate"] == want_eval["oov_rate"]
 
 
@@ -38,7 +40,7 @@ def test_version_1_checkpoint_samples_as_version_1_did(capsys):
     got = json.loads(r.out)
     assert [g["tokens"] for g in got] == [w["tokens"] for w in want_gen]
     for g, w in zip(got, want_gen):
-        assert g["logprob"] == pytest.approx(w["logprob"], rel=1e-9)
+        assert g["logprob"] == pytest.approx(w["logprob"], rel=1e-5)
 
 
 def test_version_1_checkpoint_info_and_structure(capsys):
