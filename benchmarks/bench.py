@@ -113,6 +113,73 @@ def train_rate(corpus, tmp, cache, dtype, truncate, epochs=2, extra=(), env=None
     return toks / secs, os.path.join(d, "m.npz")
 
 
+def recipe_rate(corpus, tmp, cache, env=None, epochs=2):
+    """Training tokens/s of the default recipe (what `rnn train FILE` runs: the class softmax
+    at C = 8000, Adam, weight averaging, BPTT 4), whole epochs as train_rate counts them."""
+    d = tempfile.mkdtemp(dir=tmp)
+    log = os.path.join(d, "log.jsonl")
+    rnn("train", corpus, "-o", os.path.join(d, "m.npz"), "--vocab-size", str(C), "--epochs", str(epochs),
+        "--log", log, "-q", "--cache-dir", cache, env=env)
+    recs = [json.loads(line) for line in open(log)]
+    return sum(r["train_tokens"] for r in recs) / sum(r["seconds"] + r["checkpoint_seconds"] for r in recs)
+
+
+def forecast_rate(tmp, env=None, epochs=3):
+    """Training speed (scored target values/s) of `rnn forecast train` on the bundled series (the demo's model:
+    48 h of history, 24 h ahead, calendar inputs; training steps only, from the log)."""
+    d = tempfile.mkdtemp(dir=tmp)
+    log = os.path.join(d, "log.jsonl")
+    rnn("forecast", "train", os.path.join(REPO, "data", "series.csv"), "--target", "demand", "--history", "48",
+        "--horizon", "24", "--calendar", "-o", os.path.join(d, "f.npz"), "--epochs", str(epochs), "--patience", "0",
+        "--log", log, "-q", env=env)
+    recs = [json.loads(line) for line in open(log)]
+    return sum(r["train_tokens"] for r in recs) / sum(r["train_tokens"] / r["tokens_per_s"] for r in recs)
+
+
+def baseline_rows(a, tmp, cache, res):
+    """Before/after rows: the same commands with the code of revision a.baseline and of this
+    tree, interleaved round by round (medians): the full softmax with plain SGD and full
+    BPTT, rnn eval of its model, the default recipe, and forecasting training."""
+    base_dir = os.path.join(tmp, "baseline")
+    subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", base_dir, a.baseline],
+                   check=True, capture_output=True)
+    try:
+        env = {"PYTHONPATH": base_dir}
+        check_code(env)
+        # a revision from before the class softmax has no --softmax option (and only the full one)
+        has_softmax = subprocess.run(["git", "-C", REPO, "grep", "-q", '"--softmax"', a.baseline, "--", "rnncli"],
+                                     capture_output=True).returncode == 0
+        has_forecast = os.path.exists(os.path.join(base_dir, "rnncli", "forecast"))
+        sides = {"after": ({}, FULL), "before": (env, FULL if has_softmax else ())}
+        got = {n: {"train": [], "eval": [], "recipe": [], "forecast": []} for n in sides}
+        for i in range(a.rounds):
+            for name, (e, sm) in sides.items():
+                v, m = train_rate(a.corpus, tmp, cache, "float32", -1, env=e, softmax=sm)
+                got[name]["train"].append(v)
+                got[name]["eval"].append(eval_rate(m, a.corpus, cache, env=e))
+                if has_softmax:
+                    got[name]["recipe"].append(recipe_rate(a.corpus, tmp, cache, env=e))
+                if has_forecast:
+                    got[name]["forecast"].append(forecast_rate(tmp, env=e))
+            print(f"baseline round {i + 1}: " + "; ".join(
+                f"{n} " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in got[n].items() if v) for n in sides), flush=True)
+    finally:
+        subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", base_dir], capture_output=True)
+    rows = []
+    labels = {"train": "rnn train, full softmax, SGD, full BPTT", "eval": "rnn eval (that model)",
+              "recipe": "rnn train, default recipe (class softmax, Adam, averaging)",
+              "forecast": "rnn forecast train (scored values/s), demo model"}
+    for k, label in labels.items():
+        if not got["after"][k]:
+            continue
+        for n in sides:
+            res[f"{k} {n}"] = statistics.median(got[n][k])
+        rows += [(f"{label}, {a.baseline} (before)", "float32", res[f"{k} before"], ""),
+                 (f"{label}, this tree (after)", "float32", res[f"{k} after"],
+                  f"{res[f'{k} after'] / res[f'{k} before']:.3f}x before")]
+    return rows
+
+
 def reference_rate(n_sent=12, seed=0):
     sys.path.insert(0, REPO)
     from tests import reference as ref
@@ -299,32 +366,7 @@ def main():
                      f"rnncli float32 full is {100 * f32 / res['bound32']:.0f}%"))
 
     if "baseline" in sections and a.baseline:  # the same commands with another revision's code, interleaved
-        base_dir = os.path.join(tmp, "baseline")
-        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", base_dir, a.baseline],
-                       check=True, capture_output=True)
-        try:
-            env = {"PYTHONPATH": base_dir}
-            check_code(env)
-            sides = {"after": ({}, [], FULL), "before": (env, [], ())}
-            evals = {"after": [], "before": []}
-            for i in range(a.rounds):
-                for name, (e, out, sm) in sides.items():
-                    v, m = train_rate(a.corpus, tmp, cache, "float32", -1, env=e, softmax=sm)
-                    out.append(v)
-                    evals[name].append(eval_rate(m, a.corpus, cache, env=e))
-                print(f"baseline round {i + 1}: " + ", ".join(
-                    f"{n} train {sides[n][1][-1]:,.0f} eval {evals[n][-1]:,.0f}" for n in sides), flush=True)
-        finally:
-            subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", base_dir], capture_output=True)
-        for n in sides:
-            res[f"train {n}"] = med(sides[n][1])
-            res[f"eval {n}"] = med(evals[n])
-        rows += [(f"rnn train, full BPTT, {a.baseline} (before)", "float32", res["train before"], ""),
-                 ("rnn train, full BPTT, this tree (after)", "float32", res["train after"],
-                  f"{res['train after'] / res['train before']:.2f}x before"),
-                 (f"rnn eval, {a.baseline} (before)", "float32", res["eval before"], ""),
-                 ("rnn eval, this tree (after)", "float32", res["eval after"],
-                  f"{res['eval after'] / res['eval before']:.2f}x before")]
+        rows += baseline_rows(a, tmp, cache, res)
 
     if "cells" in sections:  # gated cells, full BPTT, against PyTorch's nn.GRU / nn.LSTM
         for cell in ("gru", "lstm"):
