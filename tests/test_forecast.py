@@ -14,7 +14,8 @@ import pytest
 from rnncli import checkpoint
 from rnncli.config import Config, ForecastConfig
 from rnncli.forecast import prepare
-from rnncli.forecast.task import gather, predict_windows
+from rnncli.forecast.task import SeriesArrays, gather, predict_windows
+from rnncli.forecast.windows import windows
 from rnncli.nn.workspace import Workspace
 
 from .helpers import TINY, assert_user_error, isolated_cache, rnn, write_corpus  # noqa: F401
@@ -120,6 +121,29 @@ def test_training_windows_and_units(tmp_path):
     m = t.metrics(v)
     assert set(m) == {"val_rmse", "val_mae"} and m["val_rmse"]["y"] == pytest.approx(
         np.sqrt(v) * t.data.scaler.std[0], rel=1e-9)
+
+
+def test_gather_equals_a_slow_per_window_reference():
+    """A batch's tensors, gathered for every window at once, are each window's rows
+    taken one window at a time."""
+    rng = np.random.default_rng(1)
+    T, F, Y, Fk, H, K = 60, 4, 2, 3, 7, 4
+    Z, Yin, known = rng.normal(size=(T, F)), rng.normal(size=(T, Y)), rng.normal(size=(T, Fk))
+    Ytrue = np.where(rng.random((T, Y)) < 0.2, np.nan, Yin)
+    arr = SeriesArrays(None, None, None, Z, Yin, Ytrue, known, np.ones(T, bool))
+    enc, dec = windows(T, H, K, 0, T)                        # window i starts at row i
+    sel = rng.permutation(len(enc))[:9]
+    x, y0, kn, prev, y, mask = gather(arr, enc[sel], dec[sel], np.float64)
+    assert x.shape == (H, 9, F) and y0.shape == (9, Y) and kn.shape == (K, 9, Fk)
+    for b, s in enumerate(sel):
+        np.testing.assert_array_equal(x[:, b], Z[s:s + H])
+        np.testing.assert_array_equal(y0[b], Yin[s + H - 1])
+        np.testing.assert_array_equal(kn[:, b], known[s + H:s + H + K])
+        np.testing.assert_array_equal(prev[:, b], Yin[s + H - 1:s + H + K - 1])
+        truth = Ytrue[s + H:s + H + K]
+        np.testing.assert_array_equal(mask[:, b], np.isfinite(truth))
+        np.testing.assert_array_equal(y[:, b], np.where(np.isfinite(truth), truth, 0.0))
+    assert all(a.dtype == np.float32 for a in gather(arr, enc, dec, np.float32))
 
 
 # ------------------------------------------------------------------ checkpoint
