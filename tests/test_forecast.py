@@ -64,7 +64,7 @@ def trained(tmp_path_factory):
 
 
 def setup_for(path, **kw):
-    fc = ForecastConfig(time=["time"], targets=["y"], history=6, horizon=3, **kw)
+    fc = ForecastConfig(**{"time": ["time"], "targets": ["y"], "history": 6, "horizon": 3, **kw})
     cfg = Config(cell="gru", hidden_dim=4, bias=True, bptt_truncate=-1, batch_size=16, dtype="float64")
 
     class Quiet:
@@ -121,6 +121,34 @@ def test_training_windows_and_units(tmp_path):
     m = t.metrics(v)
     assert set(m) == {"val_rmse", "val_mae"} and m["val_rmse"]["y"] == pytest.approx(
         np.sqrt(v) * t.data.scaler.std[0], rel=1e-9)
+
+
+def test_time_columns_are_guessed_from_the_one_reading_of_the_file(tmp_path, monkeypatch):
+    """Without --time the time column(s) come from the header of the table that is then
+    read as the series: the file is read once."""
+    from rnncli.forecast.table import Table
+    made = []
+    init = Table.__init__
+
+    def counting(self, path, *a):
+        made.append(path)
+        init(self, path, *a)
+    monkeypatch.setattr(Table, "__init__", counting)
+    s = setup_for(series_csv(tmp_path / "a.csv"), time=[])
+    assert s.task.data.settings.time == ["time"] and len(made) == 1
+    parts = tmp_path / "p.csv"
+    parts.write_text("Year,Month,Day,Hour,y\n" + "".join(f"2020,1,{1 + i // 24},{i % 24},{i % 5}\n"
+                                                         for i in range(120)))
+    s = setup_for(parts, time=[], features=[])
+    assert s.task.data.settings.time == ["Year", "Month", "Day", "Hour"] and len(made) == 2
+
+
+def test_no_time_column_to_guess(capsys, tmp_path):
+    data = tmp_path / "s.csv"
+    data.write_text("a,y\n1,2\n2,3\n")
+    r = _bad_train(capsys, tmp_path, data, "--target", "y")
+    assert_user_error(r, f"{data}: no --time given and no column named time, date, datetime, timestamp or "
+                         f"year,month,day; name the time column(s) with --time (the columns are: a, y)")
 
 
 def test_gather_equals_a_slow_per_window_reference():

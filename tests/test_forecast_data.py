@@ -215,6 +215,10 @@ def test_history_plus_horizon_longer_than_the_part():
         Wn.windows(10, 3, 2, 0, 10, valid=np.arange(10) % 3 != 0, name="training")
     with pytest.raises(DataError, match=r"at least 1"):
         Wn.windows(10, 0, 2)
+    with pytest.raises(DataError, match=r"^s\.csv: history 72 \+ horizon 24 = 96 rows, but the test part"):
+        Wn.windows(200, 72, 24, 150, 200, name="test", source="s.csv")       # the file, when known, leads
+    with pytest.raises(DataError, match=r"^s\.csv: 2 rows leave none for training with these fractions$"):
+        Wn.split(2, 0.4, 0.5, source="s.csv")
 
 
 # ------------------------------------------------------------------ missing values

@@ -14,7 +14,7 @@ them (``task.series_arrays`` does this)::
     enc, dec = windows(len(s), 72, 24, *sp.train, valid=ok, name="training")
     x = Z[enc]                                                       # (N, 72, C + 4) every history at once
 
-Every number is float64; problems are ``DataError``s that name the file and the line.
+Every number is float64; a problem is a ``DataError`` naming the file (and the line at fault).
 """
 from __future__ import annotations
 
