@@ -2,4 +2,8 @@
 
 
 class DataError(Exception):
-    """A problem with the user's input, worded as one line that says what to do."""
+    """A problem with the user's input, worded as one line that says what to do.
+    ``source``, when given, is the file the problem is in: the line starts with it."""
+
+    def __init__(self, message: str, source: str | None = None):
+        super().__init__(f"{source}: {message}" if source else message)

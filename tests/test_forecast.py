@@ -15,7 +15,8 @@ import pytest
 from rnncli import checkpoint
 from rnncli.config import Config, ForecastConfig
 from rnncli.forecast import prepare
-from rnncli.forecast.task import gather, predict_windows
+from rnncli.forecast.task import SeriesArrays, gather, predict_windows
+from rnncli.forecast.windows import windows
 from rnncli.nn.workspace import Workspace
 
 from .helpers import TINY, assert_user_error, isolated_cache, rnn, write_corpus  # noqa: F401
@@ -64,7 +65,7 @@ def trained(tmp_path_factory):
 
 
 def setup_for(path, **kw):
-    fc = ForecastConfig(time=["time"], targets=["y"], history=6, horizon=3, **kw)
+    fc = ForecastConfig(**{"time": ["time"], "targets": ["y"], "history": 6, "horizon": 3, **kw})
     cfg = Config(cell="gru", hidden_dim=4, bias=True, bptt_truncate=-1, batch_size=16, dtype="float64")
 
     class Quiet:
@@ -121,6 +122,57 @@ def test_training_windows_and_units(tmp_path):
     m = t.metrics(v)
     assert set(m) == {"val_rmse", "val_mae"} and m["val_rmse"]["y"] == pytest.approx(
         np.sqrt(v) * t.data.scaler.std[0], rel=1e-9)
+
+
+def test_time_columns_are_guessed_from_the_one_reading_of_the_file(tmp_path, monkeypatch):
+    """Without --time the time column(s) come from the header of the table that is then
+    read as the series: the file is read once."""
+    from rnncli.forecast.table import Table
+    made = []
+    init = Table.__init__
+
+    def counting(self, path, *a):
+        made.append(path)
+        init(self, path, *a)
+    monkeypatch.setattr(Table, "__init__", counting)
+    s = setup_for(series_csv(tmp_path / "a.csv"), time=[])
+    assert s.task.data.settings.time == ["time"] and len(made) == 1
+    parts = tmp_path / "p.csv"
+    parts.write_text("Year,Month,Day,Hour,y\n" + "".join(f"2020,1,{1 + i // 24},{i % 24},{i % 5}\n"
+                                                         for i in range(120)))
+    s = setup_for(parts, time=[], features=[])
+    assert s.task.data.settings.time == ["Year", "Month", "Day", "Hour"] and len(made) == 2
+
+
+def test_no_time_column_to_guess(capsys, tmp_path):
+    data = tmp_path / "s.csv"
+    data.write_text("a,y\n1,2\n2,3\n")
+    r = _bad_train(capsys, tmp_path, data, "--target", "y")
+    assert_user_error(r, f"{data}: no --time given and no column named time, date, datetime, timestamp or "
+                         f"year,month,day; name the time column(s) with --time (the columns are: a, y)")
+
+
+def test_gather_equals_a_slow_per_window_reference():
+    """A batch's tensors, gathered for every window at once, are each window's rows
+    taken one window at a time."""
+    rng = np.random.default_rng(1)
+    T, F, Y, Fk, H, K = 60, 4, 2, 3, 7, 4
+    Z, Yin, known = rng.normal(size=(T, F)), rng.normal(size=(T, Y)), rng.normal(size=(T, Fk))
+    Ytrue = np.where(rng.random((T, Y)) < 0.2, np.nan, Yin)
+    arr = SeriesArrays(None, None, None, Z, Yin, Ytrue, known, np.ones(T, bool))
+    enc, dec = windows(T, H, K, 0, T)                        # window i starts at row i
+    sel = rng.permutation(len(enc))[:9]
+    x, y0, kn, prev, y, mask = gather(arr, enc[sel], dec[sel], np.float64)
+    assert x.shape == (H, 9, F) and y0.shape == (9, Y) and kn.shape == (K, 9, Fk)
+    for b, s in enumerate(sel):
+        np.testing.assert_array_equal(x[:, b], Z[s:s + H])
+        np.testing.assert_array_equal(y0[b], Yin[s + H - 1])
+        np.testing.assert_array_equal(kn[:, b], known[s + H:s + H + K])
+        np.testing.assert_array_equal(prev[:, b], Yin[s + H - 1:s + H + K - 1])
+        truth = Ytrue[s + H:s + H + K]
+        np.testing.assert_array_equal(mask[:, b], np.isfinite(truth))
+        np.testing.assert_array_equal(y[:, b], np.where(np.isfinite(truth), truth, 0.0))
+    assert all(a.dtype == np.float32 for a in gather(arr, enc, dec, np.float32))
 
 
 # ------------------------------------------------------------------ checkpoint

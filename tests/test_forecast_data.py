@@ -13,8 +13,11 @@ import pytest
 from rnncli.forecast import baselines as B
 from rnncli.forecast import metrics as M
 from rnncli.forecast import plots as P
+from rnncli.errors import DataError
+from rnncli.forecast import features as Fe
 from rnncli.forecast import series as S
-from rnncli.forecast.series import SeriesError
+from rnncli.forecast import time as Ti
+from rnncli.forecast import windows as Wn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEIJING = os.path.join(REPO, "..", "shared", "timeseries", "beijing-pm25", "PRSA_data_2010.1.1-2014.12.31.csv")
@@ -98,7 +101,7 @@ def test_gaps_are_counted_and_the_first_few_shown(tmp_path):
 
 def test_semicolon_delimiter_and_features_listed_with_the_target(tmp_path):
     text = "t;y;x\n1;1,5;2\n2;3;4\n"               # "1,5": a decimal comma is not a number
-    with pytest.raises(SeriesError, match=r"target column 'y' is not numeric: line 2 has '1,5'"):
+    with pytest.raises(DataError, match=r"target column 'y' is not numeric: line 2 has '1,5'"):
         S.read_csv(write(tmp_path, text), "t", ["y"])
     text = "t;y;x\n1;1.5;2\n2;3;4\n"
     s = S.read_csv(write(tmp_path, text), "t", ["y"], ["x", "y"])
@@ -120,7 +123,7 @@ def test_categories_are_reapplied_to_new_data(tmp_path):
 
 def test_constant_target_is_read_and_scaled_without_dividing_by_zero(tmp_path):
     s = S.read_csv(write(tmp_path, hourly_csv([5.0] * 10)), "time", ["y"])
-    sc = S.Scaler.fit(s.values)
+    sc = Fe.Scaler.fit(s.values)
     assert sc.std[0] == 1.0 and sc.mean[0] == 5.0
     z = sc.transform(s.values)
     assert np.all(z == 0.0)
@@ -165,7 +168,7 @@ def test_bad_files_give_one_line_series_errors(tmp_path, raw, kwargs, message):
     path = write(tmp_path, None, raw=raw)
     args = dict(time="time", target=["y"], features=None)
     args.update(kwargs or {})
-    with pytest.raises(SeriesError) as e:
+    with pytest.raises(DataError) as e:
         S.read_csv(path, **args)
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith(path) and len(msg) < 300
@@ -173,45 +176,49 @@ def test_bad_files_give_one_line_series_errors(tmp_path, raw, kwargs, message):
 
 
 def test_more_bad_input(tmp_path):
-    with pytest.raises(SeriesError, match=r"no such file$"):
+    with pytest.raises(DataError, match=r"no such file$"):
         S.read_csv(str(tmp_path / "nope.csv"), "t", ["y"])
-    with pytest.raises(SeriesError, match=r"is a directory"):
+    with pytest.raises(DataError, match=r"is a directory"):
         S.read_csv(str(tmp_path), "t", ["y"])
     bad_day = write(tmp_path, "year,month,day,y\n2010,2,28,1\n2010,2,30,2\n")
-    with pytest.raises(SeriesError, match=r"line 3: 2010-02-30 is not a date$"):
+    with pytest.raises(DataError, match=r"line 3: 2010-02-30 is not a date$"):
         S.read_csv(bad_day, ["year", "month", "day"], ["y"])
     bad_hour = write(tmp_path, "year,month,day,hour,y\n2010,2,28,1,1\n2010,2,28,24,2\n")
-    with pytest.raises(SeriesError, match=r"'hour' \(the hour\) has 24 on line 3; expected 0 to 23$"):
+    with pytest.raises(DataError, match=r"'hour' \(the hour\) has 24 on line 3; expected 0 to 23$"):
         S.read_csv(bad_hour, ["year", "month", "day", "hour"], ["y"])
     many = "t,y,x\n" + "".join(f"{i},{i},v{i}\n" for i in range(80))
-    with pytest.raises(SeriesError, match=r"column 'x' has 80 distinct non-numeric values \(line 2 has 'v0'\)"):
+    with pytest.raises(DataError, match=r"column 'x' has 80 distinct non-numeric values \(line 2 has 'v0'\)"):
         S.read_csv(write(tmp_path, many), "t", ["y"])
     wide = ",".join(["t", "y"] + [f"column_with_a_long_name_{i}" for i in range(40)])
-    with pytest.raises(SeriesError) as e:
+    with pytest.raises(DataError) as e:
         S.read_csv(write(tmp_path, wide + "\n" + ",".join(["1"] * 42) + "\n"), "t", ["nothere"])
     assert "... (" in str(e.value) and len(str(e.value)) < 300     # the column list is bounded
-    with pytest.raises(SeriesError, match=r"unknown missing-value method 'mean'; choose one of ffill, interpolate"):
-        S.fill_missing(np.zeros(3), "mean")
-    with pytest.raises(SeriesError, match=r"calendar features need dates or times"):
-        S.calendar_features(np.arange(5.0))
-    with pytest.raises(SeriesError, match=r"fractions add up to 1"):
-        S.split(100, 0.5, 0.5)
-    with pytest.raises(SeriesError, match=r"test fraction must be at least 0 and below 1"):
-        S.split(100, 0.1, -0.1)
-    with pytest.raises(SeriesError, match=r"unknown encoding"):
+    with pytest.raises(DataError, match=r"unknown missing-value method 'mean'; choose one of ffill, interpolate"):
+        Fe.fill_missing(np.zeros(3), "mean")
+    with pytest.raises(DataError, match=r"calendar features need dates or times"):
+        Ti.calendar_features(np.arange(5.0))
+    with pytest.raises(DataError, match=r"fractions add up to 1"):
+        Wn.split(100, 0.5, 0.5)
+    with pytest.raises(DataError, match=r"test fraction must be at least 0 and below 1"):
+        Wn.split(100, 0.1, -0.1)
+    with pytest.raises(DataError, match=r"unknown encoding"):
         S.read_csv(write(tmp_path, "t,y\n1,2\n2,3\n"), "t", ["y"], encoding="nope-8")
-    with pytest.raises(SeriesError, match=r"unknown encoding"):
+    with pytest.raises(DataError, match=r"unknown encoding"):
         S.read_csv(write(tmp_path, "t,y\n1,2\n2,3\n"), "t", ["y"], encoding="utf\x008")
 
 
 def test_history_plus_horizon_longer_than_the_part():
-    with pytest.raises(SeriesError, match=r"^history 72 \+ horizon 24 = 96 rows, but the test part has only 50; "
+    with pytest.raises(DataError, match=r"^history 72 \+ horizon 24 = 96 rows, but the test part has only 50; "
                                           r"shorten the history or the horizon"):
-        S.windows(200, 72, 24, 150, 200, name="test")
-    with pytest.raises(SeriesError, match=r"no window of the training part has a history without missing"):
-        S.windows(10, 3, 2, 0, 10, valid=np.arange(10) % 3 != 0, name="training")
-    with pytest.raises(SeriesError, match=r"at least 1"):
-        S.windows(10, 0, 2)
+        Wn.windows(200, 72, 24, 150, 200, name="test")
+    with pytest.raises(DataError, match=r"no window of the training part has a history without missing"):
+        Wn.windows(10, 3, 2, 0, 10, valid=np.arange(10) % 3 != 0, name="training")
+    with pytest.raises(DataError, match=r"at least 1"):
+        Wn.windows(10, 0, 2)
+    with pytest.raises(DataError, match=r"^s\.csv: history 72 \+ horizon 24 = 96 rows, but the test part"):
+        Wn.windows(200, 72, 24, 150, 200, name="test", source="s.csv")       # the file, when known, leads
+    with pytest.raises(DataError, match=r"^s\.csv: 2 rows leave none for training with these fractions$"):
+        Wn.split(2, 0.4, 0.5, source="s.csv")
 
 
 # ------------------------------------------------------------------ missing values
@@ -219,17 +226,17 @@ def test_history_plus_horizon_longer_than_the_part():
 
 def test_fill_missing_by_hand():
     x = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan], [np.nan, 4.0], [8.0, np.nan]])
-    ff = S.fill_missing(x, "ffill")
+    ff = Fe.fill_missing(x, "ffill")
     np.testing.assert_array_equal(ff, [[np.nan, 1], [2, 1], [2, 1], [2, 4], [8, 4]])
-    ip = S.fill_missing(x, "interpolate")
+    ip = Fe.fill_missing(x, "interpolate")
     np.testing.assert_allclose(ip, [[np.nan, 1], [2, 2], [4, 3], [6, 4], [8, 4]])
     # a run that reaches a split boundary before its next value is forward-filled
-    ip_b = S.fill_missing(x, "interpolate", boundaries=[3])
+    ip_b = Fe.fill_missing(x, "interpolate", boundaries=[3])
     np.testing.assert_allclose(ip_b, [[np.nan, 1], [2, 1], [2, 1], [6, 4], [8, 4]])
-    np.testing.assert_array_equal(S.fill_missing(x, "drop"), x)
-    assert S.DEFAULT_FILL == "ffill"
-    np.testing.assert_array_equal(S.fill_missing(np.array([np.nan, 1, np.nan]), "ffill"), [np.nan, 1, 1])
-    assert not np.shares_memory(S.fill_missing(x), x)
+    np.testing.assert_array_equal(Fe.fill_missing(x, "drop"), x)
+    assert Fe.DEFAULT_FILL == "ffill"
+    np.testing.assert_array_equal(Fe.fill_missing(np.array([np.nan, 1, np.nan]), "ffill"), [np.nan, 1, 1])
+    assert not np.shares_memory(Fe.fill_missing(x), x)
 
 
 # ------------------------------------------------------------------ scaler, split, windows
@@ -240,7 +247,7 @@ def test_scaler_round_trip_through_npz(tmp_path):
     X = rng.normal(3, 2, (50, 3))
     X[4, 1] = np.nan
     X[:, 2] = 7.0
-    sc = S.Scaler.fit(X, ["a", "b", "c"])
+    sc = Fe.Scaler.fit(X, ["a", "b", "c"])
     np.testing.assert_allclose(sc.mean[:2], [X[:, 0].mean(), np.nanmean(X[:, 1])])
     np.testing.assert_allclose(sc.std[:2], [X[:, 0].std(), np.nanstd(X[:, 1])])
     assert sc.std[2] == 1.0
@@ -248,7 +255,7 @@ def test_scaler_round_trip_through_npz(tmp_path):
     np.savez(tmp_path / "ck.npz", **{"scaler." + k: (np.array(v) if k != "names" else np.array(v, dtype=str))
                                      for k, v in d.items()})
     with np.load(tmp_path / "ck.npz", allow_pickle=False) as z:
-        back = S.Scaler.from_dict({k[len("scaler."):]: z[k] for k in z.files})
+        back = Fe.Scaler.from_dict({k[len("scaler."):]: z[k] for k in z.files})
     np.testing.assert_array_equal(back.mean, sc.mean)
     np.testing.assert_array_equal(back.std, sc.std)
     assert back.names == ["a", "b", "c"]
@@ -259,27 +266,27 @@ def test_scaler_round_trip_through_npz(tmp_path):
 
 
 def test_split_and_windows_by_hand():
-    sp = S.split(100, 0.1, 0.2)
+    sp = Wn.split(100, 0.1, 0.2)
     assert (sp.train, sp.val, sp.test) == ((0, 70), (70, 80), (80, 100))
-    assert S.split(10, 0.0, 0.25) == S.Split((0, 7), (7, 7), (7, 10))
-    enc, dec = S.windows(100, 3, 2, 80, 100)
+    assert Wn.split(10, 0.0, 0.25) == Wn.Split((0, 7), (7, 7), (7, 10))
+    enc, dec = Wn.windows(100, 3, 2, 80, 100)
     assert enc.shape == (16, 3) and dec.shape == (16, 2)
     np.testing.assert_array_equal(enc[0], [80, 81, 82])
     np.testing.assert_array_equal(dec[0], [83, 84])
     np.testing.assert_array_equal(dec[-1], [98, 99])
     valid = np.ones(100, bool)
     valid[85] = False
-    enc, dec = S.windows(100, 3, 2, 80, 100, valid=valid)
+    enc, dec = Wn.windows(100, 3, 2, 80, 100, valid=valid)
     assert not np.isin(enc, 85).any()                         # no history holds the missing row
     assert np.isin(dec, 85).any()                             # a horizon may (its target is masked instead)
 
 
 def test_no_window_crosses_a_split_boundary():
     n = 1000
-    sp = S.split(n, 0.15, 0.25)
+    sp = Wn.split(n, 0.15, 0.25)
     seen = []
     for name, (a, b) in sp.parts().items():
-        enc, dec = S.windows(n, 24, 12, a, b, name=name)
+        enc, dec = Wn.windows(n, 24, 12, a, b, name=name)
         rows = np.hstack([enc, dec])
         assert rows.min() >= a and rows.max() < b, name
         assert np.all(np.diff(rows, axis=1) == 1)
@@ -287,41 +294,17 @@ def test_no_window_crosses_a_split_boundary():
     assert seen == [600 - 35, 150 - 35, 250 - 35]
 
 
-def test_make_windows_equals_a_slow_per_window_reference():
-    rng = np.random.default_rng(1)
-    T, F, K = 60, 4, 2
-    X = rng.normal(size=(T, F))
-    Y = X[:, :K].copy()
-    observed = rng.random((T, K)) > 0.2
-    Y[~observed] = np.nan
-    Y[5:] = np.where(np.isnan(Y[5:]), 0.5, Y[5:])             # filled, except the first rows
-    known = rng.normal(size=(T, 3))
-    enc, dec = S.windows(T, 7, 4, 0, T)
-    w = S.make_windows(X, Y, observed, enc, dec, known=known)
-    assert w.x.shape == (len(enc), 7, F) and w.y.shape == (len(enc), 4, K)
-    assert w.known.shape == (len(enc), 4, 3) and w.mask.shape == (len(enc), 4, K)
-    for i in range(len(enc)):
-        s = i
-        np.testing.assert_array_equal(w.x[i], X[s:s + 7])
-        y = Y[s + 7:s + 11]
-        np.testing.assert_array_equal(w.y[i], np.where(np.isnan(y), 0.0, y))
-        np.testing.assert_array_equal(w.mask[i], observed[s + 7:s + 11] & ~np.isnan(y))
-        np.testing.assert_array_equal(w.known[i], known[s + 7:s + 11])
-        assert w.origin[i] == s + 6
-    assert S.make_windows(X, Y, observed, enc, dec).known.shape == (len(enc), 4, 0)
-
-
 def _training_side(values, time, how="ffill"):
     """What training sees: the training-part scaler and the training windows."""
-    sp = S.split(len(values), 0.2, 0.2)
-    X = S.fill_missing(values, how, boundaries=sp.boundaries)
-    cal, _ = S.calendar_features(time)
-    sc = S.Scaler.fit(X[sp.train[0]:sp.train[1]])
+    sp = Wn.split(len(values), 0.2, 0.2)
+    X = Fe.fill_missing(values, how, boundaries=sp.boundaries)
+    cal, _ = Ti.calendar_features(time)
+    sc = Fe.Scaler.fit(X[sp.train[0]:sp.train[1]])
     Z = np.hstack([sc.transform(X), cal])
     ok = ~np.isnan(Z).any(axis=1)
-    enc, dec = S.windows(len(values), 12, 6, *sp.train, valid=ok, name="training")
+    enc, dec = Wn.windows(len(values), 12, 6, *sp.train, valid=ok, name="training")
     observed = ~np.isnan(values[:, :1])
-    w = S.make_windows(Z, Z[:, :1], observed, enc, dec, known=cal)
+    w = {"x": Z[enc], "y": Z[dec, :1], "known": cal[dec], "mask": observed[dec], "origin": enc[:, -1]}
     ar = B.LinearAR().fit(Z, X[:, :1], observed, enc, dec, known=cal)
     return sp, sc, w, ar
 
@@ -343,7 +326,7 @@ def test_no_leakage_changing_the_future_changes_nothing_in_training(how):
     np.testing.assert_array_equal(sc2.mean, sc.mean)
     np.testing.assert_array_equal(sc2.std, sc.std)
     for a in ("x", "y", "known", "mask", "origin"):
-        np.testing.assert_array_equal(getattr(w2, a), getattr(w, a))
+        np.testing.assert_array_equal(w2[a], w[a])
     np.testing.assert_array_equal(ar2.W, ar.W)
 
 
@@ -352,7 +335,7 @@ def test_no_leakage_changing_the_future_changes_nothing_in_training(how):
 
 def test_persistence_and_seasonal_naive_by_hand():
     y = np.array([1.0, 2.0, 3.0, 4.0, np.nan, 6.0, 7.0, 8.0, 9.0, 10.0])
-    enc, dec = S.windows(10, 4, 4, 0, 10)       # origins 3..5 (5 rows: 0..2 starts)
+    enc, dec = Wn.windows(10, 4, 4, 0, 10)       # origins 3..5 (5 rows: 0..2 starts)
     assert list(enc[:, -1]) == [3, 4, 5]
     p = B.persistence(y, enc, dec)
     assert p.shape == (3, 4, 1)
@@ -362,7 +345,7 @@ def test_persistence_and_seasonal_naive_by_hand():
     np.testing.assert_array_equal(s[:, :, 0], [[2, 3, 4, 2], [3, 4, 4, 3], [4, 4, 6, 4]])
     two = B.persistence(np.column_stack([y, 10 * y]), enc, dec)
     np.testing.assert_array_equal(two[2, 0], [6, 60])
-    with pytest.raises(SeriesError, match=r"season 5 needs 5 rows up to each forecast origin; the first window has 4"):
+    with pytest.raises(DataError, match=r"season 5 needs 5 rows up to each forecast origin; the first window has 4"):
         B.seasonal_naive(y, enc, dec, 5)
 
 
@@ -373,10 +356,10 @@ def test_infer_season():
     minutes = np.datetime64("2020-01-01T00", "s") + np.arange(50) * np.timedelta64(60, "s")
     assert B.infer_season(h) == 24 and B.infer_season(d) == 7 and B.infer_season(m) == 12
     assert B.infer_season(minutes) is None and B.infer_season(np.arange(30.0)) is None
-    assert S.modal_step(m) == np.timedelta64(1, "M") and not S.find_gaps(m)
-    np.testing.assert_array_equal(S.future_time(m, 2), np.array(["2020-01-01", "2020-02-01"], dtype="datetime64[s]"))
-    np.testing.assert_array_equal(S.future_time(h[:3], 2), h[3:5])
-    np.testing.assert_array_equal(S.future_time(np.array([0.0, 0.5, 1.0]), 2), [1.5, 2.0])
+    assert Ti.modal_step(m) == np.timedelta64(1, "M") and not Ti.find_gaps(m)
+    np.testing.assert_array_equal(Ti.future_time(m, 2), np.array(["2020-01-01", "2020-02-01"], dtype="datetime64[s]"))
+    np.testing.assert_array_equal(Ti.future_time(h[:3], 2), h[3:5])
+    np.testing.assert_array_equal(Ti.future_time(np.array([0.0, 0.5, 1.0]), 2), [1.5, 2.0])
 
 
 def test_linear_ar_is_exact_on_a_linear_series_and_matches_least_squares():
@@ -387,9 +370,9 @@ def test_linear_ar_is_exact_on_a_linear_series_and_matches_least_squares():
         y[t] = 0.6 * y[t - 1] - 0.3 * y[t - 2] + 1.0                 # noise-free AR(2)
     X = y[:, None]
     obs = np.ones((T, 1), bool)
-    enc, dec = S.windows(T, 3, 2, 0, 60)
+    enc, dec = Wn.windows(T, 3, 2, 0, 60)
     ar = B.LinearAR(lam=1e-12).fit(X, X, obs, enc, dec)
-    et, dt = S.windows(T, 3, 2, 60, T)
+    et, dt = Wn.windows(T, 3, 2, 60, T)
     np.testing.assert_allclose(ar.predict(X, et, dt), X[dt], atol=1e-6)
     # against lstsq on the same design, windows with a missing target left out
     rng = np.random.default_rng(3)
@@ -397,7 +380,7 @@ def test_linear_ar_is_exact_on_a_linear_series_and_matches_least_squares():
     Yr = Xr[:, :1] + rng.normal(0, 0.5, (120, 1))
     obs = rng.random((120, 1)) > 0.1
     known = rng.normal(size=(120, 1))
-    enc, dec = S.windows(120, 4, 3, 0, 120)
+    enc, dec = Wn.windows(120, 4, 3, 0, 120)
     ar = B.LinearAR(lam=1e-12, chunk=7).fit(Xr, Yr, obs, enc, dec, known=known)
     keep = obs[dec].all(axis=(1, 2))
     A = np.hstack([Xr[enc].reshape(len(enc), -1), known[dec].reshape(len(enc), -1), np.ones((len(enc), 1))])
@@ -460,7 +443,7 @@ def test_plots_without_matplotlib_name_the_extra(tmp_path, monkeypatch):
 def test_plots_write_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     th = np.datetime64("2021-01-01T00", "s") + np.arange(48) * np.timedelta64(3600, "s")
-    tf = S.future_time(th, 6)
+    tf = Ti.future_time(th, 6)
     hist = np.column_stack([np.sin(np.arange(48) / 4), np.cos(np.arange(48) / 4)])
     P.plot_forecast(str(tmp_path / "f.png"), th, hist, tf, np.zeros((6, 2)), truth=np.ones((6, 2)),
                     names=["a", "b"], baselines={"persistence": np.full((6, 2), 0.5)})

@@ -289,10 +289,9 @@ def _catching(fn):
         from ..checkpoint import CheckpointError
         from ..errors import DataError
         from ..forecast.plots import PlotError
-        from ..forecast.series import SeriesError
         try:
             return fn(*a, **kw)
-        except (DataError, CheckpointError, SeriesError, PlotError) as e:
+        except (DataError, CheckpointError, PlotError) as e:
             raise UserError(str(e)) from None
         except MemoryError:
             raise UserError("out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim") from None

@@ -13,7 +13,7 @@ from . import (STOP_REASONS, Progress, _catching, _check_log, _check_writable, _
 # Built from the defaults so help text and behaviour cannot drift apart.
 D = Config().replace(**FORECAST_TRAINING)
 F = ForecastConfig()
-FILL = ("ffill", "interpolate", "drop")        # forecast.series.FILL_METHODS, without importing numpy for --help
+FILL = ("ffill", "interpolate", "drop")        # forecast.features.FILL_METHODS, without importing numpy for --help
 
 
 def _names(value):
@@ -160,7 +160,7 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
 
 def _fmt_time(t) -> str:
     """A time stamp as the user wrote it: '2014-06-01 12:00', or a number."""
-    from ..forecast.series import _fmt_time as f
+    from ..forecast.time import format_time as f
     return f(t).replace("T", " ")
 
 

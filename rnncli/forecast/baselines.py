@@ -1,5 +1,5 @@
 """The baselines every forecast is reported beside, computed on the same windows as
-the model (the ``enc_idx``/``dec_idx`` of ``series.windows``): persistence, seasonal
+the model (the ``enc_idx``/``dec_idx`` of ``windows.windows``): persistence, seasonal
 naive and a linear autoregressive model fitted by least squares. Pure NumPy.
 
 Persistence and seasonal naive read the targets as they are in the file (NaN where
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .series import SeriesError, modal_step
+from ..errors import DataError
+from .time import modal_step
 
 
 def infer_season(time_index: np.ndarray) -> int | None:
@@ -60,16 +61,16 @@ def seasonal_naive(y: np.ndarray, enc_idx: np.ndarray, dec_idx: np.ndarray, seas
     history are read when history < S (past data, never future). -> (N, horizon, K)."""
     season = int(season)
     if season < 1:
-        raise SeriesError(f"the season must be a positive number of steps, not {season}")
+        raise DataError(f"the season must be a positive number of steps, not {season}")
     carried = last_present(_as_2d(y))
     origin = enc_idx[:, -1]                                          # (N,)
     h = np.arange(1, dec_idx.shape[1] + 1)                           # (horizon,)
     back = season * ((h + season - 1) // season)                     # S * ceil(h / S)
     rows = origin[:, None] + h - back                                # (N, horizon), all <= origin
     if rows.size and rows.min() < 0:
-        raise SeriesError(f"seasonal naive with season {season} needs {season} rows up to each forecast "
-                          f"origin; the first window has {int(origin.min()) + 1}: use a history of at "
-                          f"least {season} or another season")
+        raise DataError(f"seasonal naive with season {season} needs {season} rows up to each forecast "
+                        f"origin; the first window has {int(origin.min()) + 1}: use a history of at "
+                        f"least {season} or another season")
     return carried[rows]                                             # (N, horizon, K)
 
 
@@ -110,7 +111,7 @@ class LinearAR:
         inputs_ok = np.isfinite(X[enc_idx]).all(axis=(1, 2))
         keep = np.flatnonzero(complete & inputs_ok)
         if keep.size == 0:
-            raise SeriesError("the linear AR baseline has no training window with all its targets present")
+            raise DataError("the linear AR baseline has no training window with all its targets present")
         K, horizon = Y.shape[1], dec_idx.shape[1]
         D = enc_idx.shape[1] * X.shape[1] + (horizon * known.shape[1] if known is not None else 0)
         G = np.zeros((D + 1, D + 1))
@@ -138,7 +139,7 @@ class LinearAR:
         history, F, horizon, Fk, K = self.shape
         known = None if Fk == 0 else np.asarray(known, np.float64)
         if enc_idx.shape[1] != history or dec_idx.shape[1] != horizon or np.asarray(X).shape[1] != F:
-            raise SeriesError("the linear AR baseline was fitted on windows of another shape")
+            raise DataError("the linear AR baseline was fitted on windows of another shape")
         X = np.asarray(X, dtype=np.float64)
         out = np.empty((len(enc_idx), horizon * K))
         for i in range(0, len(enc_idx), self.chunk):

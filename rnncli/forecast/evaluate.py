@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import DataError
 from ..nn.workspace import Workspace
 from . import baselines, metrics
-from .series import SeriesError, calendar_features, future_time
+from .time import calendar_features, format_time, future_time
 from .task import SeriesArrays, predict_windows
 
 BASELINES = ("persistence", "seasonal naive", "linear AR")
@@ -47,10 +47,7 @@ def evaluate(ck, arr: SeriesArrays, part: str = "test", ws=None) -> Evaluation:
     data = ck.task
     fc = data.settings
     start, stop = arr.split.parts()[part]
-    try:
-        enc, dec = arr.windows(part, fc.history, fc.horizon)
-    except SeriesError as e:
-        raise DataError(f"{arr.series.path}: {e}") from None
+    enc, dec = arr.windows(part, fc.history, fc.horizon)
     Y = data.n_targets
     raw = arr.series.values[:, :Y]                                   # data units, NaN where missing
     truth = raw[dec]
@@ -62,7 +59,7 @@ def evaluate(ck, arr: SeriesArrays, part: str = "test", ws=None) -> Evaluation:
     if data.season:
         try:
             preds["seasonal naive"] = baselines.seasonal_naive(raw, enc, dec, data.season)
-        except SeriesError as e:
+        except DataError as e:
             skipped["seasonal naive"] = str(e)
     else:
         skipped["seasonal naive"] = "no season: the time step does not make one obvious (train with --season S)"
@@ -94,8 +91,7 @@ def origin_row(arr: SeriesArrays, at: str | None) -> int:
 
 
 def _fmt(x) -> str:
-    from .series import _fmt_time
-    return _fmt_time(x).replace("T", " ")
+    return format_time(x).replace("T", " ")
 
 
 def forecast_after(ck, arr: SeriesArrays, origin: int, ws=None):

@@ -15,7 +15,9 @@ from ..errors import DataError
 from ..nn.seq2seq import Seq2Seq
 from ..train import starting_point
 from . import baselines, metrics
-from .series import FILL_METHODS, SeriesError, read_csv, read_like
+from .features import FILL_METHODS
+from .series import from_table, from_table_like
+from .table import Table, read_table
 from .task import ForecastData, ForecastTask, series_arrays
 
 # column names taken as the time index when --time is not given (case-insensitive)
@@ -57,11 +59,9 @@ def configure(given: dict, fgiven: dict, ck=None, resume: str | None = None) -> 
             fc.replace(**{k: v for k, v in fgiven.items() if k not in FORECAST_DEFINING}))
 
 
-def guess_time_columns(path: str, encoding: str = "utf-8") -> list[str]:
+def guess_time_columns(path: str, header: list[str]) -> list[str]:
     """The time column(s) when --time is not given: a column named like ``TIME_NAMES``,
-    else year, month, day (and hour, minute) when the file has them."""
-    from .series import _read_table
-    header = _read_table(path, encoding)[0]
+    else year, month, day (and hour, minute) when the file's ``header`` has them."""
     low = {h.lower(): h for h in header}
     for n in TIME_NAMES:
         if n in low:
@@ -87,17 +87,14 @@ def auto_calendar(s) -> bool:
     return 0 < int(step.astype("timedelta64[s]").astype(np.int64)) < 7 * 86400
 
 
-def read_series(path: str, fc: ForecastConfig, schema: dict | None = None):
+def read_series(table: Table, fc: ForecastConfig, schema: dict | None = None):
     """Read and check a series: sorted time (or --sort), not constant, a target present."""
-    try:
-        if schema is not None:
-            s = read_like(path, schema, fc.encoding)
-        else:
-            s = read_csv(path, fc.time, fc.targets, fc.features, fc.encoding)
-    except SeriesError as e:
-        raise DataError(str(e)) from None
+    if schema is not None:
+        s = from_table_like(table, schema)
+    else:
+        s = from_table(table, fc.time, fc.targets, fc.features)
     if s.reordered and not fc.sort:
-        raise DataError(f"{path}: rows are not in time order ({s.out_of_order}); sort the file, pass --sort "
+        raise DataError(f"{table.path}: rows are not in time order ({s.out_of_order}); sort the file, pass --sort "
                         f"to sort it by time, or check --time")
     return s
 
@@ -121,19 +118,17 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
     t0 = time.perf_counter()
     if fc.missing not in FILL_METHODS:
         raise DataError(f"unknown --missing {fc.missing!r}; choose one of {', '.join(FILL_METHODS)}")
+    table = read_table(path, fc.encoding)
     if ck is None and not fc.time:
-        fc = fc.replace(time=guess_time_columns(path, fc.encoding))
-    s = read_series(path, fc, ck.task.schema if ck is not None else None)
+        fc = fc.replace(time=guess_time_columns(path, table.header))
+    s = read_series(table, fc, ck.task.schema if ck is not None else None)
     if fc.features is None:
         fc = fc.replace(features=list(s.features))
     if fc.calendar is None:
         fc = fc.replace(calendar=auto_calendar(s))
     if fc.calendar and not s.is_datetime:
         raise DataError(f"{path}: --calendar needs dates or times in the time column, not plain numbers")
-    try:
-        arr, scaler = series_arrays(s, fc, ck.task.scaler if ck is not None else None)
-    except SeriesError as e:
-        raise DataError(f"{path}: {e}") from None
+    arr, scaler = series_arrays(s, fc, ck.task.scaler if ck is not None else None)
     sp = arr.split
     Y = s.n_targets
     train_y = s.values[sp.train[0]:sp.train[1], :Y]
@@ -147,13 +142,10 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
                             f"{sp.train[1]:,} rows)")
     check_series(s, fc, prog)
     H, K = fc.history, fc.horizon
-    try:
-        train = arr.windows("training", H, K)
-        val = arr.windows("validation", H, K) if sp.val[1] > sp.val[0] else None
-        if sp.test[1] > sp.test[0]:
-            arr.windows("test", H, K)                      # eval must find a window later
-    except SeriesError as e:
-        raise DataError(f"{path}: {e}") from None
+    train = arr.windows("training", H, K)
+    val = arr.windows("validation", H, K) if sp.val[1] > sp.val[0] else None
+    if sp.test[1] > sp.test[0]:
+        arr.windows("test", H, K)                          # eval must find a window later
     season = fc.season if fc.season else baselines.infer_season(s.time)
     if season and season >= len(s):
         raise DataError(f"--season {season} is not shorter than the series ({len(s)} rows)")
@@ -164,7 +156,7 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
         try:
             ar = baselines.LinearAR().fit(arr.Z, arr.X[:, :Y], s.observed, *train,
                                           known=arr.known if fc.calendar else None)
-        except SeriesError:
+        except DataError:                                  # no training window has every target
             ar = None
     data = ForecastData(fc, s.schema(), scaler, season, scale, ar)
     net = Seq2Seq(data.n_inputs, Y, data.n_known, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, loss,
@@ -187,9 +179,6 @@ def load_for_checkpoint(path: str, ck, sort: bool | None = None):
     fc = ck.task.settings
     if sort is not None:
         fc = fc.replace(sort=sort)
-    s = read_series(path, fc, ck.task.schema)
-    try:
-        arr, _ = series_arrays(s, fc, ck.task.scaler)
-    except SeriesError as e:
-        raise DataError(f"{path}: {e}") from None
+    s = read_series(read_table(path, fc.encoding), fc, ck.task.schema)
+    arr, _ = series_arrays(s, fc, ck.task.scaler)
     return s, arr

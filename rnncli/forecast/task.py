@@ -15,7 +15,10 @@ import numpy as np
 
 from ..config import ForecastConfig
 from .baselines import LinearAR
-from .series import Scaler, Series, Split, calendar_features, fill_missing, split, windows
+from .features import Scaler, fill_missing
+from .series import Series
+from .time import calendar_features
+from .windows import Split, split, windows
 
 VAL_BATCH = 1024      # windows per free-running validation batch
 
@@ -24,7 +27,7 @@ VAL_BATCH = 1024      # windows per free-running validation batch
 class ForecastData:
     """The forecasting section of a checkpoint."""
     settings: ForecastConfig
-    schema: dict                    # series.Series.schema(): time, targets, features, categories, names
+    schema: dict                    # Series.schema(): time, targets, features, categories, names
     scaler: Scaler                  # over schema["names"] (targets first)
     season: int | None              # the seasonal-naive season (given or inferred)
     mase_scale: np.ndarray          # (Y,) in-sample seasonal-naive MAE of the training part, data units
@@ -73,7 +76,7 @@ class ForecastData:
             mase = np.asarray(arrays["mase_scale"], np.float64)
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: corrupt forecasting checkpoint ({type(e).__name__}: {e})") from None
-        except Exception as e:  # SeriesError from a damaged scaler
+        except Exception as e:  # DataError from a damaged scaler
             raise CheckpointError(f"{path}: corrupt forecasting checkpoint ({e})") from None
         return cls(settings, schema, scaler, None if season is None else int(season), mase, ar)
 
@@ -109,20 +112,22 @@ class SeriesArrays:
     def windows(self, part: str, history: int, horizon: int):
         """(enc_idx, dec_idx) of every window inside the part ("training", "validation", "test")."""
         start, stop = self.split.parts()[part]
-        return windows(len(self.Z), history, horizon, start, stop, valid=self.valid, name=part)
+        return windows(len(self.Z), history, horizon, start, stop, valid=self.valid, name=part,
+                       source=self.series.path)
 
 
 def series_arrays(s: Series, settings: ForecastConfig, scaler: Scaler | None = None) -> tuple[SeriesArrays, Scaler]:
     """Fill, scale (fitting the scaler on the training rows unless one is given) and add
     the calendar. Nothing after a row enters that row's inputs: filling is causal for
-    ffill, and interpolation never crosses a split boundary (series.fill_missing)."""
-    sp = split(len(s), settings.val_fraction, settings.test_fraction)
-    X = fill_missing(s.values, settings.missing, boundaries=sp.boundaries)
+    ffill, and interpolation never crosses a split boundary (features.fill_missing).
+    A problem is a ``DataError`` that names the series' file."""
+    sp = split(len(s), settings.val_fraction, settings.test_fraction, source=s.path)
+    X = fill_missing(s.values, settings.missing, boundaries=sp.boundaries, source=s.path)
     if scaler is None:
         scaler = Scaler.fit(X[sp.train[0]:sp.train[1]], s.names)
     Y = s.n_targets
     scaled = scaler.transform(X)
-    known = calendar_features(s.time)[0] if settings.calendar else np.zeros((len(s), 0))
+    known = calendar_features(s.time, source=s.path)[0] if settings.calendar else np.zeros((len(s), 0))
     Z = np.hstack([scaled, known])
     raw = scaler.transform(s.values[:, :Y], slice(0, Y))
     Yin = fill_missing(raw, "ffill")
