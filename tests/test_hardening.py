@@ -317,8 +317,8 @@ def test_divergence_after_a_save_names_the_checkpoint_and_its_step(tmp_path):
     t2.run_calls = 0
     real = t2.task.loss_and_grads
 
-    def nan_in_epoch_3(params, sel, grads, ws, rng):
-        nll, n = real(params, sel, grads, ws, rng)
+    def nan_in_epoch_3(params, sel, grads, ws, rng, rows=None):
+        nll, n = real(params, sel, grads, ws, rng, rows)
         return (math.nan if t2.state["epoch"] == 2 else nll), n
     t2.task.loss_and_grads = nan_in_epoch_3
     with pytest.raises(Diverged) as e:
