@@ -1,7 +1,8 @@
-"""Optimizers and learning-rate schedules. Optimizers update parameters in place
-from a gradient dict; their state is a dict of arrays plus a step count so a
-checkpoint can carry it. Schedules are small state machines over validation
-losses (per epoch) and training progress (per step)."""
+"""Optimizers, weight averaging and learning-rate schedules. Optimizers update
+parameters in place from a gradient dict; their state is a dict of arrays plus a
+step count so a checkpoint can carry it. The averages (Averager, WeightAverage) follow
+the trained weights after each step. Schedules are small state machines over
+validation losses (per epoch) and training progress (per step)."""
 from __future__ import annotations
 
 import math
@@ -62,6 +63,30 @@ class Averager:
             np.subtract(params[k], a, out=b)
             b *= 1.0 - d
             a += b
+
+
+class WeightAverage(Averager):
+    """--average: the weights that are the model (validated, saved as param.*, restored
+    by early stopping) are ``avg``, a moving average of the trained ones (Averager); the
+    checkpoint keeps the trained weights as its optimizer state's raw.* so that resuming
+    continues from them."""
+
+    def __init__(self, params: dict, decay: float):
+        super().__init__({k: v.copy() for k, v in params.items()}, decay)
+
+    def resume(self, params: dict, opt_state: dict | None) -> dict:
+        """Put a checkpoint's trained weights (raw.*) back into ``params`` (which hold its
+        model, the average); returns the rest of its optimizer state."""
+        opt_state = opt_state or {}
+        for k, v in opt_state.items():
+            if k.startswith("raw."):
+                params[k[4:]][...] = v
+        return {k: v for k, v in opt_state.items() if not k.startswith("raw.")}
+
+    @staticmethod
+    def state_arrays(params: dict) -> dict:
+        """The trained weights, for the checkpoint's optimizer state."""
+        return {"raw." + k: v for k, v in params.items()}
 
 
 class Optimizer:

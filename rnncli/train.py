@@ -1,15 +1,18 @@
-"""The training loop, shared by every task. It knows the task only through its
-interface (batches of an epoch, loss and gradients of a batch, a validation loss,
-the metrics it reports, its checkpoint section), the model only through a parameter
-dict, and the processes it runs in only through a communicator (dist.py). Progress
-display and interruption come in as hooks so the CLI stays thin and tests can drive it."""
+"""The training loop, shared by every task: steps, epochs and stopping. It knows the
+task only through its interface (batches of an epoch, loss and gradients of a batch, a
+validation loss, the metrics it reports, its checkpoint section), the model only through
+a parameter dict, and the processes it runs in only through a communicator (dist.py),
+which also sums the gradients. The time budget, the best weights and the log (run.py)
+and the weight average (optim.WeightAverage) are small objects it calls at fixed points.
+Progress display and interruption come in as hooks so the CLI stays thin and tests can
+drive it."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,7 +21,8 @@ from .config import Config
 from .dist import SingleProcess
 from .fileio import signals_deferred
 from .nn.workspace import Workspace
-from .optim import Averager, Optimizer, Schedule, clip_
+from .optim import Optimizer, Schedule, WeightAverage, clip_
+from .run import BestWeights, JsonLog, TimeBudget
 
 DEFAULT_EPOCHS = 10
 
@@ -59,7 +63,20 @@ def target_epochs(cfg: Config) -> float:
     return math.inf if cfg.max_time else DEFAULT_EPOCHS
 
 
+class EpochTotals(NamedTuple):
+    """What the steps of one (part of an) epoch add up to."""
+    nll: float                     # summed loss
+    units: int                     # the tokens (or values) it is summed over
+    seconds: float                 # in the steps
+    norms: list                    # gradient norms before clipping, one a step
+    stopped_at: int | None         # the batch --max-time stopped before; None: the epoch ended
+
+
 class Trainer:
+    """Steps, epochs and stopping. The time budget, the weight average, the best
+    weights and the log are collaborators it calls (run.py, optim.WeightAverage); the
+    communicator sums the gradients."""
+
     def __init__(self, cfg: Config, net, params: dict, task, output: str, state: dict | None = None,
                  opt_state: dict | None = None, hooks: Hooks | None = None, log_path: str | None = None,
                  save_best: bool = True, comm=None):
@@ -67,29 +84,21 @@ class Trainer:
         self.output = output
         self.comm = comm or SingleProcess()
         self.hooks = hooks or Hooks()
-        self.log_path = log_path
-        self.save_best = save_best
+        self.log = JsonLog(log_path if self.comm.is_writer else None)
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_val": None,
                       "bad_epochs": 0, "history": [], "train_seconds": 0.0, **(state or {})}
         self.ws = Workspace(cfg.threads or getattr(self.comm, "threads", None))
         # The embedding gradient stays row-sparse (cleared, normed, scaled and, for plain
         # SGD, applied only on the rows a batch used) where nothing else writes into it:
         # no weight decay. With several processes the rows summed are the union of the
-        # rows each process used (_allreduce_grads).
+        # rows each process used (comm.sum_gradients).
         self.grad_rows = {} if not cfg.weight_decay and "layer0.U" in params else None
         # with several processes the step's loss and token count ride along in two more slots
         self.grads, self.flat_grads = flat_zeros_like(net, params, 2 if self.comm.size > 1 else 0)
-        # --average: the weights the model is (validated, saved as param.*, restored by early
-        # stopping) are a moving average of the trained ones, which the checkpoint keeps as
-        # opt.raw.* so that resuming continues from them
-        self.avg = None
+        self.averaging = None
         if cfg.average:
-            self.avg = {k: v.copy() for k, v in params.items()}
-            raw = {k[4:]: v for k, v in (opt_state or {}).items() if k.startswith("raw.")}
-            for k, v in raw.items():
-                params[k][...] = v
-            opt_state = {k: v for k, v in (opt_state or {}).items() if not k.startswith("raw.")}
-            self.averager = Averager(self.avg, cfg.average)
+            self.averaging = WeightAverage(params, cfg.average)
+            opt_state = self.averaging.resume(params, opt_state)
         self.opt = Optimizer(cfg.optimizer, params, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.decay,
                              cfg.weight_decay)
         if opt_state:
@@ -98,17 +107,13 @@ class Trainer:
         self.sched = Schedule(cfg.lr_schedule, cfg.lr, cfg.lr_factor, cfg.min_gain)
         if "schedule" in self.state:
             self.sched.load(self.state["schedule"])
-        self.best_params = None
-        bp = checkpoint.best_path(output)
-        if cfg.patience and self.state.get("best_val") is not None and os.path.exists(bp):
-            try:  # resuming: early stopping must be able to go back to the best weights
-                self.best_params = net.as_layout(checkpoint.load(bp).params, np.dtype(cfg.dtype))
-            except checkpoint.CheckpointError:
-                pass
-        if self.comm.size > 1 and self.comm.agree(cfg.patience and self.best_params is None):
-            self.best_params = None      # not readable everywhere: no process goes back to it
+        self.best = BestWeights(output, keep=bool(cfg.patience), write=save_best)
+        if cfg.patience and self.state.get("best_val") is not None:
+            self.best.load(net, np.dtype(cfg.dtype))  # resuming: early stopping must be able to go back
+        if self.comm.size > 1 and self.comm.agree(cfg.patience and self.best.params is None):
+            self.best.params = None      # not readable everywhere: no process goes back to it
+        self.budget = TimeBudget(cfg.max_time, target_epochs(cfg))
         self.last_lr = self.sched.lr
-        self._end_cost = None            # seconds of the last end of epoch (validation, checkpoints)
         self.saved_step = None  # the step at which this run last wrote self.output
 
     # ------------------------------------------------------------ helpers
@@ -120,14 +125,14 @@ class Trainer:
     def checkpoint(self, params=None) -> checkpoint.Checkpoint:
         st = dict(self.state, schedule=self.sched.to_dict(), opt_t=self.opt.t, lr=self.sched.lr)
         opt = self.opt.state_arrays()
-        if self.avg is not None:
-            opt.update({"raw." + k: v for k, v in self.params.items()})
+        if self.averaging is not None:
+            opt.update(self.averaging.state_arrays(self.params))
         return checkpoint.Checkpoint(self.cfg, self.net.args, params or self.model_params, self.task.data, st, opt)
 
     @property
     def model_params(self) -> dict:
         """The weights that are the model: the moving average with --average, else the trained ones."""
-        return self.avg if self.avg is not None else self.params
+        return self.averaging.avg if self.averaging is not None else self.params
 
     def save(self, path=None, params=None):
         if not self.comm.is_writer:
@@ -155,165 +160,123 @@ class Trainer:
     def validation_loss(self) -> float | None:
         return self.task.validation_loss(self.model_params, self.ws)
 
+    def _restore_best(self) -> bool:
+        """Put the best weights seen back (early stopping's): False if there are none."""
+        if self.averaging is None:
+            return self.best.restore(self.params)
+        return self.best.restore(self.params, self.averaging.avg)
+
     # ------------------------------------------------------------ loop
 
     def run(self) -> Result:
-        cfg, st = self.cfg, self.state
-        n_target = target_epochs(cfg)
-        t_start = self._t_start = time.perf_counter()
-        if cfg.max_time and self._end_cost is None:
-            self._end_cost = self._first_end_estimate()
+        st = self.state
+        nbytes = sum(v.nbytes for v in self.params.values()) * (2 + len(self.opt.slots[self.opt.name]))
+        self.budget.start(self.validation_loss, nbytes)
         stopped = "epochs"
-        while st["epoch"] < n_target:
-            epoch = st["epoch"]
-            batches = self.task.epoch_batches(epoch)
-            if self.comm.size > 1:
-                # each process draws its own dropout masks, from a stream derived from the
-                # seed, the epoch, the number of processes, its rank and the batch it starts at
-                drng = np.random.default_rng([cfg.seed, epoch, 1, self.comm.size, self.comm.rank,
-                                              st["batch_in_epoch"]])
-            elif st["batch_in_epoch"] and st.get("dropout_rng"):
-                drng = np.random.default_rng()
-                drng.bit_generator.state = st["dropout_rng"]
-            else:
-                drng = np.random.default_rng([cfg.seed, epoch, 1])
-            first = st["batch_in_epoch"]
-            if self.hooks.epoch_start:
-                self.hooks.epoch_start(epoch, len(batches) - first, self.task.units(batches[first:]))
-            t_epoch = time.perf_counter()
-            t_train = 0.0
-            ep_nll, ep_tok = 0.0, 0
-            norms = []
-            steps = []                   # (units, seconds) of each step, for the --max-time estimate
-            timed_out = False
-            for bi in range(first, len(batches)):
-                if self.comm.agree(bool(self.hooks.should_stop and self.hooks.should_stop())):
-                    st["batch_in_epoch"] = bi
-                    st["dropout_rng"] = drng.bit_generator.state
-                    st["train_seconds"] += t_train
-                    self.save()
-                    raise Interrupted()
-                elapsed = time.perf_counter() - t_start
-                # --max-time bounds the whole run: stop while the last step, validation and
-                # the checkpoint still fit (rank 0's clock decides for every process, and sets
-                # every process's learning rate)
-                late = False
-                if cfg.max_time:
-                    elapsed, late = self.comm.broadcast((elapsed, elapsed + self._finish_estimate(steps)
-                                                         >= cfg.max_time))
-                if late:
-                    timed_out = True
-                    st["batch_in_epoch"] = bi
-                    st["dropout_rng"] = drng.bit_generator.state
-                    break
-                t0 = time.perf_counter()
-                progress = (epoch + bi / len(batches)) / n_target if n_target != math.inf else 0.0
-                if cfg.max_time:
-                    progress = max(progress, elapsed / cfg.max_time)
-                lr = self.last_lr = self.sched.at(progress)
-                nll, n_units = self.task.loss_and_grads(self.params, batches[bi], self.grads, self.ws, drng,
-                                                        self.grad_rows)
-                if self.comm.size > 1:
-                    self.flat_grads[-2:] = nll, n_units
-                # the one place where the gradients of several processes are summed
-                self._allreduce_grads()
-                if self.comm.size > 1:   # and the losses and token counts of their slices
-                    nll, n_units = float(self.flat_grads[-2]), int(round(float(self.flat_grads[-1])))
-                if not math.isfinite(nll):
-                    raise Diverged(f"training diverged at epoch {epoch + 1}, step {st['step'] + 1} "
-                                   f"(loss {nll}); {self.output_status()}; "
-                                   f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {cfg.clip:g})")
-                rows = self.grad_rows or None
-                norm = clip_(self.grads, cfg.clip, rows)
-                norms.append(norm)
-                self.opt.step(self.params, self.grads, lr, rows)
-                if self.avg is not None:
-                    self.averager.step(self.params, self.opt.t)
-                st["step"] += 1
-                ep_nll += nll
-                ep_tok += n_units
-                steps.append((n_units, time.perf_counter() - t0))
-                t_train += steps[-1][1]
-                if self.hooks.batch:
-                    self.hooks.batch(n_units, ep_nll / ep_tok, lr)
-            st["train_seconds"] += t_train
-            if not timed_out:
-                st["epoch"] += 1
-                st["batch_in_epoch"] = 0
-                st.pop("dropout_rng", None)
-            t_end = time.perf_counter()
-            stop = self._end_epoch(epoch, ep_nll, ep_tok, t_train, t_end - t_epoch, timed_out, norms)
-            self._end_cost = time.perf_counter() - t_end
-            if timed_out:
-                stopped = "time"
-                break
+        while st["epoch"] < self.budget.n_epochs:
+            stop = self._epoch()
             if stop:
                 stopped = stop
                 break
         return Result(stopped, st["history"], st["best_val"])
 
-    def _allreduce_grads(self):
-        """Sum the processes' gradients (and loss and token-count slots) in place. A
-        row-sparse embedding gradient is summed over the union of the rows the processes
-        used only: its other rows are zero everywhere. Passing the whole (C, G*H) matrix
-        through the Allreduce, and through dense clearing, norm and update afterwards,
-        cost as much as the half step a second process saves (README, MPI)."""
-        flat = self.flat_grads
-        rec = self.grad_rows
-        if self.comm.size == 1 or rec is None or "layer0.U" not in rec:
-            self.comm.allreduce_(flat)
-            return
-        dUt = self.grads["layer0.U"].T           # (C, G*H), a contiguous stretch of flat (flat_zeros_like)
-        a = (dUt.ctypes.data - flat.ctypes.data) // flat.itemsize
-        used = np.zeros(len(dUt), flat.dtype)
-        used[rec["layer0.U"]] = 1
-        rows = np.flatnonzero(self.comm.allreduce_(used))
-        for part in (flat[:a], flat[a + dUt.size:]):
-            if part.size:
-                self.comm.allreduce_(part)
-        packed = dUt[rows]
-        dUt[rows] = self.comm.allreduce_(packed)
-        rec["layer0.U"] = rows                   # the rows that may be nonzero now
+    def _epoch(self) -> str | None:
+        """Train the rest of the current epoch and end it: why training stops, or None."""
+        st = self.state
+        epoch, first = st["epoch"], st["batch_in_epoch"]
+        batches = self.task.epoch_batches(epoch)
+        drng = self._dropout_rng(epoch)
+        if self.hooks.epoch_start:
+            self.hooks.epoch_start(epoch, len(batches) - first, self.task.units(batches[first:]))
+        t_epoch = time.perf_counter()
+        totals = self._steps(epoch, batches, drng)
+        st["train_seconds"] += totals.seconds
+        timed_out = totals.stopped_at is not None
+        if timed_out:
+            st["batch_in_epoch"] = totals.stopped_at
+            st["dropout_rng"] = drng.bit_generator.state
+        else:
+            st["epoch"] += 1
+            st["batch_in_epoch"] = 0
+            st.pop("dropout_rng", None)
+        t_end = time.perf_counter()
+        stop = self._end_epoch(epoch, totals, t_end - t_epoch, timed_out)
+        self.budget.epoch_ended(time.perf_counter() - t_end)
+        return "time" if timed_out else stop
 
-    def _restore_best(self) -> bool:
-        """Put the best weights seen back (early stopping's): False if there are none."""
-        if self.best_params is None:
-            return False
-        for k, v in self.best_params.items():
-            self.params[k][...] = v
-            if self.avg is not None:
-                self.avg[k][...] = v
-        return True
+    def _dropout_rng(self, epoch: int):
+        st, comm = self.state, self.comm
+        if comm.size > 1:
+            # each process draws its own dropout masks, from a stream derived from the
+            # seed, the epoch, the number of processes, its rank and the batch it starts at
+            return np.random.default_rng([self.cfg.seed, epoch, 1, comm.size, comm.rank, st["batch_in_epoch"]])
+        if st["batch_in_epoch"] and st.get("dropout_rng"):
+            drng = np.random.default_rng()
+            drng.bit_generator.state = st["dropout_rng"]
+            return drng
+        return np.random.default_rng([self.cfg.seed, epoch, 1])
 
-    def _gain_scale(self, epoch_seconds: float) -> float:
-        """What --min-gain is multiplied by: 1 / the epochs the budget still holds, at most 1.
-        The budget is the epochs left to --epochs and, under --max-time, the seconds left
-        over this epoch's seconds, whichever is fewer; with neither (no limit), 1."""
-        n = target_epochs(self.cfg)
-        left = n - self.state["epoch"] if n != math.inf else math.inf
-        if self.cfg.max_time and epoch_seconds > 0:
-            left = min(left, (self.cfg.max_time - (time.perf_counter() - self._t_start)) / epoch_seconds)
-        return 1.0 if left == math.inf else min(1.0, 1.0 / max(left, 1e-9))
+    def _steps(self, epoch: int, batches: list, drng) -> EpochTotals:
+        """One step per batch from the state's batch_in_epoch to the end of the epoch, or
+        until --max-time says stop; saves and raises Interrupted when should_stop says so."""
+        st, comm, budget, hooks = self.state, self.comm, self.budget, self.hooks
+        n = len(batches)
+        ep_nll, ep_units, t_train = 0.0, 0, 0.0
+        norms = []
+        budget.new_epoch()
+        for bi in range(st["batch_in_epoch"], n):
+            if comm.agree(bool(hooks.should_stop and hooks.should_stop())):
+                st["batch_in_epoch"] = bi
+                st["dropout_rng"] = drng.bit_generator.state
+                st["train_seconds"] += t_train
+                self.save()
+                raise Interrupted()
+            elapsed = time.perf_counter() - budget.t_start
+            if budget.max_time:
+                # --max-time bounds the whole run: stop while the last step, validation and
+                # the checkpoint still fit (rank 0's clock decides for every process, and sets
+                # every process's learning rate)
+                elapsed, late = comm.broadcast((elapsed, budget.late(elapsed)))
+                if late:
+                    return EpochTotals(ep_nll, ep_units, t_train, norms, bi)
+            t0 = time.perf_counter()
+            lr = self.last_lr = self.sched.at(budget.progress(epoch + bi / n, elapsed))
+            nll, n_units, norm = self._step(batches[bi], drng, lr, epoch)
+            norms.append(norm)
+            ep_nll += nll
+            ep_units += n_units
+            dt = time.perf_counter() - t0
+            budget.step_taken(dt)
+            t_train += dt
+            if hooks.batch:
+                hooks.batch(n_units, ep_nll / ep_units, lr)
+        return EpochTotals(ep_nll, ep_units, t_train, norms, None)
 
-    def _finish_estimate(self, steps: list) -> float:
-        """Seconds that one more step, the validation pass and writing the checkpoint(s)
-        will take: the mean step of this epoch (its first step, which warms caches and
-        buffers up, left out) and the last end of epoch (or the first estimate)."""
-        timed = steps[1:]
-        step = sum(s for _, s in timed) / len(timed) if timed else 0.0
-        return step + (self._end_cost or 0.0)
+    def _step(self, batch, drng, lr: float, epoch: int) -> tuple[float, int, float]:
+        """One optimizer step on one batch: (summed loss, units, gradient norm before clipping)."""
+        comm, flat = self.comm, self.flat_grads
+        nll, n_units = self.task.loss_and_grads(self.params, batch, self.grads, self.ws, drng, self.grad_rows)
+        if comm.size > 1:
+            flat[-2:] = nll, n_units
+        # the one place where the gradients of several processes are summed
+        comm.sum_gradients(flat, self.grads, self.grad_rows)
+        if comm.size > 1:   # and the losses and token counts of their slices
+            nll, n_units = float(flat[-2]), int(round(float(flat[-1])))
+        if not math.isfinite(nll):
+            raise Diverged(f"training diverged at epoch {epoch + 1}, step {self.state['step'] + 1} "
+                           f"(loss {nll}); {self.output_status()}; "
+                           f"try a smaller --lr (now {lr:g}) or a smaller --clip (now {self.cfg.clip:g})")
+        rows = self.grad_rows or None
+        norm = clip_(self.grads, self.cfg.clip, rows)
+        self.opt.step(self.params, self.grads, lr, rows)
+        if self.averaging is not None:
+            self.averaging.step(self.params, self.opt.t)
+        self.state["step"] += 1
+        return nll, n_units, norm
 
-    def _first_end_estimate(self) -> float:
-        """Time one validation pass now (its result is not used) and price writing the
-        checkpoints at 50 MB/s: --max-time needs the cost of an epoch's end before the
-        first epoch has ended."""
-        t0 = time.perf_counter()
-        self.validation_loss()
-        nbytes = sum(v.nbytes for v in self.params.values()) * (2 + len(self.opt.slots[self.opt.name]))
-        return time.perf_counter() - t0 + 2 * nbytes / 50e6
-
-    def _end_epoch(self, epoch, ep_nll, ep_tok, t_train, t_epoch_so_far, partial, norms=()):
-        cfg, st = self.cfg, self.state
+    def _end_epoch(self, epoch: int, totals: EpochTotals, seconds: float, partial: bool) -> str | None:
+        """Validate, apply the schedule and early stopping, save and log; ``seconds`` of
+        the epoch so far. Returns why training stops, or None."""
         if self.comm.size > 1:
             self._check_replicas(epoch, partial)
         t0 = time.perf_counter()
@@ -323,30 +286,71 @@ class Trainer:
         # --min-gain (relative): a run that still improves slowly goes on at its rate and
         # spends the budget, while one that has stopped improving (overfitting, or a rate
         # decayed to nothing) has its rate cut and then stops.
-        scale = self._gain_scale(t_epoch_so_far + time.perf_counter() - t0)
-        stop = None
-        if not partial and self.sched.end_epoch(val, scale):
-            stop = "schedule"
+        scale = self.budget.gain_scale(self.state["epoch"], seconds + time.perf_counter() - t0)
+        stop = "schedule" if not partial and self.sched.end_epoch(val, scale) else None
+        improved = self._judge(val, scale, partial)
+        record = self._record(epoch, totals, val, partial)
+        stop = self._stop_early(val, improved, partial) or stop
+        record["seconds"] = round(seconds + time.perf_counter() - t0, 3)  # training + validation
+        self.state["history"].append(record)
+        t_save = time.perf_counter()
+        self.best.save_epoch(self.save, improved)
+        # the log line also says what writing the checkpoint(s) cost, which the record
+        # stored inside them cannot know
+        record = dict(record, checkpoint_seconds=round(time.perf_counter() - t_save, 3))
+        self.log.write(record)
+        if self.hooks.epoch_end:
+            self.hooks.epoch_end(record)
+        return stop
+
+    def _judge(self, val: float | None, scale: float, partial: bool) -> bool:
+        """Keep the best validation loss (and weights) and count the epochs without a gain
+        of --min-gain times ``scale``; returns whether ``val`` is the best so far."""
+        st = self.state
         best = st["best_val"]
         improved = val is not None and (best is None or val < best)
-        need = cfg.min_gain * scale * abs(best or 0.0)
+        need = self.cfg.min_gain * scale * abs(best or 0.0)
         gained = val is not None and (best is None or val < best - need)
         if improved:
             st["best_val"] = val
-            if cfg.patience:
-                self.best_params = {k: v.copy() for k, v in self.model_params.items()}
+            self.best.improved(self.model_params)
         if gained:
             st["bad_epochs"] = 0
         elif val is not None and not partial:
             st["bad_epochs"] += 1
-        record = {
-            "epoch": epoch + 1 if not partial else round(epoch + st["batch_in_epoch"] / max(1, self._n_batches()), 4),
-            "train_loss": ep_nll / ep_tok if ep_tok else None,
+        return improved
+
+    def _stop_early(self, val: float | None, improved: bool, partial: bool) -> str | None:
+        """--patience: stop after that many epochs without a gain, the best weights
+        restored; also restore them when --max-time ended the run on worse weights."""
+        cfg, st = self.cfg, self.state
+        if cfg.patience and st["bad_epochs"] >= cfg.patience:
+            if self._restore_best():
+                self._note(f"no validation gain for {cfg.patience} epochs: stopping, best weights restored "
+                           f"(validation loss {st['best_val']:.4f})")
+            return "patience"
+        if partial and not improved and cfg.patience and val is not None and self._restore_best():
+            # --max-time ended the run mid-epoch on weights worse than the best seen: the
+            # checkpoint is the best model, as when early stopping ends it
+            self._note(f"time is up: best weights restored (validation loss {st['best_val']:.4f}; "
+                       f"{val:.4f} at the stop)")
+        return None
+
+    def _record(self, epoch: int, totals: EpochTotals, val: float | None, partial: bool) -> dict:
+        """The epoch's record: history in the checkpoint, the log line, the display."""
+        cfg, nll, units, norms = self.cfg, totals.nll, totals.units, totals.norms
+        if partial:   # how far into the epoch --max-time stopped it
+            epoch_done = round(epoch + self.state["batch_in_epoch"] / max(1, self.task.n_batches()), 4)
+        else:
+            epoch_done = epoch + 1
+        return {
+            "epoch": epoch_done,
+            "train_loss": nll / units if units else None,
             "val_loss": val,
             **self.task.metrics(val),
             "lr": self.last_lr,
-            "train_tokens": ep_tok,
-            "tokens_per_s": ep_tok / t_train if t_train > 0 else None,
+            "train_tokens": units,
+            "tokens_per_s": units / totals.seconds if totals.seconds > 0 else None,
             "partial": partial,
             # gradient norms before clipping: what --clip acts on
             "grad_norm_median": float(np.median(norms)) if len(norms) else None,
@@ -354,39 +358,6 @@ class Trainer:
             "clipped_fraction": (float(np.mean(np.asarray(norms) > cfg.clip)) if len(norms) and cfg.clip > 0
                                  else 0.0),
         }
-        if cfg.patience and st["bad_epochs"] >= cfg.patience:
-            stop = "patience"
-            if self._restore_best():
-                self._note(f"no validation gain for {cfg.patience} epochs: stopping, best weights restored "
-                           f"(validation loss {st['best_val']:.4f})")
-        elif partial and not improved and cfg.patience and val is not None and self._restore_best():
-            # --max-time ended the run mid-epoch on weights worse than the best seen: the
-            # checkpoint is the best model, as when early stopping ends it
-            self._note(f"time is up: best weights restored (validation loss {st['best_val']:.4f}; "
-                       f"{val:.4f} at the stop)")
-        record["seconds"] = round(t_epoch_so_far + time.perf_counter() - t0, 3)  # training + validation
-        st["history"].append(record)
-        t_save = time.perf_counter()
-        best_written = improved and self.save_best and self.comm.is_writer
-        if best_written:
-            self.save(checkpoint.best_path(self.output))
-        try:
-            self.save()
-        except checkpoint.CheckpointError as e:
-            if not best_written:
-                raise
-            # e.g. a full disk with room for one checkpoint: say that the best one moved on
-            raise checkpoint.CheckpointError(f"{e}; {checkpoint.best_path(self.output)} was written before and "
-                                             f"holds this epoch's weights (the best so far)") from None
-        # the log line also says what writing the checkpoint(s) cost, which the record
-        # stored inside them cannot know
-        record = dict(record, checkpoint_seconds=round(time.perf_counter() - t_save, 3))
-        if self.log_path and self.comm.is_writer:
-            with open(self.log_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if self.hooks.epoch_end:
-            self.hooks.epoch_end(record)
-        return stop
 
     def _check_replicas(self, epoch, partial):
         """Every process must hold the same parameters (the same summed gradients, the
@@ -399,9 +370,6 @@ class Trainer:
                                  f"differ from rank 0's at the end of {where} (checksums "
                                  f"{sums[odd[0]][:12]} vs {sums[0][:12]}): the processes no longer train one "
                                  f"model; stopping; the last checkpoint {self.output} is unchanged")
-
-    def _n_batches(self):
-        return self.task.n_batches()
 
 
 def starting_point(net, cfg: Config, ck, note=lambda msg: None):

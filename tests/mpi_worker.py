@@ -14,7 +14,7 @@ from rnncli.config import OPTIMIZERS
 from rnncli.dist import connect
 from rnncli.lm import shard
 from rnncli.lm.prepare import prepare_training
-from rnncli.train import Hooks, ReplicasDiffer, Trainer
+from rnncli.train import Hooks, ReplicasDiffer, Trainer, flat_zeros_like
 
 
 class Quiet:
@@ -30,9 +30,31 @@ GIVEN = dict(hidden_dim=5, vocab_size=30, batch_size=8, epochs=1, dtype="float64
              softmax="class")   # the class softmax, as at the default vocabulary size
 
 
+class Embedded:
+    embeddings = ("U",)      # U keeps the transposed layout, as an input embedding does
+
+
+def sparse_sum(comm):
+    """comm.sum_gradients with a row-sparse U whose used rows differ between the ranks:
+    the same buffer as a dense Allreduce, and the union of the rows recorded."""
+    rng = np.random.default_rng(comm.rank)
+    params = {"W": np.zeros((3, 4)), "U": np.zeros((9, 4)).T, "V": np.zeros((2, 3))}
+    grads, flat = flat_zeros_like(Embedded, params, 2)
+    mine = np.array([[1, 4], [4, 7]][comm.rank % 2])
+    grads["W"][...] = rng.standard_normal((3, 4))
+    grads["V"][...] = rng.standard_normal((2, 3))
+    grads["U"].T[mine] = rng.standard_normal((2, 4))
+    flat[-2:] = 1.5, 10
+    dense = comm.allreduce_(flat.copy())
+    rows = {"U": mine}
+    comm.sum_gradients(flat, grads, rows)
+    return bool(np.array_equal(flat, dense)), rows["U"].tolist()
+
+
 def main(outdir, files):
     comm = connect("require", timeout=20)
     out = {"size": comm.size}
+    out["sparse_sum"] = comm.allgather(sparse_sum(comm))
 
     # each rank reads its own share; the vocabulary must come out identical
     lay = shard.Layout(files)

@@ -21,7 +21,7 @@ from rnncli.errors import DataError
 from rnncli.lm import shard, sources, splitting, tokenizer
 from rnncli.lm.prepare import prepare_training
 from rnncli.lm.task import LanguageModel, ShardedLanguageModel
-from rnncli.train import Trainer
+from rnncli.train import Trainer, flat_zeros_like
 
 from .helpers import REPO, assert_user_error, isolated_cache, rnn  # noqa: F401
 from .mpi_worker import GIVEN, Quiet
@@ -271,6 +271,22 @@ def test_two_ranks_step_like_one_process(two_ranks, tmp_path, opt):
     assert h1["train_tokens"] == h2["train_tokens"]
     assert h1["train_loss"] == pytest.approx(h2["train_loss"], rel=1e-12)
     assert h1["val_loss"] == pytest.approx(h2["val_loss"], rel=1e-12)
+
+
+@needs_mpi
+def test_two_ranks_sum_a_row_sparse_gradient_over_the_union_of_their_rows(two_ranks):
+    res, _, _ = two_ranks
+    assert res["sparse_sum"] == [[True, [1, 4, 7]], [True, [1, 4, 7]]]
+
+
+def test_one_process_sums_nothing():
+    params = {"W": np.zeros((3, 4)), "U": np.zeros((9, 4)).T}
+    grads, flat = flat_zeros_like(type("Net", (), {"embeddings": ("U",)}), params)
+    flat[...] = np.arange(flat.size)
+    rows = {"U": np.array([2, 5])}
+    dist.SingleProcess().sum_gradients(flat, grads, rows)
+    np.testing.assert_array_equal(flat, np.arange(flat.size))
+    np.testing.assert_array_equal(rows["U"], [2, 5])
 
 
 @needs_mpi

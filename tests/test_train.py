@@ -147,7 +147,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_history_and_log_records(tmp_path):
     log = tmp_path / "log.jsonl"
     t = make_trainer(tmp_path, small_cfg(epochs=2))
-    t.log_path = str(log)
+    t.log.path = str(log)
     t.run()
     import json
     recs = [json.loads(line) for line in log.read_text().splitlines()]
@@ -429,8 +429,8 @@ def test_with_max_time_a_gain_counts_against_the_budget_left(tmp_path, monkeypat
     res = t.run()
     assert res.stopped == "patience" and len(res.history) == 4 and res.best_val == 1.5 - 2e-9
     assert [r["lr"] for r in res.history] == pytest.approx([0.01, 0.01, 0.01, 0.0025])
-    scale = t._gain_scale(1.0)
-    assert 1 / 600 <= scale < 1 / 590 and t._gain_scale(1e9) == 1.0
+    scale = t.budget.gain_scale(t.state["epoch"], 1.0)
+    assert 1 / 600 <= scale < 1 / 590 and t.budget.gain_scale(t.state["epoch"], 1e9) == 1.0
 
 
 def test_the_epochs_left_scale_the_gain_that_counts(tmp_path, monkeypatch):
@@ -444,7 +444,7 @@ def test_the_epochs_left_scale_the_gain_that_counts(tmp_path, monkeypatch):
     res = t.run()
     assert res.stopped == "patience" and len(res.history) == 10 and res.best_val == slow[-1]
     assert [r["lr"] for r in res.history] == pytest.approx([0.01] * 9 + [0.0025])
-    assert t._gain_scale(1.0) == pytest.approx(1 / 30)
+    assert t.budget.gain_scale(t.state["epoch"], 1.0) == pytest.approx(1 / 30)
     s = Schedule("plateau", 1.0, 0.25, 0.003)        # the same gain against a scale of 1 cuts
     s.end_epoch(2.0)
     s.end_epoch(2.0 * 0.9995, scale=1 / 30)
@@ -464,8 +464,8 @@ def test_weight_averaging_is_the_default_model(tmp_path):
     t.run()
     ck = checkpoint.load(str(tmp_path / "m.npz"))
     for k, v in t.params.items():
-        np.testing.assert_array_equal(ck.params[k], t.avg[k])
-    assert any(not np.array_equal(t.avg[k], v) for k, v in t.params.items())
+        np.testing.assert_array_equal(ck.params[k], t.model_params[k])
+    assert any(not np.array_equal(t.model_params[k], v) for k, v in t.params.items())
     raw = {k[4:]: v for k, v in ck.opt_state.items() if k.startswith("raw.")}
     for k, v in t.params.items():
         np.testing.assert_array_equal(raw[k], v)
@@ -504,7 +504,7 @@ def test_time_running_out_on_worse_weights_restores_the_best(tmp_path, monkeypat
         return v
     monkeypatch.setattr(t, "validation_loss", fake_val)
     # time runs out after three steps of the third epoch
-    monkeypatch.setattr(t, "_finish_estimate", lambda steps: 1e9 if t.state["epoch"] == 2 and len(steps) >= 3
+    monkeypatch.setattr(t.budget, "finish_estimate", lambda: 1e9 if t.state["epoch"] == 2 and t.budget.n_steps >= 3
                         else 0.0)
     res = t.run()
     assert res.stopped == "time" and t.state["history"][-1]["partial"]
@@ -545,3 +545,27 @@ def test_row_sparse_embedding_updates_equal_the_dense_ones(tmp_path, opt):
     assert "layer0.U" in a.grad_rows
     for k in a.params:
         np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-10, atol=1e-12)
+
+
+def test_weight_average_starts_at_the_weights_and_resumes_from_the_raw_ones():
+    """WeightAverage (--average): the average starts as a copy of the model's weights; a
+    checkpoint's raw.* (the trained weights) go back into params, the rest is the
+    optimizer's; the trained weights are stored as raw.*; a step is Averager's."""
+    from rnncli.optim import Averager, WeightAverage
+    params = {"w": np.array([1.0, 2.0]), "u": np.array([[3.0]])}
+    avg = WeightAverage(params, 0.5)
+    params["w"][0] = 7.0
+    np.testing.assert_array_equal(avg.avg["w"], [1.0, 2.0])
+    rest = avg.resume(params, {"m.w": np.zeros(2), "raw.w": np.array([4.0, 5.0]), "raw.u": np.array([[6.0]])})
+    assert list(rest) == ["m.w"]
+    np.testing.assert_array_equal(params["w"], [4.0, 5.0])
+    np.testing.assert_array_equal(params["u"], [[6.0]])
+    np.testing.assert_array_equal(avg.avg["w"], [1.0, 2.0])            # the model is still the average
+    assert avg.resume(params, None) == {}
+    arrays = avg.state_arrays(params)
+    assert list(arrays) == ["raw.w", "raw.u"] and arrays["raw.w"] is params["w"]
+    ref = {k: v.copy() for k, v in avg.avg.items()}
+    avg.step(params, 1000)
+    Averager(ref, 0.5).step(params, 1000)
+    for k in ref:
+        np.testing.assert_array_equal(avg.avg[k], ref[k])
