@@ -389,6 +389,7 @@ def test_gated_and_stacked_resume_after_interrupt_equals_uninterrupted(tmp_path,
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
 
 
+@pytest.mark.slow   # a wall-clock assertion: fails on a loaded machine; TimeBudget's unit tests (test_run.py) cover the logic
 def test_max_time_bounds_training_validation_and_checkpoint(tmp_path):
     """--max-time stops early enough that the last validation pass and checkpoint
     writes fit inside it, measured with a validation set ten times the training set."""
