@@ -1,5 +1,5 @@
-"""The files a command names, checked before the work that needs them (a checkpoint
-path that cannot be written fails now, not after an epoch); the lock that keeps two
+"""The files a command names, checked before the work that needs them (a checkpoint or
+plot path that cannot be written fails now, not after an epoch); the lock that keeps two
 `rnn train` off one checkpoint; reading a checkpoint for the task a command serves."""
 from __future__ import annotations
 
@@ -36,6 +36,20 @@ def check_log(path):
         fail(f"{path}: exists and is not writable (for --log)")
     if not os.path.exists(path) and not os.access(d, os.W_OK | os.X_OK):
         fail(f"{path}: cannot create the --log file in {d} (permission denied)")
+
+
+def check_plot(path):
+    """A --plot PNG can be written, and matplotlib is there to draw it."""
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        fail(f"{path}: is a directory; give a file name for the plot")
+    if not os.path.isdir(d):
+        fail(f"{path}: directory {d} does not exist")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from ..plotting import INSTALL_HINT
+        fail(INSTALL_HINT)
 
 
 def lock_output(path):

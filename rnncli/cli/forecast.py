@@ -9,7 +9,7 @@ import click
 from ..config import DECODER_TRAINING, FORECAST_TRAINING, Config, ForecastConfig
 from .display import Progress
 from .errors import catching, fail
-from .files import check_log, check_writable, load_checkpoint, lock_output
+from .files import check_log, check_plot, check_writable, load_checkpoint, lock_output
 from .options import cell_options, optimizer_options, run_options
 from .threads import one_blas_thread, workspace
 from .training import STOP_REASONS, run_training
@@ -196,7 +196,7 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
     ws = workspace(threads)
     ck = load_checkpoint(model_path, "forecast")
     if plot:
-        _check_plot(plot)
+        check_plot(plot)
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
     prepare.check_series(s, ck.task.settings, prog)
     origin = evaluate.origin_row(arr, at)
@@ -236,20 +236,6 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
         click.echo(f"{_fmt_time(t):<{w}}  " + " ".join(vals))
 
 
-def _check_plot(path):
-    import os
-    d = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        fail(f"{path}: is a directory; give a file name for the plot")
-    if not os.path.isdir(d):
-        fail(f"{path}: directory {d} does not exist")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        from ..forecast.plots import INSTALL_HINT
-        fail(INSTALL_HINT)
-
-
 def _plot(fn, path, *a, **kw):
     from ..forecast.plots import PlotError
     try:
@@ -287,7 +273,7 @@ def eval_cmd(data, model_path, part, as_json, plot, sort, threads, quiet):
     ws = workspace(threads)
     ck = load_checkpoint(model_path, "forecast")
     if plot:
-        _check_plot(plot)
+        check_plot(plot)
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
     prepare.check_series(s, ck.task.settings, prog)
     ev = evaluate.evaluate(ck, arr, "test" if part == "test" else "validation", ws)

@@ -39,7 +39,7 @@ def model_forecast(ck, arr: SeriesArrays, enc: np.ndarray, dec: np.ndarray, ws=N
     """The checkpoint's free-running forecasts of the windows, data units: (N, horizon, Y)."""
     net = ck.network()
     Y = ck.task.n_targets
-    pred = predict_windows(net, ck.params, arr, enc, dec, ws or Workspace(ck.config.threads))
+    pred = predict_windows(net, ck.params, arr, enc, dec, ws or Workspace())    # no ws: the cores, as without --threads
     return ck.task.scaler.inverse(pred, slice(0, Y))
 
 
