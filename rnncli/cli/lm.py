@@ -201,13 +201,13 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         # a prefix word outside the vocabulary is shown as typed, not as UNKNOWN_TOKEN
         return [typed[k] if k < len(typed) and i == 0 else vocab_words[i] for k, i in enumerate(ids)]
     if as_json:
-        items = [{"tokens": shown(ws) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ws)),
+        items = [{"tokens": shown(ids) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ids)),
                   "logprob": lp, "ended": ended, **({"unknown_prefix_words": unknown} if unknown else {})}
-                 for ws, lp, ended in out]
+                 for ids, lp, ended in out]
         click.echo(json_text(items, indent=1))
     else:
-        for ws, _, _ in out:
-            click.echo(detokenize(shown(ws)))
+        for ids, _, _ in out:
+            click.echo(detokenize(shown(ids)))
 
 
 # ------------------------------------------------------------------ eval

@@ -1,6 +1,6 @@
 """The Click options that several commands share, as decorators (as sqlite-utils does),
-and the option types they use. Help texts read their defaults from a Config, so help
-and behaviour cannot drift apart."""
+and the option types they use. A decorator that shows defaults takes the command's
+default Config, so help and behaviour cannot drift apart."""
 from __future__ import annotations
 
 import math
