@@ -16,7 +16,8 @@ import nltk.data
 import numpy as np
 import pytest
 
-from rnncli import checkpoint, cli, fileio
+from rnncli import checkpoint, fileio
+from rnncli.cli.display import Progress
 from rnncli.config import Config
 from rnncli.errors import DataError
 from rnncli.lm import corpus as lmcorpus
@@ -103,7 +104,7 @@ def test_streaming_path_equals_in_memory_path_on_the_bundled_corpus(punkt_tab, t
     docs = sources.documents(src)
     sp = splitting.make_splitter(docs)
     want = tokenizer.tokenize(docs, sp, True, workers=1)
-    prog = cli.Progress(True)
+    prog = Progress(True)
     pools = []
     real = tokenizer.multiprocessing.get_context
 
@@ -142,7 +143,7 @@ def test_stdin_streams_and_is_read_twice_for_the_punkt_sample(tmp_path, monkeypa
     class Stdin:
         buffer = io.BytesIO(text.encode())
     monkeypatch.setattr(sys, "stdin", Stdin)
-    prog = cli.Progress(True)
+    prog = Progress(True)
     a, ma, _ = lmcorpus.read_tokens(["-"], Config(), None, True, str(tmp_path / "c"), prog)
     b, mb, _ = lmcorpus.read_tokens([str(f)], Config(), None, False, None, prog)
     assert ma == mb and ma["kind"] == "trained"
@@ -586,7 +587,7 @@ def test_fuzz_reading_splitting_tokenizing_encoding(tmp_path, seed, monkeypatch)
 def test_cache_key_includes_the_encoding(tmp_path):
     f = tmp_path / "greek.txt"
     f.write_bytes(b"The caf\xe9 is open. The cat sat there.\n")
-    prog = cli.Progress(True)
+    prog = Progress(True)
     a, _, hit_a = lmcorpus.read_tokens([str(f)], Config(encoding="latin-1"), None, True, str(tmp_path / "c"), prog)
     b, _, hit_b = lmcorpus.read_tokens([str(f)], Config(encoding="iso8859-7"), None, True, str(tmp_path / "c"), prog)
     assert not hit_a and not hit_b
@@ -596,7 +597,7 @@ def test_cache_key_includes_the_encoding(tmp_path):
 
 def test_cache_key_includes_the_new_settings(tmp_path):
     f = write_corpus(tmp_path / "c.txt", PTB)
-    prog = cli.Progress(True)
+    prog = Progress(True)
     seen = set()
     for kw in ({}, {"sentences": "lines"}, {"words": "whitespace"}, {"unk_token": "<unk>"}):
         _, _, hit = lmcorpus.read_tokens([str(f)], Config(**kw), None, True, str(tmp_path / "c"), prog)
@@ -620,7 +621,7 @@ def test_large_ids_live_in_files_that_are_memory_mapped(tmp_path, monkeypatch):
     monkeypatch.setattr(tokenizer, "SPILL_BYTES", 4096)
     f = tmp_path / "c.txt"
     f.write_text("\n".join(simple_sentences(3000)))
-    prog = cli.Progress(True)
+    prog = Progress(True)
     t, _, _ = lmcorpus.read_tokens([str(f)], Config(sentences="lines"), None, True, str(tmp_path / "c"), prog)
     assert mapped(t.ids)                            # spilled while tokenizing
     hit, _, was_hit = lmcorpus.read_tokens([str(f)], Config(sentences="lines"), None, True, str(tmp_path / "c"), prog)

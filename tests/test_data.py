@@ -12,7 +12,8 @@ import nltk.downloader
 import numpy as np
 import pytest
 
-from rnncli import checkpoint, cli
+from rnncli import checkpoint
+from rnncli.cli.display import Progress
 from rnncli.lm import corpus as lmcorpus
 from rnncli.lm import corpusfile, sources, splitting, tokenizer
 from rnncli.lm import vocab as vocabulary
@@ -246,7 +247,7 @@ def test_nltk_data_presence_changes_the_cache_key(capsys, tmp_path, monkeypatch)
     f = write_corpus(tmp_path / "c.txt")
     cache = tmp_path / "cache"
     cfg = Config()
-    prog = cli.Progress(True)
+    prog = Progress(True)
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
     _, meta, hit = lmcorpus.read_tokens([str(f)], cfg, None, True, str(cache), prog)
     assert (meta["kind"], hit) == ("trained", False)
@@ -419,7 +420,7 @@ def counting(monkeypatch):
 
 
 def _load(path, cache_dir, cache=True, lowercase=True):
-    return lmcorpus.read_tokens([str(path)], Config(lowercase=lowercase), None, cache, str(cache_dir), cli.Progress(True))
+    return lmcorpus.read_tokens([str(path)], Config(lowercase=lowercase), None, cache, str(cache_dir), Progress(True))
 
 
 def test_cache_hit_does_not_call_nltk(tmp_path, monkeypatch):

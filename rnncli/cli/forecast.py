@@ -7,8 +7,12 @@ import math
 import click
 
 from ..config import DECODER_TRAINING, FORECAST_TRAINING, Config, ForecastConfig
-from . import (STOP_REASONS, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
-               _threads, cell_options, cli, optimizer_options, run_options, run_training)
+from .display import Progress
+from .errors import catching, fail
+from .files import check_log, check_plot, check_writable, load_checkpoint, lock_output
+from .options import cell_options, optimizer_options, run_options
+from .threads import one_blas_thread, workspace
+from .training import STOP_REASONS, run_training
 
 # Built from the defaults so help text and behaviour cannot drift apart.
 D = Config().replace(**FORECAST_TRAINING)
@@ -24,7 +28,7 @@ def _names(value):
     return names or None
 
 
-@cli.group(short_help="Forecast time series with an encoder-decoder RNN.")
+@click.group(short_help="Forecast time series with an encoder-decoder RNN.")
 def forecast():
     """Train a sequence-to-sequence (encoder-decoder) RNN on a multivariate time series
     in a CSV file, forecast the steps after the data, and score it next to
@@ -92,7 +96,7 @@ def forecast():
               help=f"Floating-point precision [default: {D.dtype}].")
 @optimizer_options(D)
 @run_options("reading the data")
-@_catching
+@catching
 def train(data, target, features, time_cols, history, horizon, output, resume, missing, calendar, season,
           val_fraction, test_fraction, sort, encoding, loss, decoder_training, attention, log_path, quiet, **opts):
     """Train the encoder-decoder on DATA.csv: the encoder reads --history steps of every
@@ -119,25 +123,25 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
                                      sort=sort, encoding=encoding, decoder_training=decoder_training,
                                      attention=attention).items()
               if v is not None}
-    ck = _load_checkpoint(resume, "forecast") if resume else None
+    ck = load_checkpoint(resume, "forecast") if resume else None
     if ck is None:
         for opt, key in (("--target", "targets"), ("--history", "history"), ("--horizon", "horizon")):
             if key not in fgiven:
-                _fail(f"{opt} is required (rnn forecast train DATA.csv --target COL --history H --horizon K)")
+                fail(f"{opt} is required (rnn forecast train DATA.csv --target COL --history H --horizon K)")
     if "val_fraction" in fgiven or "test_fraction" in fgiven:
         v = fgiven.get("val_fraction", F.val_fraction if ck is None else ck.task.settings.val_fraction)
         t = fgiven.get("test_fraction", F.test_fraction if ck is None else ck.task.settings.test_fraction)
         if v + t >= 1:
-            _fail(f"--val-fraction {v:g} and --test-fraction {t:g} add up to {v + t:g}; they must leave rows "
-                  f"for training")
+            fail(f"--val-fraction {v:g} and --test-fraction {t:g} add up to {v + t:g}; they must leave rows "
+                 f"for training")
     cfg, fc = prepare.configure(given, fgiven, ck, resume)
-    _check_writable(output)
+    check_writable(output)
     if log_path:
-        _check_log(log_path)
-    _lock_output(output)
-    _threads(cfg.threads)
+        check_log(log_path)
+    lock_output(output)
+    one_blas_thread()
     setup = prepare.prepare_training(data, cfg, fc, loss or (ck.model["loss"] if ck else "mse"), ck, prog)
-    cfg = setup.cfg
+    cfg = setup.cfg.replace(threads=opts["threads"])   # this run's --threads, never a resumed checkpoint's
 
     def describe_val(r):
         rm = ", ".join(f"{n} {v:.4g}" for n, v in (r.get("val_rmse") or {}).items() if v is not None)
@@ -158,12 +162,6 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
 # ------------------------------------------------------------------ predict
 
 
-def _fmt_time(t) -> str:
-    """A time stamp as the user wrote it: '2014-06-01 12:00', or a number."""
-    from ..forecast.time import format_time as f
-    return f(t).replace("T", " ")
-
-
 @forecast.command(short_help="Forecast the steps after the end of the data (or after --at).")
 @click.argument("data", type=click.Path(), metavar="DATA.csv")
 @click.option("-m", "--model", "model_path", type=click.Path(), default="forecast.npz", show_default=True,
@@ -177,7 +175,7 @@ def _fmt_time(t) -> str:
 @click.option("--sort", is_flag=True, help="Sort the rows by time when the file is out of order.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on standard error.")
-@_catching
+@catching
 def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
     """Forecast the horizon after the last row of DATA.csv (or after --at TIME), in the
     data's units. DATA.csv needs the columns the model was trained on; the last
@@ -185,18 +183,19 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
     import numpy as np
 
     from ..forecast import evaluate, prepare
+    from ..forecast.time import display_time
 
     if as_json and as_csv:
-        _fail("--json and --csv exclude each other")
+        fail("--json and --csv exclude each other")
     prog = Progress(quiet)
-    _threads(threads)
-    ck = _load_checkpoint(model_path, "forecast")
+    ws = workspace(threads)
+    ck = load_checkpoint(model_path, "forecast")
     if plot:
-        _check_plot(plot)
+        check_plot(plot)
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
     prepare.check_series(s, ck.task.settings, prog)
     origin = evaluate.origin_row(arr, at)
-    times, pred, truth = evaluate.forecast_after(ck, arr, origin)
+    times, pred, truth = evaluate.forecast_after(ck, arr, origin, ws)
     names = ck.task.targets
     has_truth = bool(np.isfinite(truth).any())
     if plot:
@@ -205,10 +204,10 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
         lo = max(0, origin + 1 - back)
         _plot(plots.plot_forecast, plot, s.time[lo:origin + 1], s.values[lo:origin + 1, :len(names)], times, pred,
               truth=truth if has_truth else None, names=names,
-              title=f"forecast after {_fmt_time(s.time[origin])} ({model_path})")
+              title=f"forecast after {display_time(s.time[origin])} ({model_path})")
     if as_json:
-        out = {"model": model_path, "data": data, "origin": _fmt_time(s.time[origin]), "horizon": len(times),
-               "targets": names, "time": [_fmt_time(t) for t in times],
+        out = {"model": model_path, "data": data, "origin": display_time(s.time[origin]), "horizon": len(times),
+               "targets": names, "time": [display_time(t) for t in times],
                "forecast": {n: [float(v) for v in pred[:, k]] for k, n in enumerate(names)}}
         if has_truth:
             out["actual"] = {n: [None if not np.isfinite(v) else float(v) for v in truth[:, k]]
@@ -218,32 +217,18 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
     if as_csv:
         click.echo(",".join(["time"] + names))
         for i, t in enumerate(times):
-            click.echo(",".join([_fmt_time(t)] + [f"{v:.6g}" for v in pred[i]]))
+            click.echo(",".join([display_time(t)] + [f"{v:.6g}" for v in pred[i]]))
         return
     where = "the last row" if at is None else "--at"
-    click.echo(f"forecast after {_fmt_time(s.time[origin])} ({where} of {data}), {len(times)} steps:")
-    w = max(len(_fmt_time(times[0])), 4)
+    click.echo(f"forecast after {display_time(s.time[origin])} ({where} of {data}), {len(times)} steps:")
+    w = max(len(display_time(times[0])), 4)
     cols = [f"{n:>12}" for n in names] + ([f"{'actual ' + n:>16}" for n in names] if has_truth else [])
     click.echo(f"{'time':<{w}}  " + " ".join(cols))
     for i, t in enumerate(times):
         vals = [f"{v:12.4g}" for v in pred[i]]
         if has_truth:
             vals += [f"{v:16.4g}" if np.isfinite(v) else f"{'-':>16}" for v in truth[i]]
-        click.echo(f"{_fmt_time(t):<{w}}  " + " ".join(vals))
-
-
-def _check_plot(path):
-    import os
-    d = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        _fail(f"{path}: is a directory; give a file name for the plot")
-    if not os.path.isdir(d):
-        _fail(f"{path}: directory {d} does not exist")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        from ..forecast.plots import INSTALL_HINT
-        _fail(INSTALL_HINT)
+        click.echo(f"{display_time(t):<{w}}  " + " ".join(vals))
 
 
 def _plot(fn, path, *a, **kw):
@@ -251,7 +236,7 @@ def _plot(fn, path, *a, **kw):
     try:
         fn(path, *a, **kw)
     except PlotError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 # ------------------------------------------------------------------ eval
@@ -269,7 +254,7 @@ def _plot(fn, path, *a, **kw):
 @click.option("--sort", is_flag=True, help="Sort the rows by time when the file is out of order.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Limit the CPU threads used.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on standard error.")
-@_catching
+@catching
 def eval_cmd(data, model_path, part, as_json, plot, sort, threads, quiet):
     """Score the model on the test part of DATA.csv (the last --test-fraction of the rows,
     as split in training): RMSE, MAE and MASE per horizon step and overall, in the
@@ -278,15 +263,16 @@ def eval_cmd(data, model_path, part, as_json, plot, sort, threads, quiet):
     the training windows, all on the same windows. Missing targets are not scored.
     MASE divides by the in-sample seasonal-naive MAE of the training part."""
     from ..forecast import evaluate, prepare
+    from ..forecast.time import display_time
 
     prog = Progress(quiet)
-    _threads(threads)
-    ck = _load_checkpoint(model_path, "forecast")
+    ws = workspace(threads)
+    ck = load_checkpoint(model_path, "forecast")
     if plot:
-        _check_plot(plot)
+        check_plot(plot)
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
     prepare.check_series(s, ck.task.settings, prog)
-    ev = evaluate.evaluate(ck, arr, "test" if part == "test" else "validation")
+    ev = evaluate.evaluate(ck, arr, "test" if part == "test" else "validation", ws)
     names = ck.task.targets
     beats = ev.beats()
     fc = ck.task.settings
@@ -302,7 +288,8 @@ def eval_cmd(data, model_path, part, as_json, plot, sort, threads, quiet):
         click.echo(json.dumps(out, indent=1, allow_nan=False))
         return
     r0, r1 = ev.rows
-    click.echo(f"{part} part of {data}: rows {r0 + 1:,}-{r1:,} ({_fmt_time(s.time[r0])} .. {_fmt_time(s.time[r1 - 1])}), "
+    span = f"{display_time(s.time[r0])} .. {display_time(s.time[r1 - 1])}"
+    click.echo(f"{part} part of {data}: rows {r0 + 1:,}-{r1:,} ({span}), "
                f"{len(ev.enc):,} windows, history {fc.history}, horizon {fc.horizon}")
     label = {"seasonal naive": f"seasonal naive ({ck.task.season})"}
     for k, name in enumerate(names):

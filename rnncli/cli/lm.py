@@ -9,9 +9,12 @@ import click
 
 from ..config import FULL_SOFTMAX_UP_TO, RECURRENT_INITS, SOFTMAXES, Config
 from ..dist import DEFAULT_TIMEOUT, MODES
-from . import (FloatRange, Progress, _catching, _check_log, _check_writable, _fail, _load_checkpoint, _lock_output,
-               _threads, cell_options, cli, input_options, json_text, optimizer_options, reported_once, run_options,
-               run_training, tokenizer_options)
+from .display import Progress, json_text
+from .errors import catching, fail, reported_once
+from .files import check_log, check_writable, load_checkpoint, lock_output
+from .options import FloatRange, cell_options, input_options, optimizer_options, run_options, tokenizer_options
+from .threads import one_blas_thread, workspace
+from .training import run_training
 
 # Built from the Config defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -24,7 +27,7 @@ def _ppl(loss: float) -> float:
 # ------------------------------------------------------------------ train
 
 
-@cli.command(short_help="Train a model on text files.")
+@click.command(short_help="Train a model on text files.")
 @click.argument("files", nargs=-1, type=click.Path(), metavar="FILE...")
 @input_options
 @tokenizer_options
@@ -72,7 +75,7 @@ def _ppl(loss: float) -> float:
               metavar="SECONDS",
               help="Under MPI: stop every process when one has not answered for this long (it died, is "
                    "stopped or its host is unreachable).")
-@_catching
+@catching
 def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, distributed, comm_timeout, **opts):
     """Tokenize FILE... (text, .gz, - for standard input, CSV with --csv-column, or a
     corpus from `rnn tokenize`) and train the RNN language model on it.
@@ -100,23 +103,23 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     if comm.size > 1:
         prog.note(f"distributed: {comm.size} processes ({comm.describe()})")
     if not files:
-        _fail("no training text given: rnn train FILE... (see rnn train --help)")
+        fail("no training text given: rnn train FILE... (see rnn train --help)")
     given = {k: v for k, v in opts.items() if v is not None}
     if "val_fraction" in given and val_files:
-        _fail("--val and --val-fraction exclude each other")
+        fail("--val and --val-fraction exclude each other")
     settle(comm, corpus.check_inputs, tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
-    ck = settle(comm, _load_checkpoint, resume, "lm") if resume else None
+    ck = settle(comm, load_checkpoint, resume, "lm") if resume else None
 
     def configured(cfg):
         if comm.is_writer:
-            _check_writable(output)
+            check_writable(output)
             if log_path:
-                _check_log(log_path)
-            _lock_output(output)
-        _threads(cfg.threads)
+                check_log(log_path)
+            lock_output(output)
+        one_blas_thread()
     setup = prepare.prepare_training(files, val_files, given, ck, resume, not no_cache, cache_dir, prog, configured,
                                      comm=comm)
-    cfg = setup.cfg
+    cfg = setup.cfg.replace(threads=opts["threads"])   # this run's --threads, never a resumed checkpoint's
 
     trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state,
                       log_path=log_path, comm=comm)
@@ -136,7 +139,7 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
 # ------------------------------------------------------------------ generate
 
 
-@cli.command()
+@click.command()
 @click.option("-m", "--model", "model_path", type=click.Path(), default="model.npz", show_default=True,
               help="Checkpoint to sample from.")
 @click.option("-n", "count", type=int, default=10, show_default=True, help="Number of sentences.")
@@ -151,7 +154,7 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
 @click.option("--prefix", default=None, help="Start every sentence with these words and continue them.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {tokens, text, logprob, ended}.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for the large matrix products [default: the cores this process may use].")
-@_catching
+@catching
 def generate(model_path, count, min_length, max_length, temperature, top_k, seed, prefix, as_json, threads):
     """Sample sentences from a checkpoint. Each starts at SENTENCE_START and is sampled
     word by word until SENTENCE_END; UNKNOWN_TOKEN is never emitted (a --prefix word
@@ -162,15 +165,15 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     from ..lm.generate import detokenize, sample
 
     if count < 1:
-        _fail("-n must be at least 1")
+        fail("-n must be at least 1")
     if min_length < 0 or max_length < 1:
-        _fail("--min-length must be >= 0 and --max-length >= 1")
+        fail("--min-length must be >= 0 and --max-length >= 1")
     if min_length > max_length:
-        _fail(f"--min-length {min_length} is above --max-length {max_length}")
+        fail(f"--min-length {min_length} is above --max-length {max_length}")
     if temperature < 0 or not math.isfinite(temperature):
-        _fail("--temperature must be 0 or positive")
-    _threads(threads)
-    ck = _load_checkpoint(model_path, "lm")
+        fail("--temperature must be 0 or positive")
+    ws = workspace(threads)
+    ck = load_checkpoint(model_path, "lm")
     prefix_ids, typed, unknown = [], [], []
     if prefix:
         import dataclasses
@@ -183,7 +186,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         if len(typed) != len(words):                       # lowercasing changed the tokens: show them
             typed = words
         if len(words) > max_length:
-            _fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
+            fail(f"--prefix has {len(words)} words, more than --max-length {max_length}")
         vocab = ck.task.vocab
         prefix_ids = [vocab.index[w] if w != UNKNOWN_TOKEN and vocab.index.get(w, 0) >= N_SPECIALS else 0
                       for w in words]
@@ -191,26 +194,26 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
     rng = np.random.default_rng(seed)
-    out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids)
+    out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids, ws=ws)
     vocab_words = ck.task.vocab.words
 
     def shown(ids):
         # a prefix word outside the vocabulary is shown as typed, not as UNKNOWN_TOKEN
         return [typed[k] if k < len(typed) and i == 0 else vocab_words[i] for k, i in enumerate(ids)]
     if as_json:
-        items = [{"tokens": shown(ws) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ws)),
+        items = [{"tokens": shown(ids) + (["SENTENCE_END"] if ended else []), "text": detokenize(shown(ids)),
                   "logprob": lp, "ended": ended, **({"unknown_prefix_words": unknown} if unknown else {})}
-                 for ws, lp, ended in out]
+                 for ids, lp, ended in out]
         click.echo(json_text(items, indent=1))
     else:
-        for ws, _, _ in out:
-            click.echo(detokenize(shown(ws)))
+        for ids, _, _ in out:
+            click.echo(detokenize(shown(ids)))
 
 
 # ------------------------------------------------------------------ eval
 
 
-@cli.command("eval", short_help="Score text: cross-entropy and perplexity.")
+@click.command("eval", short_help="Score text: cross-entropy and perplexity.")
 @click.argument("files", nargs=-1, type=click.Path(), metavar="[FILE...]")
 @click.option("-m", "--model", "model_path", type=click.Path(), default="model.npz", show_default=True,
               help="Checkpoint to score with.")
@@ -219,7 +222,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with --per-sentence, one per line first).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for the large matrix products [default: the cores this process may use].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
-@_catching
+@catching
 def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_sentence, as_json, threads, quiet):
     """Score text with a checkpoint: cross-entropy and perplexity. With no FILE, the
     validation sentences stored in the checkpoint are scored.
@@ -231,21 +234,19 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
     """
     from ..lm import corpus, evaluate
     from ..lm.vocab import count_words
-    from ..nn.workspace import Workspace
 
     prog = Progress(quiet)
-    _threads(threads)
-    ck = _load_checkpoint(model_path, "lm")
+    ws = workspace(threads)
+    ck = load_checkpoint(model_path, "lm")
     cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column or ck.config.csv_column)
     vocab, net = ck.task.vocab, ck.network()
     if files:
         enc, _, _ = corpus.encode_files(files, vocab, cfg, ck.task.splitter, not no_cache, cache_dir, prog, what="eval")
     else:
         if ck.task.val is None or ck.task.val.n_sentences == 0:
-            _fail(f"{model_path} holds no validation sentences; give FILE... to score")
+            fail(f"{model_path} holds no validation sentences; give FILE... to score")
         enc = ck.task.val
     words, oov = count_words(enc)
-    ws = Workspace(threads)
     total, n = 0.0, 0
     t0 = time.perf_counter()
     with prog.bar(total=enc.n_predicted, unit="tok", unit_scale=True, desc="scoring") as bar:
@@ -265,7 +266,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
             total, n = evaluate.total_nll(net, ck.params, enc, ws, progress=bar.update)
     seconds = time.perf_counter() - t0
     if math.isnan(total):
-        _fail(f"{model_path}: the model's scores are NaN: its weights are too large for {ck.config.dtype} arithmetic")
+        fail(f"{model_path}: the model's scores are NaN: its weights are too large for {ck.config.dtype} arithmetic")
     s = evaluate.summary(total, n, enc.n_sentences, oov, words)
     s["seconds"] = round(seconds, 3)
     s["tokens_per_s"] = round(n / seconds, 1) if seconds > 0 else None
@@ -280,7 +281,7 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 # ------------------------------------------------------------------ info
 
 
-@cli.command()
+@click.command()
 @click.option("-m", "--model", "model_path", type=click.Path(), default="model.npz", show_default=True,
               help="Checkpoint to describe.")
 @click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
@@ -289,13 +290,13 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Also draw the loss, validation perplexity and learning rate per epoch to this PNG "
                    "(needs pip install 'rnncli[plot]').")
-@_catching
+@catching
 def info(model_path, top, as_json, plot_path):
     """Describe a checkpoint: config, sizes, output layer, training history and vocabulary."""
     import numpy as np
 
     from ..config import N_SPECIALS
-    ck = _load_checkpoint(model_path, "lm")
+    ck = load_checkpoint(model_path, "lm")
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
     cfg = ck.config
     n_params = int(sum(v.size for v in ck.params.values()))
@@ -349,21 +350,21 @@ def _plot_history(png, history, source):
     try:
         plot_history(png, history, title=source)
     except PlotError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
-@cli.command("plot", short_help="Draw a training history to a PNG.")
+@click.command("plot", short_help="Draw a training history to a PNG.")
 @click.argument("source", type=click.Path(), metavar="CKPT|LOG.jsonl")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="curve.png", show_default=True,
               help="The PNG to write.")
-@_catching
+@catching
 def plot_cmd(source, output):
     """Draw training and validation loss, validation perplexity and the learning rate per
     epoch from a checkpoint's history or a --log file (one JSON object per line). Needs
     matplotlib: pip install 'rnncli[plot]'."""
     import os
     if not os.path.isfile(source):
-        _fail(f"{source}: no such file")
+        fail(f"{source}: no such file")
     if source.endswith(".jsonl") or not _is_zip(source):
         history = []
         with open(source, encoding="utf-8", errors="replace") as f:
@@ -373,11 +374,11 @@ def plot_cmd(source, output):
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
-                    _fail(f"{source}: line {i} is not JSON (expected a --log file or a checkpoint)")
+                    fail(f"{source}: line {i} is not JSON (expected a --log file or a checkpoint)")
                 if isinstance(rec, dict) and "epoch" in rec:
                     history.append(rec)
     else:
-        history = _load_checkpoint(source).state.get("history", [])
+        history = load_checkpoint(source).state.get("history", [])
     _plot_history(output, history, source)
     click.echo(f"wrote {output}", err=True)
 
@@ -390,7 +391,7 @@ def _is_zip(path):
 # ------------------------------------------------------------------ tokenize
 
 
-@cli.command(short_help="Write a tokenized corpus for train, eval and other tools.")
+@click.command(short_help="Write a tokenized corpus for train, eval and other tools.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(), metavar="FILE...")
 @input_options
 @tokenizer_options
@@ -403,7 +404,7 @@ def _is_zip(path):
               help="Use the vocabulary and settings of this checkpoint or tokenized corpus instead of "
                    "building a vocabulary (e.g. to tokenize test text for a training corpus).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
-@_catching
+@catching
 def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words, unk_token, output, vocab_size,
              lowercase, model_path, quiet):
     """Tokenize FILE... once and write the token ids, sentence offsets, vocabulary and
@@ -419,12 +420,23 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
       format    "rnncli-corpus", version 1
     Members are stored uncompressed: rnncli memory-maps ids (see the README).
     """
-    from ..lm import corpus, corpusfile
-    from ..config import as_option
-    from ..lm.vocab import build_vocab, encode
+    from ..lm import corpus
     prog = Progress(quiet)
-    _check_writable(output)
+    check_writable(output)
     given = {k: v for k, v in (("sentences", sentences), ("words", words), ("unk_token", unk_token)) if v is not None}
+    cfg, vocab, stored = _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column)
+    if vocab is not None:
+        enc, oov, splitter = corpus.encode_files(files, vocab, cfg, stored, not no_cache, cache_dir, prog)
+    else:
+        enc, oov, splitter, vocab = _with_new_vocabulary(files, cfg, not no_cache, cache_dir, prog)
+    _write_corpus(output, enc, oov, vocab, splitter, cfg, files, prog)
+
+
+def _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column):
+    """(settings, vocabulary, stored sentence splitter) for tokenize: those of the corpus
+    or checkpoint ``model_path``, or, without one, the options' (no vocabulary yet)."""
+    from ..config import as_option
+    from ..lm import corpusfile
     vocab = stored = None
     if model_path and corpusfile.is_corpus_file(model_path):
         # another tokenized corpus: same vocabulary, settings and sentence splitter
@@ -434,7 +446,7 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
                      encoding=encoding or "utf-8", csv_column=csv_column)
         stored = st.get("splitter")
     elif model_path:
-        ck = _load_checkpoint(model_path, "lm")
+        ck = load_checkpoint(model_path, "lm")
         cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
         vocab, stored = ck.task.vocab, ck.task.splitter
     else:
@@ -442,21 +454,34 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
                      **given)
     for k, v in given.items():
         if getattr(cfg, k) != v:
-            _fail(f"{as_option(k, v)} contradicts {model_path} (tokenized with {as_option(k, getattr(cfg, k))}); "
-                  "drop the option")
-    if vocab is not None:
-        enc, oov, splitter = corpus.encode_files(files, vocab, cfg, stored, not no_cache, cache_dir, prog)
-    else:
-        tokens, splitter, _ = corpus.read_tokens(files, cfg, None, not no_cache, cache_dir, prog)
-        vocab, _, note = build_vocab(tokens, vocab_size)
-        if note:
-            prog.note("note: " + note)
-        enc, oov = encode(tokens, vocab, corpus.spill_dir(not no_cache, cache_dir))
-        del tokens
+            fail(f"{as_option(k, v)} contradicts {model_path} (tokenized with {as_option(k, getattr(cfg, k))}); "
+                 "drop the option")
+    return cfg, vocab, stored
+
+
+def _with_new_vocabulary(files, cfg, use_cache, cache_dir, prog):
+    """Tokenize FILE..., build the vocabulary of its cfg.vocab_size most frequent entries
+    and encode with it: (encoded, UNKNOWN_TOKEN count, sentence splitter, vocabulary)."""
+    from ..lm import corpus
+    from ..lm.vocab import build_vocab, encode
+    tokens, splitter, _ = corpus.read_tokens(files, cfg, None, use_cache, cache_dir, prog)
+    vocab, _, note = build_vocab(tokens, cfg.vocab_size)
+    if note:
+        prog.note("note: " + note)
+    enc, oov = encode(tokens, vocab, corpus.spill_dir(use_cache, cache_dir))
+    return enc, oov, splitter, vocab
+
+
+def _write_corpus(output, enc, oov, vocab, splitter, cfg, files, prog):
+    """The .npz of `rnn tokenize` (format in its help) and the one-line summary."""
+    from ..lm import corpusfile
     settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
-                "sources": list(files), "csv_column": csv_column, "sentences": cfg.sentences,
+                "sources": list(files), "csv_column": cfg.csv_column, "sentences": cfg.sentences,
                 "words": cfg.words, "unk_token": cfg.unk_token}
     corpusfile.save_corpus(output, enc, vocab, settings)
     n_words = len(enc.ids) - 2 * enc.n_sentences
     prog.note(f"{output}: {enc.n_sentences:,} sentences, {n_words:,} word tokens "
               f"({100 * oov / max(1, n_words):.2f}% UNKNOWN_TOKEN), vocabulary {len(vocab):,}")
+
+
+COMMANDS = (train, generate, eval_cmd, info, plot_cmd, tokenize)

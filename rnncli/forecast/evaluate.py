@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import DataError
 from ..nn.workspace import Workspace
 from . import baselines, metrics
-from .time import calendar_features, format_time, future_time
+from .time import calendar_features, display_time, future_time
 from .task import SeriesArrays, predict_windows
 
 BASELINES = ("persistence", "seasonal naive", "linear AR")
@@ -39,7 +39,7 @@ def model_forecast(ck, arr: SeriesArrays, enc: np.ndarray, dec: np.ndarray, ws=N
     """The checkpoint's free-running forecasts of the windows, data units: (N, horizon, Y)."""
     net = ck.network()
     Y = ck.task.n_targets
-    pred = predict_windows(net, ck.params, arr, enc, dec, ws or Workspace(ck.config.threads))
+    pred = predict_windows(net, ck.params, arr, enc, dec, ws or Workspace())    # no ws: the cores, as without --threads
     return ck.task.scaler.inverse(pred, slice(0, Y))
 
 
@@ -83,15 +83,13 @@ def origin_row(arr: SeriesArrays, at: str | None) -> int:
             want = float(at)
     except ValueError:
         raise DataError(f"--at {at!r} is not a time like those of the data "
-                        f"({_fmt(t[0])} .. {_fmt(t[-1])})") from None
+                        f"({display_time(t[0])} .. {display_time(t[-1])})") from None
     i = int(np.searchsorted(t, want))
     if i >= len(t) or t[i] != want:
-        raise DataError(f"--at {at}: no row has that time; the data runs from {_fmt(t[0])} to {_fmt(t[-1])}")
+        raise DataError(f"--at {at}: no row has that time; the data runs from {display_time(t[0])} to {display_time(t[-1])}")
     return i
 
 
-def _fmt(x) -> str:
-    return format_time(x).replace("T", " ")
 
 
 def forecast_after(ck, arr: SeriesArrays, origin: int, ws=None):

@@ -155,6 +155,11 @@ def format_time(x) -> str:
     return f"{float(x):g}"
 
 
+def display_time(x) -> str:
+    """A time stamp as the user wrote it: '2014-06-01 12:00', or a number."""
+    return format_time(x).replace("T", " ")
+
+
 # ---------------------------------------------------------------- step and gaps
 
 

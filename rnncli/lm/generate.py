@@ -9,7 +9,7 @@ from ..nn.network import Network
 
 
 def sample(net: Network, params: dict, n: int, rng: np.random.Generator, min_length: int = 7, max_length: int = 50,
-           temperature: float = 1.0, top_k: int = 0, prefix: list[int] | None = None):
+           temperature: float = 1.0, top_k: int = 0, prefix: list[int] | None = None, ws=None):
     """Returns n (word ids, log-probability, ended) tuples. Word ids exclude START/END.
 
     UNKNOWN_TOKEN is removed from the distribution before sampling (never emitted,
@@ -17,19 +17,20 @@ def sample(net: Network, params: dict, n: int, rng: np.random.Generator, min_len
     ``min_length`` words; a sentence still open at ``max_length`` words is cut.
     The log-probability is the model's own (temperature 1, nothing removed) of the
     words, plus SENTENCE_END when the sentence ended, given SENTENCE_START:
-    the number ``rnn eval --per-sentence`` reports for the same sentence."""
+    the number ``rnn eval --per-sentence`` reports for the same sentence. ``ws`` (a
+    Workspace) does the products with the output layer on its threads."""
     prefix = list(prefix or [])
     s = net.step(params, np.full(n, START_ID), net.start(n))
     logp_total = np.zeros(n)
     words = [list(prefix) for _ in range(n)]
     for w in prefix:
-        logp_total += net.log_probs(params, s)[:, w]
+        logp_total += net.log_probs(params, s, ws)[:, w]
         s = net.step(params, np.full(n, w), s)
     done = np.zeros(n, bool)
     ended = np.zeros(n, bool)
     length = len(prefix)
     while length < max_length and not done.all():
-        logp = net.log_probs(params, s)                              # (n, C) float64
+        logp = net.log_probs(params, s, ws)                          # (n, C) float64
         if np.isnan(logp).any():
             raise DataError(f"the model's next-word probabilities are NaN: its weights are too large for "
                             f"{next(iter(params.values())).dtype} arithmetic; cannot sample")

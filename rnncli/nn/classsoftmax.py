@@ -208,11 +208,14 @@ class ClassSoftmax:
         out[f["order"]] -= f["logp"]
         return out
 
-    def log_probs(self, p: dict, s: np.ndarray, hbound: float = 1.0) -> np.ndarray:
+    def log_probs(self, p: dict, s: np.ndarray, hbound: float = 1.0, ws=None) -> np.ndarray:
         """(B, H) -> (B, C) log-probabilities of every word in float64:
-        log P(class(w)) + log P(w | class(w))."""
+        log P(class(w)) + log P(w | class(w)); ``ws`` does the word product on its threads."""
         lc = self._classes.log_probs(self._class_part(p), s, hbound)   # (B, K)
-        z = s @ p["V"].T
+        if ws is None:
+            z = s @ p["V"].T                                           # (B, C)
+        else:
+            z = ws.matmul(s, p["V"].T, ws.get("logits", (len(s), self.C), np.result_type(s, p["V"])))
         if "c" in p:
             z += p["c"]
         zs = z.astype(np.float64)[:, self.order]         # (B, C) words grouped by class

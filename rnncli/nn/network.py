@@ -203,6 +203,7 @@ class Network:
                 a = cell.output(s) @ params[f"layer{i + 1}.U"].T
         return new
 
-    def log_probs(self, params: dict, state: list) -> np.ndarray:
-        """(B, C) float64 log-probabilities of the next word."""
-        return self.out.log_probs(self._part(params, "out."), self.cell.output(state[-1]), self.cell.bound)
+    def log_probs(self, params: dict, state: list, ws=None) -> np.ndarray:
+        """(B, C) float64 log-probabilities of the next word; ``ws`` (a Workspace) does the
+        (B, H) x (H, C) product on its threads."""
+        return self.out.log_probs(self._part(params, "out."), self.cell.output(state[-1]), self.cell.bound, ws)

@@ -10,7 +10,7 @@ Interface (the class softmax, classsoftmax.py, and a linear read-out follow it t
     shapes(bias)                                      -> name -> shape, in init's order
     loss_and_grad(p, Hout, y, grads, ws, scale, hbound) -> (summed NLL, dHout (N, H))
     token_nll(p, S, y, ws, out, hbound)               -> (N,) float64
-    log_probs(p, s, hbound)                           -> (B, C) float64 log-probabilities
+    log_probs(p, s, hbound, ws=None)                  -> (B, C) float64 log-probabilities
 ``hbound`` bounds |s| (the cell's bound, scaled by dropout): with it the logits are
 bounded and can be exponentiated without a max-shift, saving a pass over (N, C).
 """
@@ -125,9 +125,13 @@ class FullSoftmax:
             out[i:j] = np.log(r, dtype=np.float64) + shift - zy
         return out
 
-    def log_probs(self, p: dict, s: np.ndarray, hbound: float = 1.0) -> np.ndarray:
-        """(B, H) -> (B, C) log-probabilities in float64 (sampling needs the small ones)."""
-        z = s @ p["V"].T
+    def log_probs(self, p: dict, s: np.ndarray, hbound: float = 1.0, ws=None) -> np.ndarray:
+        """(B, H) -> (B, C) log-probabilities in float64 (sampling needs the small ones);
+        ``ws`` (a Workspace) does the product on its threads."""
+        if ws is None:
+            z = s @ p["V"].T                                           # (B, C)
+        else:
+            z = ws.matmul(s, p["V"].T, ws.get("logits", (len(s), self.C), np.result_type(s, p["V"])))
         if "c" in p:
             z += p["c"]
         z = z.astype(np.float64)
