@@ -16,7 +16,7 @@ import numpy as np
 from rnncli.batching import Encoded, batch_indices, pack, split_long
 from rnncli.nn import layers
 from rnncli.nn.classsoftmax import default_classes, frequency_classes
-from rnncli.nn.network import Network
+from rnncli.nn.network import Network, names, view
 from rnncli.nn.workspace import Workspace
 from rnncli.optim import Optimizer, clip_
 from rnncli.train import flat_zeros_like
@@ -42,7 +42,7 @@ def main():
     opt = Optimizer("sgd", p)
     ws = Workspace(1)
     batches = [pack(enc, sel) for sel in batch_indices(enc.lens, 32, np.random.default_rng(0))[:a.batches]]
-    op, og, cp = net._part(p, "out."), net._part(g, "out."), net._part(p, "layer0.")
+    op, og = view(p, names(p, "out.")), view(g, names(g, "out."))
     T = dict.fromkeys(["hidden", "class layer", "word layer", "cell backward", "embedding", "clip norm", "sgd",
                        "whole step"], 0.0)
     n_tok = 0
@@ -50,15 +50,15 @@ def main():
     for _ in range(a.repeats):
         for b in batches:
             t0 = clock()
-            S, records = net._forward(p, b, ws)
-            cache = records[0][2]
+            A = net.input.forward({"U": p["layer0.U"]}, b.x, ws)
+            S, cache = net.stack.forward(p, A, b.offsets_list, ws)
             t1 = clock()
-            _, dh = net.out._classes.loss_and_grad(net.out._class_part(op), S, net.out.cls[b.y], {"V": og["Vk"]},
-                                                   ws, 1 / 32, 1.0)
+            _, dh = net.out.class_layer.loss_and_grad(net.out.class_params(op), S, net.out.cls[b.y],
+                                                      {"V": og["Vk"]}, ws, 1 / 32, 1.0)
             t2 = clock()
             net.out.loss_and_grad(op, S, b.y, og, ws, 1 / 32, 1.0)   # class layer and word layer
             t3 = clock()
-            dA = net.cells[0].backward(cp, cache, dh, b.offsets_list, -1, {"W": g["layer0.W"]}, ws)
+            dA = net.stack.backward(p, cache, dh, b.offsets_list, -1, g, ws)
             t4 = clock()
             layers.embed_backward(g["layer0.U"], b.x, dA)
             t5 = clock()

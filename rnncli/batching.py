@@ -55,7 +55,7 @@ class Encoded:
 
 @dataclass
 class Packed:
-    """One minibatch, time-major without padding (see model.py)."""
+    """One minibatch, time-major without padding (see nn/cells.py)."""
     x: np.ndarray            # (N,) input ids
     y: np.ndarray            # (N,) target ids
     offsets: np.ndarray      # (T+1,) rows of step t are offsets[t]:offsets[t+1]
@@ -117,6 +117,14 @@ def add_last(dS: np.ndarray, dlast: np.ndarray, off: list, out: np.ndarray) -> n
     else:
         out[last_rows(off)] += dlast
     return out
+
+
+def take_last(X: np.ndarray, off: list) -> np.ndarray:
+    """(B, ...) the rows of X (N, ...) at each sequence's last step: a view when every
+    sequence ends at the last step, else a copy."""
+    if off[-2] + (off[1] - off[0]) == off[-1]:
+        return X[off[-2]:]
+    return X[last_rows(off)]
 
 
 def constant_offsets(T: int, B: int) -> list:

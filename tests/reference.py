@@ -1,6 +1,6 @@
 """A slow, obviously-correct reference written straight from the equations:
 one sentence at a time, Python loops over time, float64, no tricks. The fast
-batched kernels in rnncli.model must agree with it."""
+batched kernels in rnncli.nn must agree with it."""
 import numpy as np
 
 
@@ -99,6 +99,13 @@ def elman_grads(p, a, dh_out, truncate, activation="tanh"):
             dW += np.outer(delta, s_prev)
             delta = (p["W"].T @ delta) * deriv(s_prev)
     return dA, dW, db
+
+
+# ---------------------------------------------------------------- dense input layer
+
+def dense(U, X):
+    """a_t = U x_t for every row x_t of X (N, F)."""
+    return np.array([U @ x for x in X])
 
 
 # ---------------------------------------------------------------- class-factored softmax

@@ -58,14 +58,30 @@ def decode(params, args, encoded, y0, known, targets=None):
             inp = _out(states[i], lstm)
         yhat = params["out.V"] @ inp + params["out.c"]
         if args.get("attention"):
-            scores = np.array([inp @ params["att.W"] @ e for e in tops])
-            w = np.exp(scores - scores.max())
-            w /= w.sum()
-            context = sum(w[t] * tops[t] for t in range(len(tops)))
-            yhat = yhat + params["att.V"] @ context
+            yhat = yhat + attend(params["att.W"], params["att.V"], inp, tops)
         out.append(yhat)
         prev = targets[k] if targets is not None else yhat
     return np.array(out)
+
+
+def attend(W, V, s, tops):
+    """Luong's "general" attention of one decoder state s (H,) over the encoder's top
+    states tops (Th, H), read out: V (sum_t a_t e_t), a = softmax_t(s W e_t)."""
+    scores = np.array([s @ W @ e for e in tops])
+    w = np.exp(scores - scores.max())
+    w /= w.sum()
+    context = sum(w[t] * tops[t] for t in range(len(tops)))
+    return V @ context
+
+
+def readout_loss(V, c, S, y, mask, loss):
+    """The linear read-out's loss, one row at a time: the sum over observed entries
+    (mask 1) of (V s + c - y)^2 (mse) or |V s + c - y| (mae)."""
+    total = 0.0
+    for s, t, m in zip(S, y, mask):
+        e = (V @ s + c - t) * m
+        total += float(np.sum(e ** 2) if loss == "mse" else np.sum(np.abs(e)))
+    return total
 
 
 def window_loss(params, args, x, y0, known, y, mask, inputs=None):

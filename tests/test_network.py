@@ -1,5 +1,5 @@
-"""The seams on their own and together: the Elman cell and the full softmax each
-against finite differences, and the whole network (every cell, activation and layer
+"""The seams on their own and together: the Elman cell, the dense input layer and the
+full softmax each against finite differences, and the whole network (every cell, activation and layer
 count, with biases, several truncations) against a slow composition of the per-cell
 references written straight from the equations."""
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 
 from rnncli.batching import Encoded, pack
 from rnncli.nn.cells import Elman
+from rnncli.nn.layers import Dense
 from rnncli.nn.network import Network
 from rnncli.nn.output import FullSoftmax
 from rnncli.nn.workspace import Workspace
@@ -76,6 +77,38 @@ def test_elman_cell_alone_against_reference_and_finite_differences(activation, t
             lm = loss()
             p[k][idx] = old
             assert (lp - lm) / (2 * h) == pytest.approx(grads[k][idx], rel=1e-6, abs=1e-8), (k, idx)
+
+
+# ---------------------------------------------------------------- the input seam alone
+
+
+def test_dense_input_alone_against_reference_and_finite_differences():
+    """A = X U^T over all rows, its gradient dU = dA^T X, and one step through a part
+    of the columns (a decoder's fed-back values) adding up to the whole."""
+    rng = np.random.default_rng(13)
+    F, GH, N = 3, 8, 5
+    layer = Dense(F, GH, tag="t")
+    p = layer.init(rng)
+    assert p["U"].shape == layer.shapes()["U"] == (GH, F) and np.abs(p["U"]).max() <= 1 / np.sqrt(F)
+    X = rng.normal(0, 1, (N, F))
+    R = rng.normal(0, 1, (N, GH))                # loss = sum(A * R)
+    ws = Workspace(threads=1)
+    A = layer.forward(p, X, ws).copy()
+    np.testing.assert_allclose(A, ref.dense(p["U"], X), rtol=0, atol=1e-12)
+    parts = layer.step(p, X[:, :2], slice(None, 2)) + layer.step(p, X[:, 2:], slice(2, None))
+    np.testing.assert_allclose(parts, A, rtol=0, atol=1e-12)
+    grads = {"U": np.full_like(p["U"], np.nan)}
+    layer.backward(p, X, R, grads, ws)
+    h = 1e-6
+    U = p["U"]
+    for idx in np.ndindex(U.shape):
+        old = U[idx]
+        U[idx] = old + h
+        lp = float((ref.dense(U, X) * R).sum())
+        U[idx] = old - h
+        lm = float((ref.dense(U, X) * R).sum())
+        U[idx] = old
+        assert (lp - lm) / (2 * h) == pytest.approx(grads["U"][idx], rel=1e-6, abs=1e-9), idx
 
 
 # ---------------------------------------------------------------- the output seam alone

@@ -1,4 +1,5 @@
-"""The cell seam: a recurrence over a packed batch, with explicit forward and backward.
+"""The cell seam: a recurrence over a packed batch, with explicit forward and backward;
+the Elman cell (the gated ones are in gated.py), and the stack of cells, itself a cell.
 
 Packed batches (see ``rnncli.batching.pack``): the sentences of a batch are sorted by
 length, longest first, and their time steps are laid out time-major with no padding:
@@ -23,6 +24,8 @@ Every cell has the same interface (``off`` is the batch's list of T+1 row offset
                              outside dS, e.g. from a decoder that starts from it.
                              When forward had an h0, returns (dA, dh0) instead, dh0
                              shaped like h0: the caller who passed it asks for it.
+    final(cache, off)        -> each sequence's final state (B, H) (LSTM: a pair (h, c)),
+                             what a caller may need of the cache (nothing else reads it)
     start(n)                 -> the state before the first step (None: zeros)
     step(p, a, state)        -> the next state, for sampling one step at a time
     output(state)            -> h (B, H)
@@ -41,9 +44,9 @@ import math
 
 import numpy as np
 
-from ..batching import add_last, prev_rows
+from ..batching import add_last, prev_rows, take_last
 from .gated import GRU, LSTM
-from .layers import uniform
+from .layers import apply_dropout, uniform
 
 
 def _relu_(a):
@@ -152,6 +155,12 @@ class Elman:
         grads["W"] += G[:B].T @ h0                       # step 0's term of sum_t g_t s_{t-1}^T
         return G, G[:B] @ W                              # dh0 = W^T g_0, in row form
 
+    @staticmethod
+    def final(cache: dict, off: list) -> np.ndarray:
+        """Each sequence's final state (B, H), a view into the workspace when every
+        sequence ends at the last step (valid until the next forward with this tag)."""
+        return take_last(cache["S"], off)
+
     def start(self, n: int):
         return None
 
@@ -170,3 +179,115 @@ class Elman:
 
 
 CELLS = {"rnn": Elman, "gru": GRU, "lstm": LSTM}
+
+
+class Stack:
+    """L cells of one kind: layer 0 reads the input projection A, layer i > 0 the
+    output of the layer below through its own U_i (G*H, H), with inverted dropout
+    between layers (Zaremba et al. 2014: never on the recurrent connection). A stack
+    of cells is a cell: the interface above, over the stack's parameters
+
+        layer{i}.U (G*H, H), i >= 1     layer{i}.W (G*H, H)     layer{i}.b (G*H,)
+
+    (p may hold more: only these are read), where h0, dlast, dh0 and a state hold one
+    entry per layer, and forward takes ``dropout`` (the rate) and its ``rng``. Its
+    cache is its own: per layer (input to the layer, dropout mask, the cell's cache).
+    Workspace buffers are named after ``tag``; two stacks sharing a workspace need
+    different tags."""
+
+    def __init__(self, cell: str, H: int, layers: int = 1, activation: str = "tanh", tag: str = "l"):
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}")
+        if cell != "rnn" and activation != "tanh":
+            raise ValueError(f"--activation applies to the rnn cell only, not {cell}")
+        kw = {"activation": activation} if cell == "rnn" else {}
+        self.H, self.L, self.tag = int(H), int(layers), tag
+        self.cells = [CELLS[cell](self.H, tag=f"{tag}{i}", **kw) for i in range(self.L)]
+        self.gates = self.cells[0].gates
+        self.bound = self.cells[-1].bound
+        # each cell's parameters under the cell's names
+        self._keys = [{"W": f"layer{i}.W", "b": f"layer{i}.b"} for i in range(self.L)]
+
+    def _cell_part(self, p: dict, i: int) -> dict:
+        return {k: p[n] for k, n in self._keys[i].items() if n in p}
+
+    def init(self, rng: np.random.Generator, dtype, bias: bool = False, recurrent: str = "uniform") -> dict:
+        """Drawn layer by layer: U_i (i >= 1, uniform in +-1/sqrt(H)), then the cell's own."""
+        p = {}
+        for i, cell in enumerate(self.cells):
+            if i:
+                p[f"layer{i}.U"] = uniform(rng, self.H, (self.gates * self.H, self.H)).astype(dtype)
+            p.update({f"layer{i}.{k}": v for k, v in cell.init(rng, dtype, bias, recurrent).items()})
+        return p
+
+    def shapes(self, bias: bool = False) -> dict:
+        """name -> shape, in init's order (gated cells always have b)."""
+        GH, H = self.gates * self.H, self.H
+        s = {}
+        for i in range(self.L):
+            if i:
+                s[f"layer{i}.U"] = (GH, H)
+            s[f"layer{i}.W"] = (GH, H)
+            if bias or self.gates > 1:
+                s[f"layer{i}.b"] = (GH,)
+        return s
+
+    def forward(self, p: dict, A: np.ndarray, off: list, ws, h0: list | None = None,
+                dropout: float = 0.0, rng=None):
+        """A (N, G*H) layer 0's input projection (overwritten) -> (S (N, H) the top
+        layer's outputs, cache)."""
+        S, cache = self.cells[0].forward(self._cell_part(p, 0), A, off, ws, h0=None if h0 is None else h0[0])
+        records = [(None, None, cache)]
+        for i in range(1, self.L):
+            Hin, M = apply_dropout(S, f"{self.tag}.{i}", ws, dropout, rng) if dropout > 0 else (S, None)
+            U = p[f"layer{i}.U"]
+            A = ws.get(f"{self.tag}.A{i}", (off[-1], U.shape[0]), U.dtype)
+            np.matmul(Hin, U.T, out=A)                   # (N, G*H)  U h_t of the layer below
+            S, cache = self.cells[i].forward(self._cell_part(p, i), A, off, ws,
+                                             h0=None if h0 is None else h0[i])
+            records.append((Hin, M, cache))
+        return S, {"layers": records, "h0": h0 is not None}
+
+    def backward(self, p: dict, cache: dict, dS: np.ndarray, off: list, truncate: int, grads: dict, ws,
+                 dlast: list | None = None):
+        """dS (N, H) the top layer's error -> dA (N, G*H) layer 0's, or (dA, dh0 per
+        layer) when forward had an h0; fills the stack's gradients."""
+        dh0 = [None] * self.L
+        for i in range(self.L - 1, -1, -1):
+            Hin, Min, c = cache["layers"][i]
+            out = self.cells[i].backward(self._cell_part(p, i), c, dS, off, truncate, self._cell_part(grads, i), ws,
+                                         dlast=None if dlast is None else dlast[i])
+            if cache["h0"]:
+                dA, dh0[i] = out
+            else:
+                dA = out
+            if i == 0:
+                break
+            U = p[f"layer{i}.U"]
+            np.matmul(dA.T, Hin, out=grads[f"layer{i}.U"])   # (G*H, H)
+            dS = ws.get(f"{self.tag}.dS", (off[-1], self.H), dA.dtype)
+            np.matmul(dA, U, out=dS)                     # (N, H)  to the layer below
+            if Min is not None:
+                dS *= Min
+        return (dA, dh0) if cache["h0"] else dA
+
+    def final(self, cache: dict, off: list) -> list:
+        """Each layer's final states (its cell's ``final``)."""
+        return [cell.final(c, off) for cell, (_, _, c) in zip(self.cells, cache["layers"])]
+
+    def start(self, n: int) -> list:
+        return [cell.start(n) for cell in self.cells]
+
+    def step(self, p: dict, a: np.ndarray, state: list) -> list:
+        """a (B, G*H) layer 0's input projection, state per layer -> the next state per layer."""
+        new = []
+        for i, cell in enumerate(self.cells):
+            s = cell.step(self._cell_part(p, i), a, state[i])
+            new.append(s)
+            if i + 1 < self.L:
+                a = cell.output(s) @ p[f"layer{i + 1}.U"].T
+        return new
+
+    def output(self, state: list) -> np.ndarray:
+        """The top layer's h (B, H)."""
+        return self.cells[-1].output(state[-1])

@@ -11,9 +11,10 @@ scoring token costs K + |class(y)| logits instead of C. The word layer's paramet
 V (C, H) and c (C,) have the full softmax's shapes and names (out.V, out.c); the
 class layer adds out.Vk and out.ck.
 
-The class map (``class_of``, (C,) ints) is a constructor argument, not a parameter: it
-travels in the network's arguments (``Network.args``), so checkpoints restore it and no
-optimizer ever sees it. ``frequency_classes`` builds it by frequency binning.
+The class map (``class_of``, (C,) ints) is a constructor argument, not a parameter: the
+layer reports it in ``args``, which the network stores with its own (``Network.args``),
+so checkpoints restore it and no optimizer ever sees it. ``frequency_classes`` builds
+it by frequency binning.
 
 Kernels work on packed batches (see cells.py) with no per-token Python: the class
 layer is a full softmax over K "words" (``FullSoftmax``, one product for the batch);
@@ -27,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import uniform
-from .output import _NO_SHIFT_BOUND, OUTPUTS, FullSoftmax, _exp_
+from .output import FullSoftmax
+from .softmax import NO_SHIFT_BOUND, exp_, word_logits
 
 
 def frequency_classes(counts, K: int, power: float = 1.0) -> np.ndarray:
@@ -92,7 +94,8 @@ class ClassSoftmax:
             contiguous = ids[-1] - ids[0] == len(ids) - 1
             self.rows.append(slice(int(ids[0]), int(ids[-1]) + 1) if contiguous else ids)
         self.sizes = sizes
-        self._classes = FullSoftmax(K, H)
+        self.class_layer = FullSoftmax(K, H)             # P(k | s): a full softmax over K "words"
+        self.args = {"classes": K, "class_of": self.cls.tolist()}
 
     def shapes(self, bias: bool) -> dict:
         C, H, K = self.C, self.H, self.K
@@ -109,7 +112,8 @@ class ClassSoftmax:
         return {k: v.astype(dtype) for k, v in p.items()}
 
     @staticmethod
-    def _class_part(p: dict) -> dict:
+    def class_params(p: dict) -> dict:
+        """The class layer's parameters under the full softmax's names."""
         return {"V": p["Vk"], **({"c": p["ck"]} if "ck" in p else {})}
 
     def _word_logits(self, p: dict, S: np.ndarray, y: np.ndarray, ws):
@@ -143,14 +147,14 @@ class ClassSoftmax:
         zy = L[row[:-1] + self.pos[y[order]]].astype(np.float64)   # (N,)  target logits
         # The shift is skipped when every logit is small enough: checking the batch's own
         # logits costs a pass over L, much less than a bound from all of V (C x H).
-        lim = _NO_SHIFT_BOUND[np.dtype(dt)]
+        lim = NO_SHIFT_BOUND[np.dtype(dt)]
         if len(L) and max(float(L.max()), -float(L.min())) < lim:
             shift = 0.0
-            ws.rows_parallel(_exp_, L)
+            ws.rows_parallel(exp_, L)
         else:
             shift = np.maximum.reduceat(L, row[:-1]) if N else np.zeros(0, dt)   # (N,) row maxima
             L -= np.repeat(shift, size)
-            ws.rows_parallel(_exp_, L)
+            ws.rows_parallel(exp_, L)
             shift = shift.astype(np.float64)
         r = np.add.reduceat(L, row[:-1]) if N else np.zeros(0, dt)            # (N,)
         logp = zy - shift - np.log(r, dtype=np.float64)
@@ -165,7 +169,7 @@ class ClassSoftmax:
         N, H = Hout.shape
         dt = p["V"].dtype
         cg = {"V": grads["Vk"], **({"c": grads["ck"]} if "ck" in grads else {})}
-        nll, dh = self._classes.loss_and_grad(self._class_part(p), Hout, self.cls[y], cg, ws, scale, hbound)
+        nll, dh = self.class_layer.loss_and_grad(self.class_params(p), Hout, self.cls[y], cg, ws, scale, hbound)
 
         f = self._word_logits(p, Hout, y, ws)
         order, Hs, bounds, row, L = f["order"], f["Hs"], f["bounds"], f["row"], f["L"]
@@ -203,7 +207,7 @@ class ClassSoftmax:
     def token_nll(self, p: dict, S: np.ndarray, y: np.ndarray, ws, out: np.ndarray,
                   hbound: float = 1.0) -> np.ndarray:
         """-log P(y_t | s_t) for every row of S (N, H), float64."""
-        self._classes.token_nll(self._class_part(p), S, self.cls[y], ws, out, hbound)
+        self.class_layer.token_nll(self.class_params(p), S, self.cls[y], ws, out, hbound)
         f = self._word_logits(p, S, y, ws)
         out[f["order"]] -= f["logp"]
         return out
@@ -211,11 +215,8 @@ class ClassSoftmax:
     def log_probs(self, p: dict, s: np.ndarray, hbound: float = 1.0, ws=None) -> np.ndarray:
         """(B, H) -> (B, C) log-probabilities of every word in float64:
         log P(class(w)) + log P(w | class(w)); ``ws`` does the word product on its threads."""
-        lc = self._classes.log_probs(self._class_part(p), s, hbound)   # (B, K)
-        if ws is None:
-            z = s @ p["V"].T                                           # (B, C)
-        else:
-            z = ws.matmul(s, p["V"].T, ws.get("logits", (len(s), self.C), np.result_type(s, p["V"])))
+        lc = self.class_layer.log_probs(self.class_params(p), s, hbound)   # (B, K)
+        z = word_logits(s, p["V"], ws)                   # (B, C)
         if "c" in p:
             z += p["c"]
         zs = z.astype(np.float64)[:, self.order]         # (B, C) words grouped by class
@@ -228,5 +229,3 @@ class ClassSoftmax:
         out[:, self.order] = zs
         return out
 
-
-OUTPUTS["class"] = ClassSoftmax

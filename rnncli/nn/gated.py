@@ -62,7 +62,7 @@ import contextlib
 
 import numpy as np
 
-from ..batching import add_last, prev_rows
+from ..batching import add_last, prev_rows, take_last
 
 _blas = None
 
@@ -147,6 +147,13 @@ class _Cell:
     def start(self, n: int):
         """The state before the first step: None stands for zeros."""
         return None
+
+    @staticmethod
+    def final(cache: dict, off: list):
+        """Each sequence's final state h (B, H) after ``forward``, a view into the
+        workspace when every sequence ends at the last step (valid until the next
+        forward of a cell with the same tag)."""
+        return take_last(cache["S"], off)
 
     @staticmethod
     def output(state):
@@ -252,47 +259,12 @@ class GRU(_Cell):
         Cp = self._buf(ws, "Cp", (N, 3 * H), dt)
         cn = self._buf(ws, "cn", (N, H), dt)
         ws.rows_parallel(self._factors, gates, Hn, Hp, Cp, cn)
-        Cp3 = Cp.reshape(N, 3, H)
         DH = self._buf(ws, "DH", (N, H), dt)             # (N, H)  total dLoss/dh_t per row
         dA = self._buf(ws, "dA", (N, 3 * H), dt)         # holds dP until after dW
-        dA3 = dA.reshape(N, 3, H)
-        K = truncate
-        if K < 0 or K >= T - 1:
-            DH[...] = dS
-            tmp = self._buf(ws, "tmp", (B, H), dt)
-            tmp2 = self._buf(ws, "tmp2", (B, H), dt)
-            with _one_blas_thread():
-                for t in range(T - 1, -1, -1):
-                    a, e = off[t], off[t + 1]
-                    n = e - a
-                    dh = DH[a:e]
-                    np.multiply(dh[:, None, :], Cp3[a:e], out=dA3[a:e])   # (n, 3, H)  dP
-                    if t:
-                        q = off[t - 1]
-                        np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dP
-                        np.multiply(dh, z[a:e], out=tmp2[:n])
-                        tmp[:n] += tmp2[:n]
-                        DH[q:q + n] += tmp[:n]
+        if truncate < 0 or truncate >= T - 1:
+            self._through_time(W, dS, Cp, z, off, DH, dA, ws)
         else:
-            # lanes as in model.loss_and_grads; DH[row] = sum of the lanes = total dh
-            L = K + 1
-            R = self._buf(ws, "R", (B, L, H), dt)
-            R.fill(0)
-            Pl = self._buf(ws, "Pl", (B * L, 3 * H), dt)
-            tmpR = self._buf(ws, "tmpR", (B * L, H), dt)
-            with _one_blas_thread():
-                for t in range(T - 1, -1, -1):
-                    a, e = off[t], off[t + 1]
-                    n = e - a
-                    Rn = R[:n]
-                    Rn[:, t % L] = dS[a:e]
-                    np.sum(Rn, axis=1, out=DH[a:e])
-                    if t:
-                        np.multiply(Rn[:, :, None, :], Cp3[a:e, None], out=Pl[:n * L].reshape(n, L, 3, H))
-                        np.matmul(Pl[:n * L], W, out=tmpR[:n * L])          # all lanes, one product
-                        Rn *= z[a:e, None, :]
-                        Rn += tmpR[:n * L].reshape(n, L, H)
-            ws.rows_parallel(lambda d, c, o: np.multiply(d[:, None, :], c, out=o), DH, Cp3, dA3)
+            self._through_time_truncated(W, dS, Cp, z, off, truncate, DH, dA, ws)
         np.matmul(dA[B:].T, Hp[B:], out=grads["W"])      # (3H, H)  sum_t dP_t^T h_{t-1}
         if h0 is not None:
             grads["W"] += dA[:B].T @ h0                  # the t = 0 term
@@ -300,6 +272,52 @@ class GRU(_Cell):
         np.multiply(DH, cn, out=dA[:, 2 * H:])           # dP_n = dA_n r  ->  dA_n
         np.sum(dA, axis=0, out=grads["b"])
         return dA if h0 is None else (dA, dh0)
+
+    def _through_time(self, W, dS, Cp, z, off, DH, dA, ws):
+        """Full BPTT: DH = the total error of every h_t, dA = dP (see ``_factors``)."""
+        H, dt = self.H, W.dtype
+        B, T = off[1] - off[0], len(off) - 1
+        Cp3, dA3 = Cp.reshape(-1, 3, H), dA.reshape(-1, 3, H)
+        DH[...] = dS
+        tmp = self._buf(ws, "tmp", (B, H), dt)
+        tmp2 = self._buf(ws, "tmp2", (B, H), dt)
+        with _one_blas_thread():
+            for t in range(T - 1, -1, -1):
+                a, e = off[t], off[t + 1]
+                n = e - a
+                dh = DH[a:e]
+                np.multiply(dh[:, None, :], Cp3[a:e], out=dA3[a:e])   # (n, 3, H)  dP
+                if t:
+                    q = off[t - 1]
+                    np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dP
+                    np.multiply(dh, z[a:e], out=tmp2[:n])
+                    tmp[:n] += tmp2[:n]
+                    DH[q:q + n] += tmp[:n]
+
+    def _through_time_truncated(self, W, dS, Cp, z, off, K, DH, dA, ws):
+        """Truncated BPTT in lanes as in ``cells.Elman.backward``: DH[row] = the sum of
+        the lanes = the total error of h_t; then dA = dP (see ``_factors``)."""
+        H, dt = self.H, W.dtype
+        B, T = off[1] - off[0], len(off) - 1
+        Cp3, dA3 = Cp.reshape(-1, 3, H), dA.reshape(-1, 3, H)
+        L = K + 1
+        R = self._buf(ws, "R", (B, L, H), dt)
+        R.fill(0)
+        Pl = self._buf(ws, "Pl", (B * L, 3 * H), dt)
+        tmpR = self._buf(ws, "tmpR", (B * L, H), dt)
+        with _one_blas_thread():
+            for t in range(T - 1, -1, -1):
+                a, e = off[t], off[t + 1]
+                n = e - a
+                Rn = R[:n]
+                Rn[:, t % L] = dS[a:e]
+                np.sum(Rn, axis=1, out=DH[a:e])
+                if t:
+                    np.multiply(Rn[:, :, None, :], Cp3[a:e, None], out=Pl[:n * L].reshape(n, L, 3, H))
+                    np.matmul(Pl[:n * L], W, out=tmpR[:n * L])          # all lanes, one product
+                    Rn *= z[a:e, None, :]
+                    Rn += tmpR[:n * L].reshape(n, L, H)
+        ws.rows_parallel(lambda d, c, o: np.multiply(d[:, None, :], c, out=o), DH, Cp3, dA3)
 
     def step(self, p: dict, a: np.ndarray, state):
         """One step for sampling: a (B, 3H) input projections without bias (not
@@ -420,73 +438,87 @@ class LSTM(_Cell):
         Cx = self._buf(ws, "Cx", (N, 4 * H), dt)
         Kc = self._buf(ws, "Kc", (N, H), dt)
         ws.rows_parallel(self._factors, gates, cache["Tc"], Cprev, Cx, Kc)
-        Cx3, Co = Cx.reshape(N, 4, H), Cx[:, 2 * H:3 * H]
         DH = self._buf(ws, "DH", (N, H), dt)             # (N, H)  total dLoss/dh_t per row
         DC = self._buf(ws, "DC", (N, H), dt)             # (N, H)  total dLoss/dc_t per row
         dA = self._buf(ws, "dA", (N, 4 * H), dt)
-        dA3, dAo = dA.reshape(N, 4, H), dA[:, 2 * H:3 * H]
-        K = truncate
-        if K < 0 or K >= T - 1:
-            DH[...] = dS
-            DC.fill(0)
-            if dc_last is not None:
-                add_last(DC, dc_last, off, DC)
-            tmp = self._buf(ws, "tmp", (B, H), dt)
-            with _one_blas_thread():
-                for t in range(T - 1, -1, -1):
-                    a, e = off[t], off[t + 1]
-                    n = e - a
-                    dh, dc = DH[a:e], DC[a:e]
-                    np.multiply(dh, Kc[a:e], out=tmp[:n])
-                    dc += tmp[:n]                                           # through tanh(c)
-                    np.multiply(dc[:, None, :], Cx3[a:e], out=dA3[a:e])     # (n, 4, H)
-                    np.multiply(dh, Co[a:e], out=dAo[a:e])
-                    if t:
-                        q = off[t - 1]
-                        np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dA
-                        DH[q:q + n] += tmp[:n]
-                        np.multiply(dc, f[a:e], out=DC[q:q + n])
+        factors = (Cx, Kc, f)
+        if truncate < 0 or truncate >= T - 1:
+            self._through_time(W, dS, dc_last, factors, off, DH, DC, dA, ws)
         else:
-            # lanes as in model.loss_and_grads, each carrying (dh, dc); DH and DC get
-            # the sums over lanes, from which dA follows after the loop
-            L = K + 1
-            Rh = self._buf(ws, "Rh", (B, L, H), dt)
-            Rc = self._buf(ws, "Rc", (B, L, H), dt)
-            Rh.fill(0)
-            Rc.fill(0)
-            Dl = self._buf(ws, "Dl", (B, L, H), dt)
-            Pl = self._buf(ws, "Pl", (B * L, 4 * H), dt)
-            with _one_blas_thread():
-                for t in range(T - 1, -1, -1):
-                    a, e = off[t], off[t + 1]
-                    n = e - a
-                    Rhn, Rcn, dcl = Rh[:n], Rc[:n], Dl[:n]
-                    Rhn[:, t % L] = dS[a:e]
-                    Rcn[:, t % L] = 0
-                    if dc_last is not None:                                 # sentences ending at t
-                        n_next = off[t + 2] - off[t + 1] if t + 1 < T else 0
-                        Rcn[n_next:, t % L] = dc_last[n_next:n]
-                    np.sum(Rhn, axis=1, out=DH[a:e])
-                    np.multiply(Rhn, Kc[a:e, None, :], out=dcl)
-                    dcl += Rcn                                              # (n, L, H)  dc per lane
-                    np.sum(dcl, axis=1, out=DC[a:e])
-                    if t:
-                        Pn = Pl[:n * L].reshape(n, L, 4, H)
-                        np.multiply(dcl[:, :, None, :], Cx3[a:e, None], out=Pn)
-                        np.multiply(Rhn, Co[a:e, None, :], out=Pn[:, :, 2])
-                        np.matmul(Pl[:n * L], W, out=Rhn.reshape(n * L, H))  # all lanes, one product
-                        np.multiply(dcl, f[a:e, None, :], out=Rcn)
-
-            def fill(dh, dc, cx, co, out, outo):
-                np.multiply(dc[:, None, :], cx, out=out)
-                np.multiply(dh, co, out=outo)
-            ws.rows_parallel(fill, DH, DC, Cx3, Co, dA3, dAo)
+            self._through_time_truncated(W, dS, dc_last, factors, off, truncate, DH, DC, dA, ws)
         np.matmul(dA[B:].T, Hp[B:], out=grads["W"])      # (4H, H)  sum_t dA_t^T h_{t-1}
         np.sum(dA, axis=0, out=grads["b"])
         if h0 is None:
             return dA
         grads["W"] += dA[:B].T @ h0[0]                   # the t = 0 term
         return dA, (dA[:B] @ W, DC[:B] * f[:B])          # dh0 = W^T dA_0, dc0 = dc_0 f_0
+
+    def _through_time(self, W, dS, dc_last, factors, off, DH, DC, dA, ws):
+        """Full BPTT: DH, DC = the total errors of every h_t and c_t, and dA."""
+        Cx, Kc, f = factors
+        H, dt = self.H, W.dtype
+        B, T = off[1] - off[0], len(off) - 1
+        Cx3, Co = Cx.reshape(-1, 4, H), Cx[:, 2 * H:3 * H]
+        dA3, dAo = dA.reshape(-1, 4, H), dA[:, 2 * H:3 * H]
+        DH[...] = dS
+        DC.fill(0)
+        if dc_last is not None:
+            add_last(DC, dc_last, off, DC)
+        tmp = self._buf(ws, "tmp", (B, H), dt)
+        with _one_blas_thread():
+            for t in range(T - 1, -1, -1):
+                a, e = off[t], off[t + 1]
+                n = e - a
+                dh, dc = DH[a:e], DC[a:e]
+                np.multiply(dh, Kc[a:e], out=tmp[:n])
+                dc += tmp[:n]                                           # through tanh(c)
+                np.multiply(dc[:, None, :], Cx3[a:e], out=dA3[a:e])     # (n, 4, H)
+                np.multiply(dh, Co[a:e], out=dAo[a:e])
+                if t:
+                    q = off[t - 1]
+                    np.matmul(dA[a:e], W, out=tmp[:n])                  # (n, H)  W^T dA
+                    DH[q:q + n] += tmp[:n]
+                    np.multiply(dc, f[a:e], out=DC[q:q + n])
+
+    def _through_time_truncated(self, W, dS, dc_last, factors, off, K, DH, DC, dA, ws):
+        """Truncated BPTT in lanes as in ``cells.Elman.backward``, each carrying (dh, dc);
+        DH and DC get the sums over lanes, from which dA follows after the loop."""
+        Cx, Kc, f = factors
+        H, dt = self.H, W.dtype
+        B, T = off[1] - off[0], len(off) - 1
+        Cx3, Co = Cx.reshape(-1, 4, H), Cx[:, 2 * H:3 * H]
+        L = K + 1
+        Rh = self._buf(ws, "Rh", (B, L, H), dt)
+        Rc = self._buf(ws, "Rc", (B, L, H), dt)
+        Rh.fill(0)
+        Rc.fill(0)
+        Dl = self._buf(ws, "Dl", (B, L, H), dt)
+        Pl = self._buf(ws, "Pl", (B * L, 4 * H), dt)
+        with _one_blas_thread():
+            for t in range(T - 1, -1, -1):
+                a, e = off[t], off[t + 1]
+                n = e - a
+                Rhn, Rcn, dcl = Rh[:n], Rc[:n], Dl[:n]
+                Rhn[:, t % L] = dS[a:e]
+                Rcn[:, t % L] = 0
+                if dc_last is not None:                                 # sentences ending at t
+                    n_next = off[t + 2] - off[t + 1] if t + 1 < T else 0
+                    Rcn[n_next:, t % L] = dc_last[n_next:n]
+                np.sum(Rhn, axis=1, out=DH[a:e])
+                np.multiply(Rhn, Kc[a:e, None, :], out=dcl)
+                dcl += Rcn                                              # (n, L, H)  dc per lane
+                np.sum(dcl, axis=1, out=DC[a:e])
+                if t:
+                    Pn = Pl[:n * L].reshape(n, L, 4, H)
+                    np.multiply(dcl[:, :, None, :], Cx3[a:e, None], out=Pn)
+                    np.multiply(Rhn, Co[a:e, None, :], out=Pn[:, :, 2])
+                    np.matmul(Pl[:n * L], W, out=Rhn.reshape(n * L, H))  # all lanes, one product
+                    np.multiply(dcl, f[a:e, None, :], out=Rcn)
+
+        def fill(dh, dc, cx, co, out, outo):
+            np.multiply(dc[:, None, :], cx, out=out)
+            np.multiply(dh, co, out=outo)
+        ws.rows_parallel(fill, DH, DC, Cx3, Co, dA.reshape(-1, 4, H), dA[:, 2 * H:3 * H])
 
     def step(self, p: dict, a: np.ndarray, state):
         """One step for sampling: a (B, 4H) input projections without bias (not
@@ -499,6 +531,11 @@ class LSTM(_Cell):
         g = np.tanh(x[:, 3 * H:])
         c = i * g if state is None else f * state[1] + i * g
         return o * np.tanh(c), c
+
+    @staticmethod
+    def final(cache: dict, off: list):
+        """Each sequence's final state (h, c), (B, H) each; views as in ``_Cell.final``."""
+        return take_last(cache["S"], off), take_last(cache["C"], off)
 
     @staticmethod
     def output(state):

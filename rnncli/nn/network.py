@@ -1,6 +1,11 @@
-"""A network: input (embedding row gather) -> L stacked cells -> output layer, over
-packed batches. Parameters are one flat dict with namespaced keys (G = the cell's
-gates: 1 for the Elman cell, 3 for GRU, 4 for LSTM):
+"""The network assembly: an input layer -> a stack of cells -> an output layer, over
+packed batches (layers.py, cells.py, output.py). The language model's ``Network`` is
+this assembly with an embedding of word ids and a softmax; the forecaster's
+encoder-decoder (seq2seq.py) is a configuration of the same parts.
+
+Parameters are one flat dict with namespaced keys; each part reads them under its own
+names (``view``). The language model's (G = the cell's gates: 1 for the Elman cell,
+3 for GRU, 4 for LSTM):
 
     layer0.U  (G*H, C)  input projection of word ids (kept transposed, see layers.py)
     layerL.U  (G*H, H)  input projection of the layer below's output, L >= 1
@@ -8,84 +13,44 @@ gates: 1 for the Elman cell, 3 for GRU, 4 for LSTM):
     out.V     (C, H)    output weights           out.c     (C,)    with --bias
     out.Vk    (K, H)    class weights            out.ck    (K,)    with --bias  (class softmax)
 
-Dropout (Zaremba et al. 2014) applies between layers and before the output layer,
-never on the recurrent connection.
+Dropout (Zaremba et al. 2014) applies between layers (in the stack) and before the
+output layer, never on the recurrent connection.
 
-The constructor arguments (``Network.args``) are all a checkpoint needs to rebuild the
-network: no caller has to know which cell or output layer it holds.
+The constructor arguments (``Network.args``, with the output layer's own, e.g. the
+class map) are all a checkpoint needs to rebuild the network: no caller has to know
+which cell or output layer it holds.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import layers
-from .cells import CELLS
-from .output import OUTPUTS
+from .cells import Stack
+from .classsoftmax import ClassSoftmax
+from .layers import Embedding, apply_dropout
+from .output import FullSoftmax
+
+# the language model's output layers, by the name in its arguments ("output")
+OUTPUTS = {"full": FullSoftmax, "class": ClassSoftmax}
 
 
-class Network:
-    def __init__(self, vocab_size: int, hidden_dim: int, cell: str = "rnn", activation: str = "tanh",
-                 layers: int = 1, bias: bool = False, output: str = "full", classes: int | None = None,
-                 class_of=None):
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}")
-        if output not in OUTPUTS:
-            raise ValueError(f"unknown output layer {output!r}")
-        if int(layers) < 1 or int(vocab_size) < 1 or int(hidden_dim) < 1:
-            raise ValueError("sizes must be positive")
-        if cell != "rnn" and activation != "tanh":
-            raise ValueError(f"--activation applies to the rnn cell only, not {cell}")
-        self.args = {"vocab_size": int(vocab_size), "hidden_dim": int(hidden_dim), "cell": cell,
-                     "activation": activation, "layers": int(layers), "bias": bool(bias), "output": output}
-        C, H = self.C, self.H = int(vocab_size), int(hidden_dim)
-        self.L = int(layers)
-        kw = {"activation": activation} if cell == "rnn" else {}
-        self.cells = [CELLS[cell](H, tag=f"l{i}", **kw) for i in range(self.L)]
-        self.cell = self.cells[-1]
-        self.gates = self.cell.gates
-        if output == "class":
-            # the class map is an argument, never a parameter: checkpoints restore it with
-            # the network and no optimizer or gradient code ever sees it
-            self.out = OUTPUTS[output](C, H, classes, class_of)
-            self.args.update(classes=self.out.K, class_of=self.out.cls.tolist())
-        else:
-            self.out = OUTPUTS[output](C, H)
-        self.bias = bool(bias)
-        self.embeddings = ("layer0.U",)
+def prefixed(prefix: str, params: dict) -> dict:
+    return {prefix + k: v for k, v in params.items()}
 
-    # ------------------------------------------------------------ parameters
 
-    def init(self, rng: np.random.Generator, dtype="float32", recurrent: str = "uniform") -> dict:
-        """The tutorial's initialisation, drawn in its order U, V, W (then the upper
-        layers' U, W), and listed in the order U, V, W, ..., biases: the global
-        gradient norm sums in dict order, so this keeps version-1 runs bitwise
-        reproducible. recurrent="identity": the Elman cells' W start as I."""
-        GH, H, C = self.gates * self.H, self.H, self.C
-        weights = {"layer0.U": layers.uniform(rng, C, (GH, C))}
-        out = self.out.init(rng, np.float64, self.bias)
-        weights["out.V"] = out.pop("V")
-        biases = {}
-        for i, cell in enumerate(self.cells):
-            if i:
-                weights[f"layer{i}.U"] = layers.uniform(rng, H, (GH, H))
-            p = cell.init(rng, np.float64, self.bias, recurrent)
-            weights[f"layer{i}.W"] = p.pop("W")
-            biases.update({f"layer{i}.{k}": v for k, v in p.items()})
-        biases.update({f"out.{k}": v for k, v in out.items()})
-        return self.as_layout({**weights, **biases}, dtype)
+def names(shapes: dict, prefix: str) -> dict:
+    """A part's own parameter names -> the network's, for the names under ``prefix``."""
+    n = len(prefix)
+    return {k[n:]: k for k in shapes if k.startswith(prefix)}
 
-    def shapes(self) -> dict:
-        """name -> shape of every parameter, in the order ``init`` lists them."""
-        GH, H, C = self.gates * self.H, self.H, self.C
-        s = {"layer0.U": (GH, C), "out.V": (C, H)}
-        for i in range(self.L):
-            if i:
-                s[f"layer{i}.U"] = (GH, H)
-            s[f"layer{i}.W"] = (GH, H)
-        if self.bias or self.gates > 1:
-            s.update({f"layer{i}.b": (GH,) for i in range(self.L)})
-        s.update({f"out.{k}": v for k, v in self.out.shapes(self.bias).items() if k != "V"})
-        return s
+
+def view(params: dict, own: dict) -> dict:
+    """A part's parameters (or gradients) under its own names (``own`` from ``names``)."""
+    return {k: params[n] for k, n in own.items() if n in params}
+
+
+class Assembly:
+    """What every network does with its parameter dict, whatever its parts."""
+    embeddings: tuple = ()                               # names kept transposed (see layers.py)
 
     def as_layout(self, params: dict, dtype=None) -> dict:
         """Copies in the dtype and memory layout the kernels expect (embeddings are
@@ -99,44 +64,64 @@ class Network:
     def zeros_like(self, params: dict) -> dict:
         return self.as_layout({k: np.zeros_like(v) for k, v in params.items()})
 
+
+class Network(Assembly):
+    """The language model: embedding -> stack of cells -> full or class softmax.
+    ``options`` are the output layer's own constructor arguments (the class softmax's
+    ``classes`` and ``class_of``); the layer reports them back into ``args``."""
+
+    def __init__(self, vocab_size: int, hidden_dim: int, cell: str = "rnn", activation: str = "tanh",
+                 layers: int = 1, bias: bool = False, output: str = "full", **options):
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output layer {output!r}")
+        if int(layers) < 1 or int(vocab_size) < 1 or int(hidden_dim) < 1:
+            raise ValueError("sizes must be positive")
+        C, H = self.C, self.H = int(vocab_size), int(hidden_dim)
+        self.L = int(layers)
+        self.stack = Stack(cell, H, self.L, activation, tag="l")
+        self.cell = self.stack.cells[-1]
+        self.gates = self.stack.gates
+        self.input = Embedding(C, self.gates * H, tag="l")
+        self.out = OUTPUTS[output](C, H, **options)
+        self.bias = bool(bias)
+        self.args = {"vocab_size": C, "hidden_dim": H, "cell": cell, "activation": activation, "layers": self.L,
+                     "bias": self.bias, "output": output, **self.out.args}
+        self.embeddings = ("layer0.U",)
+        self._out = names(self.shapes(), "out.")
+
+    # ------------------------------------------------------------ parameters
+
+    def init(self, rng: np.random.Generator, dtype="float32", recurrent: str = "uniform") -> dict:
+        """The tutorial's initialisation, drawn in its order U, V, W (then the upper
+        layers' U, W), and listed as ``shapes``. recurrent="identity": the Elman
+        cells' W start as I."""
+        U = self.input.init(rng)
+        out = self.out.init(rng, np.float64, self.bias)
+        stack = self.stack.init(rng, np.float64, self.bias, recurrent)
+        return self.as_layout(self._listed(U, out, stack), dtype)
+
+    def shapes(self) -> dict:
+        """name -> shape of every parameter, in the order ``init`` lists them."""
+        return self._listed(self.input.shapes(), self.out.shapes(self.bias), self.stack.shapes(self.bias))
+
     @staticmethod
-    def _part(params: dict, prefix: str) -> dict:
-        n = len(prefix)
-        return {k[n:]: v for k, v in params.items() if k.startswith(prefix)}
+    def _listed(inp: dict, out: dict, stack: dict) -> dict:
+        """Version 1's order U, V, W, ..., biases, then the output layer's other
+        parameters: the global gradient norm sums in dict order, so this keeps
+        version-1 runs bitwise reproducible."""
+        out = prefixed("out.", out)
+        listed = {"layer0.U": inp["U"], "out.V": out.pop("out.V")}
+        listed.update((k, v) for k, v in stack.items() if not k.endswith(".b"))
+        listed.update((k, v) for k, v in stack.items() if k.endswith(".b"))
+        listed.update(out)
+        return listed
 
     # ------------------------------------------------------------ packed batches
 
-    def _dropout(self, S, name, ws, dropout, rng):
-        """(S * mask / keep, mask / keep); the mask is drawn from ``rng``."""
-        keep = 1.0 - dropout
-        M = ws.get("M" + name, S.shape, S.dtype)
-        M[...] = rng.random(S.shape, dtype=S.dtype) < keep
-        M *= 1.0 / keep
-        out = ws.get("Hout" + name, S.shape, S.dtype)
-        np.multiply(S, M, out=out)
-        return out, M
-
-    def _forward(self, params: dict, batch, ws, dropout=0.0, rng=None):
-        """Layer by layer: (output of the top layer after dropout, per-layer records
-        (input to the layer, dropout mask applied to that input, cell cache))."""
-        off = batch.offsets_list
-        U = params["layer0.U"]
-        A = ws.get("A0", (batch.N, U.shape[0]), U.dtype)
-        layers.embed_forward(U, batch.x, A)              # (N, G*H)  U x_t
-        S, cache = self.cells[0].forward(self._part(params, "layer0."), A, off, ws)
-        records = [(None, None, cache)]
-        for i in range(1, self.L):
-            Hin, M = self._dropout(S, str(i), ws, dropout, rng) if dropout > 0 else (S, None)
-            U = params[f"layer{i}.U"]
-            A = ws.get(f"A{i}", (batch.N, U.shape[0]), U.dtype)
-            np.matmul(Hin, U.T, out=A)                   # (N, G*H)  U h_t of the layer below
-            S, cache = self.cells[i].forward(self._part(params, f"layer{i}."), A, off, ws)
-            records.append((Hin, M, cache))
-        return S, records
-
     def hidden_states(self, params: dict, batch, ws):
         """The top layer's outputs S (N, H) for every packed row."""
-        S, _ = self._forward(params, batch, ws)
+        A = self.input.forward({"U": params["layer0.U"]}, batch.x, ws)
+        S, _ = self.stack.forward(params, A, batch.offsets_list, ws)
         return S
 
     def loss_and_grads(self, params: dict, batch, grads: dict, ws, bptt_truncate: int = -1,
@@ -150,34 +135,26 @@ class Network:
         gradient row-sparse: rows["layer0.U"] names the columns of grads["layer0.U"]
         that can be nonzero (absent: any), and is set to this batch's distinct ids."""
         off = batch.offsets_list
-        S, records = self._forward(params, batch, ws, dropout, rng)
+        U = {"U": params["layer0.U"]}
+        A = self.input.forward(U, batch.x, ws)           # (N, G*H)
+        S, cache = self.stack.forward(params, A, off, ws, dropout=dropout, rng=rng)
         hbound = self.cell.bound
         if dropout > 0:
-            Hout, M = self._dropout(S, "", ws, dropout, rng)
+            Hout, M = apply_dropout(S, "", ws, dropout, rng)
             hbound /= 1.0 - dropout
         else:
             Hout = S
-        nll, dS = self.out.loss_and_grad(self._part(params, "out."), Hout, batch.y,
-                                         self._part(grads, "out."), ws, scale, hbound)
+        nll, dS = self.out.loss_and_grad(view(params, self._out), Hout, batch.y, view(grads, self._out), ws,
+                                         scale, hbound)
         if dropout > 0:
             dS *= M
-        for i in range(self.L - 1, -1, -1):
-            Hin, Min, cache = records[i]
-            dA = self.cells[i].backward(self._part(params, f"layer{i}."), cache, dS, off, bptt_truncate,
-                                        {k: v for k, v in self._part(grads, f"layer{i}.").items() if k != "U"}, ws)
-            if i == 0:
-                if rows is None:
-                    layers.embed_backward(grads["layer0.U"], batch.x, dA)
-                else:
-                    layers.embed_backward(grads["layer0.U"], batch.x, dA, rows.get("layer0.U"))
-                    rows["layer0.U"] = np.unique(batch.x)
-                break
-            U = params[f"layer{i}.U"]
-            np.matmul(dA.T, Hin, out=grads[f"layer{i}.U"])   # (G*H, H)
-            dS = ws.get("dS", (batch.N, self.H), dA.dtype)
-            np.matmul(dA, U, out=dS)                     # (N, H)  to the layer below
-            if Min is not None:
-                dS *= Min
+        dA = self.stack.backward(params, cache, dS, off, bptt_truncate, grads, ws)
+        dU = {"U": grads["layer0.U"]}
+        if rows is None:
+            self.input.backward(U, batch.x, dA, dU, ws)
+        else:
+            self.input.backward(U, batch.x, dA, dU, ws, rows.get("layer0.U"))
+            rows["layer0.U"] = np.unique(batch.x)
         return nll
 
     def token_nll(self, params: dict, batch, ws, out: np.ndarray | None = None) -> np.ndarray:
@@ -185,25 +162,18 @@ class Network:
         by the batch and a block of logits."""
         S = self.hidden_states(params, batch, ws)
         out = np.empty(batch.N) if out is None else out
-        return self.out.token_nll(self._part(params, "out."), S, batch.y, ws, out, self.cell.bound)
+        return self.out.token_nll(view(params, self._out), S, batch.y, ws, out, self.cell.bound)
 
     # ------------------------------------------------------------ one step at a time
 
     def start(self, n: int):
-        return [cell.start(n) for cell in self.cells]
+        return self.stack.start(n)
 
     def step(self, params: dict, x: np.ndarray, state: list) -> list:
         """Feed ids x (B,) -> the next state (one entry per layer)."""
-        a = params["layer0.U"].T[x]                      # (B, G*H)
-        new = []
-        for i, cell in enumerate(self.cells):
-            s = cell.step(self._part(params, f"layer{i}."), a, state[i])
-            new.append(s)
-            if i + 1 < self.L:
-                a = cell.output(s) @ params[f"layer{i + 1}.U"].T
-        return new
+        return self.stack.step(params, self.input.step({"U": params["layer0.U"]}, x), state)
 
     def log_probs(self, params: dict, state: list, ws=None) -> np.ndarray:
         """(B, C) float64 log-probabilities of the next word; ``ws`` (a Workspace) does the
         (B, H) x (H, C) product on its threads."""
-        return self.out.log_probs(self._part(params, "out."), self.cell.output(state[-1]), self.cell.bound, ws)
+        return self.out.log_probs(view(params, self._out), self.stack.output(state), self.cell.bound, ws)

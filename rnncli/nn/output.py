@@ -1,37 +1,34 @@
-"""The output-layer seam: from hidden states to a loss, per-token scores or a
-distribution for sampling. Every softmax of rnncli lives here (the class-factored one
-beside it, in classsoftmax.py); training, scoring and sampling call it.
+"""The output-layer seam: from hidden states to a loss and its gradient. The full
+softmax and the linear read-out live here, the class-factored softmax beside them
+(classsoftmax.py); the network (network.py) picks one by name.
 
-    o_t = softmax(V s_t [+ c])          V: (C, H), c: (C,)
-    loss = sum over predicted tokens of -log o_t[y_t]
+    full softmax     o_t = softmax(V s_t [+ c])          V: (C, H), c: (C,)
+                     loss = sum over predicted tokens of -log o_t[y_t]
+    linear read-out  yhat_t = V s_t + c                  V: (Y, H), c: (Y,)
+                     loss = sum over observed entries of (yhat - y)^2 (mse) or |yhat - y| (mae)
 
-Interface (the class softmax, classsoftmax.py, and a linear read-out follow it too):
-    init(rng, dtype, bias)                            -> {"V": ..., ["c": ...]}
+Interface of every output layer (the assembly calls only these):
+    args                                              its own constructor options (class softmax:
+                                                      the class map), stored with the network's
+    init(rng, dtype, bias)                            -> {"V": ..., ["c": ...], ...}
     shapes(bias)                                      -> name -> shape, in init's order
-    loss_and_grad(p, Hout, y, grads, ws, scale, hbound) -> (summed NLL, dHout (N, H))
+    loss_and_grad(p, Hout, y, grads, ws, scale, hbound) -> (summed loss, dHout (N, H))
+The softmaxes also score and sample:
     token_nll(p, S, y, ws, out, hbound)               -> (N,) float64
     log_probs(p, s, hbound, ws=None)                  -> (B, C) float64 log-probabilities
 ``hbound`` bounds |s| (the cell's bound, scaled by dropout): with it the logits are
 bounded and can be exponentiated without a max-shift, saving a pass over (N, C).
+The read-out also runs in its three parts, for a network that adds to its prediction
+(attention, see seq2seq.py): forward -> loss_of -> backward, and predict(p, s) one step.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .layers import uniform
+from .softmax import NO_SHIFT_BOUND, exp_, exp_shifted_, word_logits
 
-# Logits bounded by this can be exponentiated without a max-shift: exp(60) * 1e6
-# words stays finite in float32 and exp(-60) is still a normal number.
-_NO_SHIFT_BOUND = {np.dtype(np.float32): 60.0, np.dtype(np.float64): 600.0}
-
-
-def _exp_(z):
-    np.exp(z, out=z)
-
-
-def _exp_shifted_(z, m):
-    np.subtract(z, m[:, None], out=z)
-    np.exp(z, out=z)
+LOSSES = ("mse", "mae")
 
 
 class FullSoftmax:
@@ -39,6 +36,7 @@ class FullSoftmax:
 
     def __init__(self, C: int, H: int):
         self.C, self.H = C, H
+        self.args = {}                                   # no options of its own
 
     def init(self, rng: np.random.Generator, dtype, bias: bool = False) -> dict:
         p = {"V": uniform(rng, self.H, (self.C, self.H))}
@@ -61,11 +59,11 @@ class FullSoftmax:
         if "c" in p:
             Z += p["c"]
         zy = Z[np.arange(len(Z)), y].astype(np.float64)
-        if bound < _NO_SHIFT_BOUND[Z.dtype]:
-            ws.rows_parallel(_exp_, Z)
+        if bound < NO_SHIFT_BOUND[Z.dtype]:
+            ws.rows_parallel(exp_, Z)
             return zy, 0.0
         m = Z.max(axis=1)
-        ws.rows_parallel(_exp_shifted_, Z, m)
+        ws.rows_parallel(exp_shifted_, Z, m)
         return zy, m
 
     def loss_and_grad(self, p: dict, Hout: np.ndarray, y: np.ndarray, grads: dict, ws,
@@ -128,10 +126,7 @@ class FullSoftmax:
     def log_probs(self, p: dict, s: np.ndarray, hbound: float = 1.0, ws=None) -> np.ndarray:
         """(B, H) -> (B, C) log-probabilities in float64 (sampling needs the small ones);
         ``ws`` (a Workspace) does the product on its threads."""
-        if ws is None:
-            z = s @ p["V"].T                                           # (B, C)
-        else:
-            z = ws.matmul(s, p["V"].T, ws.get("logits", (len(s), self.C), np.result_type(s, p["V"])))
+        z = word_logits(s, p["V"], ws)                   # (B, C)
         if "c" in p:
             z += p["c"]
         z = z.astype(np.float64)
@@ -143,6 +138,66 @@ class FullSoftmax:
         return {"V": (self.C, self.H), **({"c": (self.C,)} if bias else {})}
 
 
-OUTPUTS = {"full": FullSoftmax}
+class LinearReadout:
+    """Real values from hidden states: yhat = V s + c, and its loss over the observed
+    entries (mse: squared errors, mae: absolute errors, summed)."""
 
-from . import classsoftmax  # noqa: E402,F401  (builds on FullSoftmax; registers OUTPUTS["class"])
+    def __init__(self, Y: int, H: int, loss: str = "mse"):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}")
+        self.Y, self.H, self.loss = Y, H, loss
+        self.args = {"loss": loss}
+
+    def init(self, rng: np.random.Generator, dtype, bias: bool = True) -> dict:
+        p = {"V": uniform(rng, self.H, (self.Y, self.H))}
+        if bias:
+            p["c"] = np.zeros(self.Y)
+        return {k: v.astype(dtype) for k, v in p.items()}
+
+    def shapes(self, bias: bool = True) -> dict:
+        return {"V": (self.Y, self.H), **({"c": (self.Y,)} if bias else {})}
+
+    def forward(self, p: dict, S: np.ndarray, ws) -> np.ndarray:
+        """yhat (N, Y) for the rows of S (N, H), a workspace buffer."""
+        V = p["V"]
+        yhat = ws.get("yhat", (len(S), self.Y), V.dtype)
+        np.matmul(S, V.T, out=yhat)                      # (N, Y)
+        if "c" in p:
+            yhat += p["c"]
+        return yhat
+
+    def loss_of(self, yhat: np.ndarray, y: np.ndarray, mask: np.ndarray | None, ws, scale: float = 1.0):
+        """(summed loss, dyhat (N, Y) of ``scale * loss``): y (N, Y) the targets (any
+        finite value where masked out), mask (N, Y) 1 where observed, or None: all."""
+        err = ws.get("err", yhat.shape, yhat.dtype)
+        np.subtract(yhat, y, out=err)
+        if mask is not None:
+            err *= mask                                  # (N, Y)  0 where not observed
+        if self.loss == "mse":
+            loss = float(np.dot(err.ravel(), err.ravel()))
+            err *= 2.0 * scale                           # d/dyhat of scale * sum err^2
+        else:
+            loss = float(np.abs(err).sum())
+            np.sign(err, out=err)
+            err *= scale
+        return loss, err
+
+    def backward(self, p: dict, S: np.ndarray, dY: np.ndarray, grads: dict, ws) -> np.ndarray:
+        """Fills grads["V"] (and "c") from dyhat (N, Y); returns dS (N, H), a workspace buffer."""
+        np.matmul(dY.T, S, out=grads["V"])               # (Y, H)
+        if "c" in grads:
+            np.sum(dY, axis=0, out=grads["c"])
+        dS = ws.get("dS", S.shape, S.dtype)
+        np.matmul(dY, p["V"], out=dS)                    # (N, H)
+        return dS
+
+    def loss_and_grad(self, p: dict, Hout: np.ndarray, y: np.ndarray, grads: dict, ws,
+                      scale: float = 1.0, hbound: float = 1.0, mask: np.ndarray | None = None):
+        """The output-layer interface: forward, loss, backward (``hbound`` is unused)."""
+        loss, dY = self.loss_of(self.forward(p, Hout, ws), y, mask, ws, scale)
+        return loss, self.backward(p, Hout, dY, grads, ws)
+
+    @staticmethod
+    def predict(p: dict, s: np.ndarray) -> np.ndarray:
+        """(B, H) -> (B, Y), one step."""
+        return s @ p["V"].T + p["c"] if "c" in p else s @ p["V"].T
