@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ForecastConfig
+from ..errors import CheckpointError
 from .baselines import LinearAR
 from .series import Scaler, Series, Split, calendar_features, fill_missing, split, windows
+from .settings import ForecastConfig
 
 VAL_BATCH = 1024      # windows per free-running validation batch
 
@@ -58,8 +59,9 @@ class ForecastData:
         return meta, arrays
 
     @classmethod
-    def from_section(cls, path: str, meta: dict, arrays: dict) -> "ForecastData":
-        from ..checkpoint import CheckpointError
+    def from_section(cls, path: str, meta: dict, arrays: dict, legacy_config: dict | None = None) -> "ForecastData":
+        """The section as stored (its settings are the section's in every format: a
+        legacy config holds nothing it needs)."""
         try:
             settings = ForecastConfig.from_dict(meta["settings"])
             schema = meta["schema"]
@@ -78,7 +80,6 @@ class ForecastData:
         return cls(settings, schema, scaler, None if season is None else int(season), mase, ar)
 
     def validate(self, path: str, net):
-        from ..checkpoint import CheckpointError
         names = list(self.schema.get("names", []))
         ok = (getattr(net, "args", {}).get("network") == "seq2seq"
               and net.F == self.n_inputs and net.Y == self.n_targets and net.Fk == self.n_known
