@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import DataError
 
@@ -73,6 +74,13 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
+
+
+class RunSettings(NamedTuple):
+    """A run's settings as a task's ``configure`` settles them, before any data is read."""
+    train: Config       # how to train
+    data: object        # the task's data settings (lm.settings.LMSettings, forecast.settings.ForecastConfig)
+    model: dict         # the options that define the network (the task's MODEL names)
 
 
 def known_fields(cls, raw: dict) -> dict:

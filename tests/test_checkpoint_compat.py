@@ -149,7 +149,8 @@ def test_version_2_forecaster_gives_what_its_writer_printed(capsys, tmp_path):
     drop = ("model", "data")
     r = rnn(capsys, "forecast", "eval", "-m", V2_FORECAST, V2_SERIES, "--json", "--threads", "1", "-q")
     assert r.code == 0, r
-    same({k: v for k, v in json.loads(r.out).items() if k not in drop}, {k: v for k, v in feval.items() if k not in drop})
+    same({k: v for k, v in json.loads(r.out).items() if k not in drop},
+         {k: v for k, v in feval.items() if k not in drop})
     r = rnn(capsys, "forecast", "predict", "-m", V2_FORECAST, V2_SERIES, "--json", "--threads", "1", "-q")
     assert r.code == 0, r
     same({k: v for k, v in json.loads(r.out).items() if k not in drop},

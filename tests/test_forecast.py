@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rnncli import checkpoint
-from rnncli.config import Config
+from rnncli.config import Config, RunSettings
 from rnncli.forecast.settings import MODEL, ForecastConfig
 from rnncli.forecast import prepare
 from rnncli.forecast.task import gather, predict_windows
@@ -71,7 +71,7 @@ def setup_for(path, **kw):
     class Quiet:
         def note(self, m):
             pass
-    return prepare.prepare_training(str(path), (cfg, fc, model), None, Quiet())
+    return prepare.prepare_training(str(path), RunSettings(cfg, fc, model), None, Quiet())
 
 
 # ------------------------------------------------------------------ the task

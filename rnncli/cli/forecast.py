@@ -131,13 +131,13 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
         if v + t >= 1:
             _fail(f"--val-fraction {v:g} and --test-fraction {t:g} add up to {v + t:g}; they must leave rows "
                   f"for training")
-    cfg, fc, model = prepare.configure(given, ck, resume)
+    settings = prepare.configure(given, ck, resume)
     _check_writable(output)
     if log_path:
         _check_log(log_path)
     _lock_output(output)
-    _threads(cfg.threads)
-    trainer = prepare.prepare_training(data, (cfg, fc, model), ck, prog).trainer(output, log_path)
+    _threads(settings.train.threads)
+    trainer = prepare.prepare_training(data, settings, ck, prog).trainer(output, log_path)
 
     def describe_val(r):
         rm = ", ".join(f"{n} {v:.4g}" for n, v in (r.get("val_rmse") or {}).items() if v is not None)

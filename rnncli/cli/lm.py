@@ -111,7 +111,7 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     settle(comm, corpus.check_inputs, tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
     ck = settle(comm, _load_checkpoint, resume, "lm") if resume else None
     settings = settle(comm, prepare.configure, given, ck, resume)
-    cfg = settings[0]
+    cfg = settings.train
     settle(comm, _claim_output, output, log_path, cfg.threads, comm.is_writer)
     setup = prepare.prepare_training(files, val_files, settings, ck, not no_cache, cache_dir, prog, comm=comm)
     trainer = setup.trainer(output, log_path, comm)

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ..config import Config, check_resume, check_rnn_cell_only, split_by
+from ..config import Config, RunSettings, check_resume, check_rnn_cell_only, split_by
 from ..errors import DataError
 from ..nn.seq2seq import Seq2Seq
 from ..start import Setup, starting_point
@@ -23,20 +23,22 @@ from .task import ForecastData, ForecastTask, series_arrays
 TIME_NAMES = ("time", "date", "datetime", "timestamp", "date_time", "ds")
 
 
-def configure(given: dict, ck=None, resume: str | None = None) -> tuple[Config, ForecastConfig, dict]:
-    """The run's (training settings, data settings, model options): the forecasting
-    recipe (forecast.settings.TRAINING, MODEL) or the checkpoint's, with the options given."""
+def configure(given: dict, ck=None, resume: str | None = None) -> RunSettings:
+    """The run's training settings, data settings (ForecastConfig) and model options: the
+    forecasting recipe (forecast.settings.TRAINING, MODEL) or the checkpoint's, with the
+    options given."""
     train, data, model = split_by(given, Config.__dataclass_fields__, ForecastConfig.__dataclass_fields__,
                                   fc_settings.MODEL)
     if ck is None:
         model = {**fc_settings.MODEL, **model}
         check_rnn_cell_only(model["cell"], model, with_values=False)
-        return Config().replace(**fc_settings.TRAINING).replace(**train), ForecastConfig().replace(**data), model
+        return RunSettings(Config().replace(**fc_settings.TRAINING).replace(**train), ForecastConfig().replace(**data),
+                           model)
     cfg, fc, model = ck.config, ck.task.settings, model_options(ck.model)
     trained = {**cfg.__dict__, **fc.__dict__, **model}
     check_resume(given, {k: trained[k] for k in fc_settings.DEFINING}, resume)
-    return (cfg.replace(**train), fc.replace(**{k: v for k, v in data.items() if k not in fc_settings.DEFINING}),
-            model)
+    return RunSettings(cfg.replace(**train),
+                       fc.replace(**{k: v for k, v in data.items() if k not in fc_settings.DEFINING}), model)
 
 
 def guess_time_columns(path: str, encoding: str = "utf-8") -> list[str]:
@@ -97,7 +99,7 @@ def check_series(s, fc: ForecastConfig, prog):
                   + ", ".join(f"{k} {v}" for k, v in s.unknown_categories.items()))
 
 
-def prepare_training(path: str, settings: tuple, ck, prog) -> Setup:
+def prepare_training(path: str, settings: RunSettings, ck, prog) -> Setup:
     """Series, arrays, windows, baselines, network and parameters for a run with the
     ``settings`` ``configure`` settled; ``ck`` is the checkpoint being resumed, or None."""
     cfg, fc, model = settings

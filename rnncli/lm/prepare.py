@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ..config import START_ID, Config, check_resume, check_rnn_cell_only, split_by
+from ..config import START_ID, Config, RunSettings, check_resume, check_rnn_cell_only, split_by
 from ..errors import DataError
 from ..nn.classsoftmax import default_classes, frequency_classes
 from ..nn.network import Network
@@ -62,10 +62,10 @@ def split_options(given: dict) -> tuple[dict, dict, dict]:
     return split_by(given, Config.__dataclass_fields__, LMSettings.__dataclass_fields__, lm_settings.MODEL)
 
 
-def configure(given: dict, ck=None, resume: str | None = None) -> tuple[Config, LMSettings, dict]:
-    """The run's (training settings, data settings, model options): the defaults (the
-    tutorial's SGD recipe when --optimizer sgd is given) or the checkpoint's, with the
-    options the user gave."""
+def configure(given: dict, ck=None, resume: str | None = None) -> RunSettings:
+    """The run's training settings, data settings (LMSettings) and model options: the
+    defaults (the tutorial's SGD recipe when --optimizer sgd is given) or the
+    checkpoint's, with the options the user gave."""
     if ck is not None:
         return _configure_resumed(given, ck, resume)
     if "classes" in given:
@@ -81,23 +81,23 @@ def configure(given: dict, ck=None, resume: str | None = None) -> tuple[Config, 
         base = base.replace(bptt_truncate=-1)
     check_rnn_cell_only(given.get("cell", "rnn"), given)
     train, data, model = split_options(given)
-    return base.replace(**train), LMSettings().replace(**data), {**lm_settings.MODEL, **model}
+    return RunSettings(base.replace(**train), LMSettings().replace(**data), {**lm_settings.MODEL, **model})
 
 
-def _configure_resumed(given: dict, ck, resume: str):
-    net_args = ck.network().args
-    trained = {**ck.config.__dict__, **ck.task.settings.__dict__, **model_options(net_args),
-               "vocab_size": len(ck.task.vocab)}
+def _configure_resumed(given: dict, ck, resume: str) -> RunSettings:
+    model = model_options(ck.model)
+    trained = {**ck.config.__dict__, **ck.task.settings.__dict__, **model, "vocab_size": len(ck.task.vocab)}
     if given.get("softmax") == "auto" and resolved_softmax("auto", len(ck.task.vocab)) == trained["softmax"]:
         given = {k: v for k, v in given.items() if k != "softmax"}
     check_resume(given, {k: trained[k] for k in lm_settings.DEFINING}, resume,
                  described={"vocab_size": f"{len(ck.task.vocab)} entries"})
     train, data, _ = split_options(given)
     data.pop("vocab_size", None)
-    return ck.config.replace(**train), ck.task.settings.replace(**data), model_options(net_args)
+    return RunSettings(ck.config.replace(**train), ck.task.settings.replace(**data), model)
 
 
-def prepare_training(files, val_files, settings: tuple, ck, use_cache: bool, cache_dir, prog, comm=None) -> Setup:
+def prepare_training(files, val_files, settings: RunSettings, ck, use_cache: bool, cache_dir, prog,
+                     comm=None) -> Setup:
     """Corpus, vocabulary, validation split, network and parameters for a run with the
     ``settings`` ``configure`` settled; ``ck`` is the checkpoint being resumed, or None.
     FILE... were checked (corpus.check_inputs) by the command. With a communicator of
