@@ -44,7 +44,8 @@ from .registry import problem
 FORMAT_NAME = "rnncli-model"
 FORMAT_VERSION = 3  # bump when a reader of the old format would misread
 
-# task kind -> its checkpoint section (from_section, to_section, validate)
+# task kind -> its checkpoint section (from_section, to_section, validate). A plain table:
+# the sections never import this module (their errors are errors.py's), so no cycle.
 SECTIONS = {"lm": LMData, "forecast": ForecastData}
 # the model's "network" argument -> its class; no "network" key: the language model's
 NETWORKS = {"seq2seq": Seq2Seq}
