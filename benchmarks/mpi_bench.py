@@ -117,6 +117,7 @@ def steps(a, tmp):
     from rnncli.config import Config
     from rnncli.lm import corpus as lmcorpus
     from rnncli.lm.prepare import network_for
+    from rnncli.lm.settings import LMSettings
     from rnncli.lm.task import LanguageModel, LMData
     from rnncli.lm.vocab import build_vocab, encode
     from rnncli.nn.workspace import Workspace
@@ -132,12 +133,12 @@ def steps(a, tmp):
             return tqdm(disable=True, **kw)
 
     threadpool_limits(1, user_api="blas")
-    cfg = Config(vocab_size=C, hidden_dim=H, batch_size=B, dtype="float32", optimizer="sgd", lr=0.005,
-                 softmax="full")
-    tokens, _, _ = lmcorpus.read_tokens([a.corpus], cfg, None, True, os.path.join(tmp, "cache"), Quiet())
+    cfg = Config(batch_size=B, dtype="float32", optimizer="sgd", lr=0.005)
+    tokens, _, _ = lmcorpus.read_tokens([a.corpus], LMSettings(vocab_size=C), None, True,
+                                        os.path.join(tmp, "cache"), Quiet())
     vocab, _, _ = build_vocab(tokens, C)
     enc, _ = encode(tokens, vocab)
-    net = network_for(cfg, len(vocab))
+    net = network_for({"hidden_dim": H, "softmax": "full"}, len(vocab))
     params = net.init(np.random.default_rng(0), "float32")
     P = sum(v.size for v in params.values())
     task = LanguageModel(net, LMData(vocab), enc, cfg)

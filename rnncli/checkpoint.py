@@ -2,24 +2,27 @@
 strings only, so ``numpy.load(path, allow_pickle=False)`` reads every key; written
 atomically (temporary file, fsync, rename).
 
-Format version 2:
-    format, format_version   "rnncli-model", 2
-    model                    JSON: the network's constructor arguments; "network" names its
-                             class in NETWORKS (absent: nn.network.Network, the language model)
+Format version 3:
+    format, format_version   "rnncli-model", 3
+    model                    JSON: the network's constructor arguments, the model's one
+                             definition; "network" names its class in NETWORKS (absent:
+                             nn.network.Network, the language model)
     param.NAME               the network's parameters, namespaced (layer0.U, out.V, ...)
-    config                   JSON: the training configuration (config.Config)
+    config                   JSON: the training settings (config.Config)
     state                    JSON: epoch, step, learning rate, best validation loss, history, ...
     opt.SLOT.NAME            optimizer state
-    task                     JSON: {"kind": ..., ...} the task's own settings
+    task                     JSON: {"kind": ..., "settings": ..., ...} the task's own section
+                             (SECTIONS), with the settings that define its data
     task.NAME                the task's arrays (language model: vocab, val_ids, val_offsets)
 
-Version 1 (rnncli 0.1: U, V, W, b, c, vocab, splitter, val_ids, ...) still loads, into
-the same structure, with identical results.
+Version 2 had the same keys, but its config also held the model's arguments (again)
+and the language model's tokenizer settings: they are read from there (a version-2
+reader would read a version-3 file's missing tokenizer settings as defaults: hence
+the new number). Version 1 (rnncli 0.1: U, V, W, b, c, vocab, splitter, val_ids, ...)
+still loads too, into the same structure, with identical results.
 """
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
 import math
 import os
@@ -28,31 +31,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import Config
+from .config import RANGES, Config, known_fields
+from .errors import CheckpointError, corrupt
 from .fileio import NpzError, atomic_write_npz, npz_headers
+from .forecast.task import ForecastData
+from .lm.task import LMData
 from .nn.network import Network
+from .nn.seq2seq import Seq2Seq
 from .optim import Optimizer
+from .registry import problem
 
 FORMAT_NAME = "rnncli-model"
-FORMAT_VERSION = 2  # bump when a reader of the old format would misread
+FORMAT_VERSION = 3  # bump when a reader of the old format would misread
 
-# task kind -> "module:class" of its checkpoint section (from_section, to_section, validate)
-TASKS = {"lm": "rnncli.lm.task:LMData", "forecast": "rnncli.forecast.task:ForecastData"}
-# the model's "network" argument -> "module:class"; no "network" key: the language model's
-NETWORKS = {"seq2seq": "rnncli.nn.seq2seq:Seq2Seq"}
+# task kind -> its checkpoint section (from_section, to_section, validate). A plain table:
+# the sections never import this module (their errors are errors.py's), so no cycle.
+SECTIONS = {"lm": LMData, "forecast": ForecastData}
+# the model's "network" argument -> its class; no "network" key: the language model's
+NETWORKS = {"seq2seq": Seq2Seq}
 
 # version 1 parameter names -> version 2
 _V1_NAMES = {"U": "layer0.U", "W": "layer0.W", "b": "layer0.b", "V": "out.V", "c": "out.c"}
 
 
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used, worded as one line naming the file."""
-
-
 @dataclass
 class Checkpoint:
     config: Config
-    model: dict                                    # Network constructor arguments
+    model: dict                                    # the network's constructor arguments
     params: dict                                   # namespaced, in the kernels' layout
     task: object                                   # the task's section (lm.task.LMData, ...)
     state: dict = field(default_factory=dict)      # epoch, step, lr, best_val, history, rng, ...
@@ -64,16 +69,34 @@ class Checkpoint:
             return Network(**self.model)
         if kind not in NETWORKS:
             raise ValueError(f"unknown network {kind!r}; upgrade rnncli")
-        return _load_class(NETWORKS[kind])(**{k: v for k, v in self.model.items() if k != "network"})
+        return NETWORKS[kind](**{k: v for k, v in self.model.items() if k != "network"})
 
     @property
     def kind(self) -> str:
-        """The task it was trained for: a key of TASKS ("lm", "forecast")."""
-        for k, where in TASKS.items():
-            mod, cls = where.split(":")
-            if type(self.task).__module__ == mod and type(self.task).__name__ == cls:
-                return k
-        return "unknown"
+        """The task it was trained for: a key of SECTIONS ("lm", "forecast")."""
+        return next((k for k, cls in SECTIONS.items() if type(self.task) is cls), "unknown")
+
+
+@dataclass
+class LegacyModel:
+    """What the config of a version 1-2 checkpoint also said about the model (Config's
+    fields and defaults of then; softmax "full": written before the class softmax was
+    the default). It must agree with the model's arguments, as it had to then."""
+    hidden_dim: int = 100
+    bias: bool = False
+    cell: str = "rnn"
+    activation: str = "tanh"
+    layers: int = 1
+    softmax: str = "full"
+    classes: int | None = None
+
+    ranges = {"hidden_dim": (1, None, False, False)}   # a class attribute: no annotation, no field
+
+    def agrees(self, net) -> bool:
+        if "network" in net.args:                  # forecasting: its config knew size and biases
+            return net.H == self.hidden_dim and net.bias == self.bias
+        return (all(net.args[k] == getattr(self, k) for k in ("hidden_dim", "bias", "cell", "activation", "layers"))
+                and net.args["output"] == self.softmax)
 
 
 def best_path(path: str) -> str:
@@ -102,15 +125,6 @@ def save(path: str, ck: Checkpoint):
                               "the previous checkpoint, if any, is unchanged") from None
 
 
-def _load_class(where: str):
-    mod, cls = where.split(":")
-    return getattr(importlib.import_module(mod), cls)
-
-
-def corrupt(path: str, what: str) -> CheckpointError:
-    return CheckpointError(f"{path}: corrupt checkpoint ({what})")
-
-
 def _string(path, z, key) -> str:
     a = z[key]
     if a.shape != () or a.dtype.kind != "U":
@@ -128,12 +142,7 @@ def _json_object(path, z, key) -> dict:
     return d
 
 
-def _task_class(kind):
-    return _load_class(TASKS[kind])
-
-
-def _read(path: str, z) -> Checkpoint:
-    """The archive's contents in the version-2 structure, before validation."""
+def _version(path: str, z) -> int:
     files = z.files
     if "format" not in files or z["format"].dtype.kind != "U" or str(z["format"]) != FORMAT_NAME:
         raise CheckpointError(f"{path}: not an rnncli checkpoint (an .npz without rnncli's keys)")
@@ -147,37 +156,53 @@ def _read(path: str, z) -> Checkpoint:
     for key in ("config", "state") + (("model", "task") if version >= 2 else ("vocab",)):
         if key not in files:
             raise corrupt(path, f"{key} is missing")
+    return version
+
+
+def _sections_v1(path: str, z):
+    """A version-1 archive's parameters, optimizer state and task section, renamed."""
+    files = z.files
+    params = {_V1_NAMES[k]: z[k] for k in _V1_NAMES if k in files}
+    opt_state = {}
+    for k in files:
+        if k.startswith("opt."):
+            slot, _, name = k[4:].partition(".")
+            opt_state[f"{slot}.{_V1_NAMES.get(name, name)}"] = z[k]
+    meta = {"kind": "lm", "splitter": _json_object(path, z, "splitter") if "splitter" in files else {}}
+    task_arrays = {k: z[k] for k in ("vocab", "val_ids", "val_offsets") if k in files}
+    return params, opt_state, meta, task_arrays
+
+
+def _read(path: str, z) -> tuple[Checkpoint, LegacyModel | None]:
+    """The archive's contents in the current structure, before validation, and what a
+    version 1-2 config said of the model (None for version 3)."""
+    version = _version(path, z)
     raw = _json_object(path, z, "config")
     cfg = Config.from_dict(raw)
-    problem = cfg.problem()
-    if problem:
-        raise corrupt(path, "config: " + problem)
+    legacy = LegacyModel(**known_fields(LegacyModel, raw)) if version < 3 else None
+    trouble = problem(cfg, RANGES) or (problem(legacy, LegacyModel.ranges) if legacy else None)
+    if trouble:
+        raise corrupt(path, "config: " + trouble)
     state = _json_object(path, z, "state")
-    problem = state_problem(state)
-    if problem:
-        raise corrupt(path, "state: " + problem)
+    trouble = state_problem(state)
+    if trouble:
+        raise corrupt(path, "state: " + trouble)
     if version == 1:
-        params = {_V1_NAMES[k]: z[k] for k in _V1_NAMES if k in files}
-        opt_state = {}
-        for k in files:
-            if k.startswith("opt."):
-                slot, _, name = k[4:].partition(".")
-                opt_state[f"{slot}.{_V1_NAMES.get(name, name)}"] = z[k]
-        meta = {"kind": "lm", "splitter": _json_object(path, z, "splitter") if "splitter" in files else {}}
-        task_arrays = {k: z[k] for k in ("vocab", "val_ids", "val_offsets") if k in files}
+        params, opt_state, meta, task_arrays = _sections_v1(path, z)
     else:
+        files = z.files
         model = _json_object(path, z, "model")
         params = {k[6:]: z[k] for k in files if k.startswith("param.")}
         opt_state = {k[4:]: z[k] for k in files if k.startswith("opt.")}
         meta = _json_object(path, z, "task")
         task_arrays = {k[5:]: z[k] for k in files if k.startswith("task.")}
     kind = meta.get("kind")
-    if not isinstance(kind, str) or kind not in TASKS:
+    if not isinstance(kind, str) or kind not in SECTIONS:
         raise CheckpointError(f"{path}: checkpoint of an unknown task {kind!r}; upgrade rnncli")
-    task = _task_class(kind).from_section(path, meta, task_arrays)
+    task = SECTIONS[kind].from_section(path, meta, task_arrays, raw if version < 3 else None)
     if version == 1:
-        model = {"vocab_size": len(task.vocab), "hidden_dim": cfg.hidden_dim, "bias": cfg.bias}  # Elman, 1 layer
-    return Checkpoint(cfg, model, params, task, state, opt_state)
+        model = {"vocab_size": len(task.vocab), "hidden_dim": legacy.hidden_dim, "bias": legacy.bias}  # Elman, 1 layer
+    return Checkpoint(cfg, model, params, task, state, opt_state), legacy
 
 
 # state key -> what it must be; other keys are kept as they are
@@ -248,7 +273,7 @@ def load(path: str) -> Checkpoint:
     try:
         npz_headers(path)  # shapes and types checked before any array is allocated
         with np.load(path, allow_pickle=False) as z:
-            ck = _read(path, z)
+            ck, legacy = _read(path, z)
     except CheckpointError:
         raise
     except NpzError as e:
@@ -264,13 +289,13 @@ def load(path: str) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg})") from None
     except (OSError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as e:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e})") from None
-    net = _validate(path, ck)
+    net = _validate(path, ck, legacy)
     # in the network's order: the global gradient norm sums in dict order
     ck.params = net.as_layout({k: ck.params[k] for k in net.shapes()}, np.dtype(ck.config.dtype))
     return ck
 
 
-def _validate(path: str, ck: Checkpoint) -> Network:
+def _validate(path: str, ck: Checkpoint, legacy: LegacyModel | None = None):
     lm = "network" not in ck.model                   # the language model's Network (else NETWORKS)
     for k, v in (ck.model.items() if lm else ()):
         t = _MODEL_TYPES.get(k)
@@ -286,12 +311,7 @@ def _validate(path: str, ck: Checkpoint) -> Network:
     missing = [k for k in want if k not in ck.params]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks parameters {', '.join(missing)}")
-    if lm:
-        consistent = (all(net.args[k] == getattr(ck.config, k) for k in ("hidden_dim", "bias", "cell", "activation",
-                                                                          "layers"))
-                      and net.args["output"] == ck.config.softmax)
-    else:
-        consistent = net.H == ck.config.hidden_dim and net.bias == ck.config.bias
+    consistent = legacy is None or legacy.agrees(net)
     ok = all(ck.params[k].shape == s for k, s in want.items()) and set(ck.params) == set(want) and consistent
     if not ok:
         raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")

@@ -1,12 +1,20 @@
-"""The one configuration object: every default lives here, the CLI maps options
-onto it, and the checkpoint stores it as JSON so a model can be rebuilt from the
-checkpoint file alone."""
+"""Training settings: the one ``Config`` of every task, with its defaults and the values
+a run can have; the CLI maps options onto it and the checkpoint stores it as JSON.
+What defines a model is not here: that is the network's constructor arguments
+(``Network.args``), and each task's data settings live with the task
+(``lm.settings.LMSettings``, ``forecast.settings.ForecastConfig``).
+
+Also here, because every task asks them alike: how a setting is named as an option
+(``as_option``), the one resume check (``check_resume``) and the one check of the
+options of the Elman cell alone (``check_rnn_cell_only``)."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .errors import DataError
 
 UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
 SENTENCE_START = "SENTENCE_START"
@@ -15,43 +23,18 @@ SPECIALS = (UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END)  # ids 0, 1, 2
 UNK_ID, START_ID, END_ID = 0, 1, 2
 N_SPECIALS = len(SPECIALS)  # regular words have ids N_SPECIALS and up
 
-SOFTMAXES = ("auto", "full", "class")   # auto: resolved by the vocabulary size (lm/prepare.py)
-# --softmax auto: the full softmax up to this many vocabulary entries, the class softmax
-# above. On 1M-token corpora with vocabularies of 100-2,000 (tinyshakespeare at 500 and
-# 2,000 words, random-RNN sources at 100 and 1,000) the full softmax reached a 0.6-6%
-# lower test perplexity, in runs that stopped early well inside 5 minutes; at 8,000 words
-# the two validate alike and the class softmax trains 6x faster (README "Class softmax").
-FULL_SOFTMAX_UP_TO = 2000
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-CELLS = ("rnn", "gru", "lstm")
-ACTIVATIONS = ("tanh", "relu")
-RECURRENT_INITS = ("uniform", "identity")
-SCHEDULES = ("halve", "mikolov", "plateau", "cosine", "linear", "constant")
+DTYPES = ("float32", "float64")
 
 
 @dataclass
 class Config:
-    # tokenizer
-    lowercase: bool = True
-    vocab_size: int = 8000          # including the three special tokens
-    encoding: str = "utf-8"
-    csv_column: str | None = None
-    sentences: str = "punkt"        # punkt | lines (every non-empty line is a sentence)
-    words: str = "treebank"         # treebank | whitespace (pre-tokenized text)
-    unk_token: str | None = None    # the corpus's own unknown-word marker, read as UNKNOWN_TOKEN
-    # model
-    cell: str = "rnn"               # the tutorial's Elman cell; gru, lstm
-    activation: str = "tanh"        # the Elman cell's nonlinearity: tanh or relu
+    """How to train, whatever the task: the model's starting point, gradient, optimizer,
+    schedule and run settings (``registry.problem`` validates one)."""
     recurrent_init: str = "uniform" # the Elman cell's W: uniform (the tutorial's) | identity (Le et al. 2015)
-    layers: int = 1
-    hidden_dim: int = 100
-    bias: bool = False              # gated cells always have gate biases
     dtype: str = "float32"
-    softmax: str = "auto"           # class (class-factored, nn/classsoftmax.py) | full (the tutorial's) | auto
-    classes: int | None = None      # class softmax: number of classes; None = about sqrt(vocab_size)
     # gradient
     bptt_truncate: int = 4          # -1: full backpropagation through time (the default for gated cells)
-    batch_size: int = 32            # sentences per update
+    batch_size: int = 32            # sentences (windows) per update
     clip: float = 5.0               # global gradient-norm bound; 0 disables
     dropout: float = 0.0            # between layers and on the hidden-to-output path
     weight_decay: float = 0.0       # L2, added to the gradient
@@ -71,11 +54,9 @@ class Config:
     patience: int = 3               # stop after this many epochs without --min-gain, best weights back; 0 = off
     # run
     epochs: int | None = None       # total epochs; None with max_time = until time is up
-    max_time: float | None = None   # seconds of training (tokenizing excluded)
+    max_time: float | None = None   # seconds of training (reading the data excluded)
     seed: int = 0
-    val_fraction: float = 0.05
     threads: int | None = None
-    extra: dict = field(default_factory=dict)  # informational (e.g. sentence splitter used)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -86,102 +67,52 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Config":
-        names = {f.name for f in dataclasses.fields(cls)}
-        # Unknown keys come from a newer minor writer; keep what we understand. A key that
+        # Unknown keys come from a newer minor writer, or are the model and data fields
+        # that checkpoints before format 3 kept here; keep what we understand. A key that
         # is missing was written before it existed: it means what the writer did then.
-        return cls(**{**WRITTEN_BEFORE, **{k: v for k, v in raw.items() if k in names}})
+        return cls(**{**WRITTEN_BEFORE, **known_fields(cls, raw)})
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
 
-    def problem(self) -> str | None:
-        """The first field whose value no run could have (a checkpoint is untrusted
-        input): wrong type, not finite, outside its range or not one of its choices."""
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            kinds = [_TYPES.get(t.strip(), object) for t in str(f.type).split("|")]
-            if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, tuple(kinds)):
-                return f"{f.name} is {v!r}, not of type {f.type}"
-            if isinstance(v, float) and not math.isfinite(v):
-                return f"{f.name} is {v!r}, not a finite number"
-            if f.name in CHOICES and v not in CHOICES[f.name]:
-                return f"{f.name} is {v!r}, not one of {', '.join(CHOICES[f.name])}"
-            lo, hi, lo_open, hi_open = RANGES.get(f.name, (None, None, False, False))
-            if v is not None and lo is not None and (v < lo or (lo_open and v == lo)):
-                return f"{f.name} is {v!r}, must be {'above' if lo_open else 'at least'} {lo}"
-            if v is not None and hi is not None and (v > hi or (hi_open and v == hi)):
-                return f"{f.name} is {v!r}, must be {'below' if hi_open else 'at most'} {hi}"
-        return None
+
+class RunSettings(NamedTuple):
+    """A run's settings as a task's ``configure`` settles them, before any data is read."""
+    train: Config       # how to train
+    data: object        # the task's data settings (lm.settings.LMSettings, forecast.settings.ForecastConfig)
+    model: dict         # the options that define the network (the task's MODEL names)
+
+
+def known_fields(cls, raw: dict) -> dict:
+    """The entries of ``raw`` that name a field of the dataclass ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in raw.items() if k in names}
+
+
+def split_by(given: dict, *names) -> tuple[dict, ...]:
+    """Options by where they belong: one dict per collection of ``names`` (a dataclass's
+    fields, a task's model options), in order."""
+    parts = tuple({} for _ in names)
+    for k, v in given.items():
+        i = next((i for i, n in enumerate(names) if k in n), None)
+        if i is None:
+            raise TypeError(f"no setting is called {k!r}")
+        parts[i][k] = v
+    return parts
 
 
 # Fields whose default changed after checkpoints without them were written: the value
-# such a checkpoint's run had (checkpoints from before the class softmax was the default,
-# and from before weight averaging existed).
-WRITTEN_BEFORE = {"softmax": "full", "average": 0.0}
+# such a checkpoint's run had (from before weight averaging existed).
+WRITTEN_BEFORE = {"average": 0.0}
 
-_TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict, "None": type(None)}
-CHOICES = {"dtype": ("float32", "float64"), "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES,
-           "recurrent_init": RECURRENT_INITS}
 # (low, high, low end open, high end open): the values a run can have, as the CLI's options allow
-RANGES = {"vocab_size": (N_SPECIALS + 1, None, False, False), "hidden_dim": (1, None, False, False),
-          "bptt_truncate": (-1, None, False, False), "batch_size": (1, None, False, False),
+RANGES = {"bptt_truncate": (-1, None, False, False), "batch_size": (1, None, False, False),
           "clip": (0, None, False, False), "dropout": (0, 1, False, True), "weight_decay": (0, None, False, False),
           "lr": (0, None, True, False), "momentum": (0, 1, False, True), "beta1": (0, 1, False, True),
           "beta2": (0, 1, False, True), "eps": (0, None, True, False), "decay": (0, 1, False, True),
           "lr_factor": (0, 1, True, True), "min_gain": (0, None, False, False), "patience": (0, None, False, False),
           "epochs": (1, None, False, False), "max_time": (0, None, True, False), "seed": (0, None, False, False),
-          "val_fraction": (0, 0.5, False, False), "threads": (1, None, False, False)}
-
-# Options that define the model or its tokenization: resuming with a different value
-# would silently train something else, so it is refused.
-MODEL_DEFINING = ("lowercase", "vocab_size", "cell", "activation", "layers", "hidden_dim", "bias", "csv_column",
-                  "softmax", "classes", "sentences", "words", "unk_token")
-
-# ------------------------------------------------------------------ forecasting
-
-DECODER_TRAINING = ("teacher", "free")
-
-# `rnn forecast train`'s recipe: the Config fields whose defaults differ from the
-# language model's (see the README's forecasting section for how they were chosen).
-FORECAST_TRAINING = {"cell": "gru", "hidden_dim": 64, "bias": True, "bptt_truncate": -1, "batch_size": 64,
-                     "lr": 0.002, "patience": 4, "average": 0.995}
-
-
-@dataclass
-class ForecastConfig:
-    """The data settings of `rnn forecast train`, kept in the checkpoint's task section
-    (forecast.task.ForecastData) so predict and eval read new data the same way."""
-    time: list = field(default_factory=list)        # time column(s)
-    targets: list = field(default_factory=list)
-    features: list | None = None                    # None: every other column (series.read_csv)
-    history: int = 0                                # encoder steps
-    horizon: int = 0                                # decoder steps
-    missing: str = "ffill"                          # series.FILL_METHODS
-    calendar: bool | None = None                    # hour-of-day and day-of-week inputs, known ahead;
-                                                    # None: on for dates/times with a step under a week
-    season: int | None = None                       # seasonal naive's season; None: inferred
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    sort: bool = False                              # sort rows by time instead of refusing a file out of order
-    encoding: str = "utf-8"
-    decoder_training: str = "free"                  # DECODER_TRAINING
-    attention: bool = False                         # the decoder attends to the encoder's states
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ForecastConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def replace(self, **changes) -> "ForecastConfig":
-        return dataclasses.replace(self, **changes)
-
-
-# Forecast settings that define the model or its inputs: refused on --resume if different.
-FORECAST_DEFINING = ("time", "targets", "features", "history", "horizon", "missing", "calendar",
-                     "val_fraction", "test_fraction", "attention")
+          "threads": (1, None, False, False)}
 
 
 def as_option(name, value):
@@ -193,3 +124,32 @@ def as_option(name, value):
     if isinstance(value, list):
         value = ",".join(value)
     return f"--{opt} {value}" if value is not None else f"no --{opt}"
+
+
+def check_resume(given: dict, trained: dict, resume: str, described: dict | None = None):
+    """Resuming with an option that defines the model or its data at another value than
+    the checkpoint's would silently train something else: refused. ``trained`` maps
+    each such option (the task's, in the order they are checked) to the checkpoint's
+    value; ``described`` words a value otherwise than as the option it was trained with."""
+    for k, was in trained.items():
+        if k in given and given[k] != was:
+            said = (described or {}).get(k) or f"trained with {as_option(k, was)}"
+            raise DataError(f"{as_option(k, given[k])} contradicts the checkpoint {resume} ({said}); "
+                            f"drop the option or start a new run")
+
+
+# Options of the Elman cell alone, with the value that leaves them unused.
+RNN_CELL_ONLY = {"recurrent_init": "uniform", "activation": "tanh"}
+
+
+def check_rnn_cell_only(cell: str, options: dict, with_values: bool = True):
+    """Refuse an option of the Elman cell alone given with another cell. The language
+    model names the option's value and --cell (``with_values``), forecasting the
+    option and the cell."""
+    if cell == "rnn":
+        return
+    for name, unused in RNN_CELL_ONLY.items():
+        if options.get(name, unused) != unused:
+            if with_values:
+                raise DataError(f"{as_option(name, options[name])} applies to the rnn cell only, not --cell {cell}")
+            raise DataError(f"--{name.replace('_', '-')} applies to the rnn cell only, not {cell}")

@@ -7,3 +7,11 @@ class DataError(Exception):
 
     def __init__(self, message: str, source: str | None = None):
         super().__init__(f"{source}: {message}" if source else message)
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used, worded as one line naming the file."""
+
+
+def corrupt(path: str, what: str) -> CheckpointError:
+    return CheckpointError(f"{path}: corrupt checkpoint ({what})")

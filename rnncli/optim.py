@@ -175,6 +175,9 @@ class Optimizer:
                 p -= tmp
 
 
+SCHEDULES = ("halve", "mikolov", "plateau", "cosine", "linear", "constant")   # Schedule's kinds
+
+
 class Schedule:
     """Learning rate over training.
 

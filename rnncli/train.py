@@ -372,31 +372,6 @@ class Trainer:
                                  f"model; stopping; the last checkpoint {self.output} is unchanged")
 
 
-def starting_point(net, cfg: Config, ck, note=lambda msg: None):
-    """(params, state, optimizer state) to train from: a resumed checkpoint's (the
-    optimizer's state starts afresh when --optimizer changed, the schedule when
-    --lr-schedule changed, and a changed --lr replaces the rate it had reached) or a
-    new initialisation."""
-    if ck is None:
-        return net.init(np.random.default_rng(cfg.seed), cfg.dtype, cfg.recurrent_init), None, None
-    opt_state = ck.opt_state
-    if ck.config.optimizer != cfg.optimizer:
-        opt_state = {}
-        note(f"note: optimizer changed from {ck.config.optimizer} to {cfg.optimizer}; its state starts afresh")
-    state = ck.state
-    sched = (state or {}).get("schedule")
-    # the stored schedule holds the rate it had reached; a --lr or --lr-schedule given on
-    # resume that differs from the checkpoint's says the user wants another one from here
-    if sched and ck.config.lr_schedule != cfg.lr_schedule:
-        state = {k: v for k, v in state.items() if k != "schedule"}
-        note(f"note: learning-rate schedule changed from {ck.config.lr_schedule} to {cfg.lr_schedule}; "
-             f"it starts afresh at --lr {cfg.lr:g}")
-    elif sched and ck.config.lr != cfg.lr:
-        state = dict(state, schedule=dict(sched, lr=cfg.lr))
-        note(f"note: --lr {cfg.lr:g} replaces the rate the checkpoint's schedule had reached ({sched['lr']:g})")
-    return net.as_layout(ck.params, np.dtype(cfg.dtype)), state, opt_state
-
-
 def flat_zeros_like(net, params: dict, extra: int = 0):
     """Zeroed gradients shaped and laid out like ``params``, all views into one flat
     buffer (returned too, with ``extra`` more slots at its end) so a communicator can

@@ -13,6 +13,7 @@ from rnncli import checkpoint
 from rnncli.cli import main
 from rnncli.config import SPECIALS, Config
 from rnncli.batching import Encoded
+from rnncli.lm.settings import LMSettings
 from rnncli.lm.task import LMData
 from rnncli.lm.vocab import Vocab
 
@@ -98,7 +99,7 @@ def make_checkpoint(path, words, U, V, W, val_sents=None, b=None, c=None, config
     if bias:
         params["b"] = np.asarray(b, np.float64)
         params["c"] = np.asarray(c, np.float64)
-    cfg = config or Config(hidden_dim=H, vocab_size=C, dtype="float64", bias=bias, softmax="full")
+    cfg = config or Config(dtype="float64")
     val = None
     if val_sents is not None:
         sents = [np.asarray(s, np.int32) for s in val_sents]
@@ -107,8 +108,8 @@ def make_checkpoint(path, words, U, V, W, val_sents=None, b=None, c=None, config
         val = Encoded(np.concatenate(sents), starts, lens)
     model = {"vocab_size": C, "hidden_dim": H, "bias": bias}
     names = {"U": "layer0.U", "V": "out.V", "W": "layer0.W", "b": "layer0.b", "c": "out.c"}
-    ck = checkpoint.Checkpoint(cfg, model, {names[k]: v for k, v in params.items()}, LMData(vocab, val, {}),
-                               state or {})
+    ck = checkpoint.Checkpoint(cfg, model, {names[k]: v for k, v in params.items()},
+                               LMData(vocab, val, {}, LMSettings(vocab_size=C)), state or {})
     checkpoint.save(str(path), ck)
     return path
 

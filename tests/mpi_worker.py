@@ -10,10 +10,10 @@ import sys
 
 import numpy as np
 
-from rnncli.config import OPTIMIZERS
 from rnncli.dist import connect
 from rnncli.lm import shard
-from rnncli.lm.prepare import prepare_training
+from rnncli.lm.prepare import configure, prepare_training
+from rnncli.registry import OPTIMIZERS
 from rnncli.train import Hooks, ReplicasDiffer, Trainer, flat_zeros_like
 
 
@@ -59,7 +59,7 @@ def main(outdir, files):
     # each rank reads its own share; the vocabulary must come out identical
     lay = shard.Layout(files)
     cuts = lay.cuts(comm.size)
-    setup = prepare_training(files, [], dict(GIVEN), None, None, False, None, Quiet(), comm=comm)
+    setup = prepare_training(files, [], configure(dict(GIVEN)), None, False, None, Quiet(), comm=comm)
     share = [cuts[comm.rank], cuts[comm.rank + 1]]
     out["shares"] = comm.allgather(share)
     out["vocabs"] = comm.allgather(setup.task.data.vocab.words)
@@ -70,14 +70,15 @@ def main(outdir, files):
 
     # one epoch (a few steps) per optimizer, float64: compared with one process in the test
     for opt in OPTIMIZERS:
-        s = prepare_training(files, [], dict(GIVEN, optimizer=opt), None, None, False, None, Quiet(), comm=comm)
+        s = prepare_training(files, [], configure(dict(GIVEN, optimizer=opt)), None, False, None, Quiet(),
+                             comm=comm)
         Trainer(s.cfg, s.net, s.params, s.task, os.path.join(outdir, f"{opt}.npz"), save_best=False,
                 comm=comm).run()
         if comm.rank == 0:
             np.savez(os.path.join(outdir, f"{opt}.params.npz"), **s.params)
 
     # one rank's parameters nudged after the first step: the epoch-end checksum must see it
-    s = prepare_training(files, [], dict(GIVEN), None, None, False, None, Quiet(), comm=comm)
+    s = prepare_training(files, [], configure(dict(GIVEN)), None, False, None, Quiet(), comm=comm)
     nudged = []
 
     def nudge(*_):

@@ -1,7 +1,8 @@
-"""Checkpoints across versions and cells: a version-1 file written by rnncli 0.1 (kept
-as a fixture with the figures that version printed for it) loads and gives the same
-results; every command works with every cell and layer count; a gated run resumes
-bitwise and survives Ctrl-C."""
+"""Checkpoints across versions and cells: a version-1 file written by rnncli 0.1 and
+version-2 files (a language model and a forecaster; their config also held the model's
+arguments and the tokenizer settings) kept as fixtures with what the version that wrote
+them printed for them load and give the same results; every command works with every
+cell and layer count; a gated run resumes bitwise and survives Ctrl-C."""
 import json
 import os
 
@@ -57,15 +58,115 @@ def test_version_1_checkpoint_info_and_structure(capsys):
     assert set(ck.opt_state) == {f"{s}.{k}" for s in "mv" for k in ck.params}
 
 
-def test_version_1_checkpoint_resumes_and_is_rewritten_as_version_2(capsys, tmp_path):
+def test_version_1_checkpoint_resumes_and_is_rewritten_in_the_current_format(capsys, tmp_path):
     corpus = write_corpus(tmp_path / "c.txt", CORPUS * 3)
     out = tmp_path / "r.npz"
     r = rnn(capsys, "train", corpus, "--resume", V1, "-o", out, "--epochs", "3", "-q")
     assert r.code == 0, r
     with np.load(out) as z:
-        assert int(z["format_version"]) == checkpoint.FORMAT_VERSION == 2
+        assert int(z["format_version"]) == checkpoint.FORMAT_VERSION == 3
     ck = checkpoint.load(str(out))
     assert ck.state["epoch"] == 3 and ck.task.vocab.words == checkpoint.load(V1).task.vocab.words
+
+
+# ------------------------------------------------------------------ version 2 (written before format 3)
+
+V2_LM, V2_FORECAST = os.path.join(FIXTURES, "v2_lm.npz"), os.path.join(FIXTURES, "v2_forecast.npz")
+V2_SERIES, V2_HELD = os.path.join(FIXTURES, "v2_series.csv"), os.path.join(FIXTURES, "v2_held.txt")
+
+
+def v2_expected():
+    """What rnncli printed for the version-2 fixtures (v2_expected.jsonl: info --json, eval
+    --json of the stored and of v2_held.txt, generate, forecast eval and predict --json;
+    v2_info.txt: info), by the rnncli that wrote them (main at 031826d), with
+      rnn train TEXT --sentences lines --words whitespace --no-lowercase --unk-token '<unk>'
+          --vocab-size 60 --hidden-dim 4 --softmax class --classes 4 --cell gru --bias --epochs 2
+          --seed 5 --val-fraction 0.1 -o v2_lm.npz   (TEXT: 120 lines of data/corpus.txt)
+      rnn forecast train v2_series.csv --target demand --history 8 --horizon 3 --hidden-dim 4
+          --attention --cell lstm --decoder-training teacher --epochs 2 --seed 5 -o v2_forecast.npz"""
+    with open(os.path.join(FIXTURES, "v2_expected.jsonl")) as f:
+        info, stored, held, gen, feval, fpredict = [json.loads(line) for line in f]
+    with open(os.path.join(FIXTURES, "v2_info.txt")) as f:
+        text = f.read()
+    return info, stored, held, gen, feval, fpredict, text
+
+
+def same(got, want, path=""):
+    """Equal, floats to 1e-9 relative."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (path, sorted(got), sorted(want))
+        for k in want:
+            same(got[k], want[k], f"{path}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want)):
+            same(g, w, f"{path}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (path, got, want)
+    else:
+        assert got == want, (path, got, want)
+
+
+def test_version_2_language_model_gives_what_its_writer_printed(capsys):
+    info, stored, held, gen, *_, text = v2_expected()
+    r = rnn(capsys, "info", "-m", V2_LM, "--json")
+    assert r.code == 0, r
+    same(dict(json.loads(r.out), model="v2_lm.npz"), info)
+    r = rnn(capsys, "info", "-m", V2_LM)
+    assert r.code == 0 and r.out.replace(V2_LM, "v2_lm.npz") == text, r
+    for args, want in ((["eval", "-m", V2_LM], stored), (["eval", "-m", V2_LM, V2_HELD, "--no-cache"], held)):
+        r = rnn(capsys, *args, "--json", "--threads", "1", "-q")
+        assert r.code == 0, r
+        got = json.loads(r.out)
+        same({k: v for k, v in got.items() if k not in ("seconds", "tokens_per_s")}, want)
+    r = rnn(capsys, "generate", "-m", V2_LM, "-n", "3", "--seed", "1", "--json", "--prefix", "The <unk> cat")
+    assert r.code == 0, r
+    same(json.loads(r.out), gen)
+
+
+def test_version_2_language_model_keeps_its_settings_on_resume(capsys, tmp_path):
+    """Its tokenizer settings were in the config: read from there, they are the ones a
+    resumed run must keep and the ones it writes into the task section."""
+    ck = checkpoint.load(V2_LM)
+    s = ck.task.settings
+    assert (s.lowercase, s.sentences, s.words, s.unk_token, s.vocab_size, s.val_fraction) == \
+        (False, "lines", "whitespace", "<unk>", 60, 0.1)
+    assert ck.model["cell"] == "gru" and ck.model["output"] == "class" and ck.model["classes"] == 4
+    out = tmp_path / "r.npz"
+    r = rnn(capsys, "train", V2_HELD, "--resume", V2_LM, "-o", out, "--sentences", "punkt", "-q")
+    assert_user_error(r, "--sentences punkt contradicts the checkpoint", "(trained with --sentences lines)")
+    r = rnn(capsys, "train", V2_HELD, "--resume", V2_LM, "-o", out, "--hidden-dim", "5", "-q")
+    assert_user_error(r, "--hidden-dim 5 contradicts the checkpoint", "(trained with --hidden-dim 4)")
+    r = rnn(capsys, "train", V2_HELD, "--resume", V2_LM, "-o", out, "--epochs", "3", "-q", "--no-cache")
+    assert r.code == 0, r
+    with np.load(out) as z:
+        assert int(z["format_version"]) == 3 and "hidden_dim" not in json.loads(str(z["config"]))
+        assert json.loads(str(z["task"]))["settings"] == dict(ck.task.settings.to_dict())
+    again = checkpoint.load(str(out))
+    assert again.task.settings == ck.task.settings and again.model == ck.model and again.state["epoch"] == 3
+
+
+def test_version_2_forecaster_gives_what_its_writer_printed(capsys, tmp_path):
+    *_, feval, fpredict, _ = v2_expected()
+    drop = ("model", "data")
+    r = rnn(capsys, "forecast", "eval", "-m", V2_FORECAST, V2_SERIES, "--json", "--threads", "1", "-q")
+    assert r.code == 0, r
+    same({k: v for k, v in json.loads(r.out).items() if k not in drop},
+         {k: v for k, v in feval.items() if k not in drop})
+    r = rnn(capsys, "forecast", "predict", "-m", V2_FORECAST, V2_SERIES, "--json", "--threads", "1", "-q")
+    assert r.code == 0, r
+    same({k: v for k, v in json.loads(r.out).items() if k not in drop},
+         {k: v for k, v in fpredict.items() if k not in drop})
+    ck = checkpoint.load(V2_FORECAST)
+    assert ck.model["attention"] is True and ck.model["cell"] == "lstm" and ck.task.settings.history == 8
+    r = rnn(capsys, "forecast", "train", V2_SERIES, "--resume", V2_FORECAST, "-o", tmp_path / "f.npz", "--no-attention",
+            "-q")
+    assert_user_error(r, "--no-attention contradicts the checkpoint", "(trained with --attention)")
+    r = rnn(capsys, "forecast", "train", V2_SERIES, "--resume", V2_FORECAST, "-o", tmp_path / "f.npz", "--epochs",
+            "3", "-q")
+    assert r.code == 0, r
+    again = checkpoint.load(str(tmp_path / "f.npz"))
+    assert again.model == ck.model and again.task.settings == ck.task.settings and again.state["epoch"] == 3
 
 
 # ------------------------------------------------------------------ every command, every cell
@@ -81,7 +182,7 @@ def test_every_command_with_every_cell(capsys, tmp_path, cell):
             "-q", *cell)
     assert r.code == 0, r
     ck = checkpoint.load(str(m))
-    assert ck.model["cell"] == cell[1] and ck.config.cell == cell[1]
+    assert ck.model["cell"] == cell[1]
     assert ck.config.bptt_truncate == (-1 if cell[1] != "rnn" and "--bptt-truncate" not in cell else
                                        ck.config.bptt_truncate)
     r = rnn(capsys, "eval", "-m", m, corpus, "--json", "-q")

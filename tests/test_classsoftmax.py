@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from rnncli import checkpoint
+from rnncli import checkpoint, registry
 from rnncli.batching import Encoded, pack
-from rnncli.config import END_ID, OPTIMIZERS, START_ID, UNK_ID, Config
+from rnncli.config import END_ID, START_ID, UNK_ID, Config
 from rnncli.lm.generate import sample
 from rnncli.lm.task import LanguageModel, LMData
 from rnncli.nn.classsoftmax import ClassSoftmax, default_classes, frequency_classes
@@ -296,29 +296,30 @@ def test_class_map_is_not_a_parameter():
 # ------------------------------------------------------------------ training and checkpoints
 
 
-def class_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, name="m.npz", net=None):
+def class_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, name="m.npz", net=None, classes=4,
+                  bias=False):
+    """A Trainer of a class-softmax Network(C, 8, bias=bias) of ``classes`` classes (or ``net``)."""
     enc, vocab = toy_corpus()
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
     if net is None:
         counts = np.bincount(train.ids, minlength=len(vocab))
-        net = Network(len(vocab), cfg.hidden_dim, bias=cfg.bias, output="class", classes=cfg.classes,
-                      class_of=frequency_classes(counts, cfg.classes))
+        net = Network(len(vocab), 8, bias=bias, output="class", classes=classes,
+                      class_of=frequency_classes(counts, classes))
     if params is None:
         params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
     task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
     return Trainer(cfg, net, params, task, str(tmp_path / name), state, opt_state)
 
 
-@pytest.mark.parametrize("opt", OPTIMIZERS)
+@pytest.mark.parametrize("opt", registry.OPTIMIZERS)
 def test_each_optimizer_lowers_loss_and_resume_equals_uninterrupted(tmp_path, opt):
     lr = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}[opt]
-    cfg = small_cfg(optimizer=opt, lr=lr, epochs=3, dropout=0.2, bias=True, softmax="class", classes=5,
-                    bptt_truncate=-1)
-    full = class_trainer(tmp_path, cfg, name="full.npz")
+    cfg = small_cfg(optimizer=opt, lr=lr, epochs=3, dropout=0.2, bptt_truncate=-1)
+    full = class_trainer(tmp_path, cfg, name="full.npz", classes=5, bias=True)
     before = full.validation_loss()
     full.run()
     assert full.validation_loss() < before - 0.2
-    class_trainer(tmp_path, cfg.replace(epochs=1), name="part.npz").run()
+    class_trainer(tmp_path, cfg.replace(epochs=1), name="part.npz", classes=5, bias=True).run()
     ck = checkpoint.load(str(tmp_path / "part.npz"))
     assert ck.model["output"] == "class" and ck.model["class_of"] == full.net.args["class_of"]
     assert not any("class_of" in k for k in list(ck.params) + list(ck.opt_state))
@@ -330,8 +331,8 @@ def test_each_optimizer_lowers_loss_and_resume_equals_uninterrupted(tmp_path, op
 
 
 def test_corrupt_class_map_is_refused(tmp_path):
-    cfg = small_cfg(softmax="class", classes=4, epochs=1)
-    class_trainer(tmp_path, cfg).run()
+    cfg = small_cfg(epochs=1)
+    class_trainer(tmp_path, cfg, classes=4).run()
     path = str(tmp_path / "m.npz")
     with np.load(path, allow_pickle=False) as z:
         arrays = dict(z)
@@ -371,8 +372,8 @@ def class_checkpoint(path, C=15, H=6, K=4, bias=False, seed=0, scale=0.6, val_se
         lens = np.array([len(s) for s in val_sents], np.int32)
         val = Encoded(np.concatenate(val_sents).astype(np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64),
                       lens)
-    cfg = Config(hidden_dim=H, vocab_size=C, dtype="float64", bias=bias, softmax="class", classes=K)
-    checkpoint.save(str(path), checkpoint.Checkpoint(cfg, net.args, p, LMData(Vocab(list(SPECIALS) + words), val, {})))
+    checkpoint.save(str(path), checkpoint.Checkpoint(Config(dtype="float64"), net.args, p,
+                                                     LMData(Vocab(list(SPECIALS) + words), val, {})))
     return tutorial_names(p), cmap, words
 
 
@@ -456,7 +457,7 @@ def test_every_command_with_class_softmax(capsys, tmp_path):
     r = rnn(capsys, "train", corpus, "-o", m, "--bias", "--dropout", "0.2", "--bptt-truncate", "-1", *args)
     assert r.code == 0, r
     ck = checkpoint.load(str(m))
-    assert ck.config.softmax == "class" and ck.config.classes == 3 and ck.model["classes"] == 3
+    assert ck.model["output"] == "class" and ck.model["classes"] == 3
     assert {"out.Vk", "out.ck"} <= set(ck.params)
     r = rnn(capsys, "train", corpus, "--resume", m, "-o", m, "--epochs", "3", "-q")
     assert r.code == 0, r
@@ -481,7 +482,7 @@ def test_every_command_with_class_softmax(capsys, tmp_path):
             "-q", "--softmax", "class")                 # default classes: about sqrt(C)
     assert r.code == 0, r
     ck2 = checkpoint.load(str(tmp_path / "m2.npz"))
-    assert ck2.model["classes"] == default_classes(len(ck2.task.vocab)) == ck2.config.classes
+    assert ck2.model["classes"] == default_classes(len(ck2.task.vocab))
 
 
 def test_class_options_refused_where_they_contradict(capsys, tmp_path):
@@ -526,18 +527,17 @@ def test_softmax_auto_by_vocabulary_size_and_older_checkpoints_stay_full():
     """The default output layer is auto: full up to FULL_SOFTMAX_UP_TO vocabulary entries,
     class above; a stored config without a softmax entry was written when the full
     softmax was the default, and means it (tests/fixtures/v1_model.npz)."""
-    from rnncli.config import FULL_SOFTMAX_UP_TO
-    from rnncli.lm.prepare import network_for, resolved_softmax
-    assert Config().softmax == "auto"
+    from rnncli.lm.prepare import network_for
+    from rnncli.lm.settings import FULL_SOFTMAX_UP_TO, MODEL, resolved_softmax
+    assert MODEL["softmax"] == "auto"
     n = FULL_SOFTMAX_UP_TO
     assert resolved_softmax("auto", n) == "full" and resolved_softmax("auto", n + 1) == "class"
     assert resolved_softmax("class", 10) == "class" and resolved_softmax("full", 10 * n) == "full"
-    assert network_for(Config(), n).args["output"] == "full"
-    assert network_for(Config(), n + 1).args["output"] == "class"
-    assert Config.from_json("{}").softmax == "full" and Config.from_dict({"hidden_dim": 3}).softmax == "full"
+    assert network_for(MODEL, n).args["output"] == "full"
+    assert network_for({}, n + 1).args["output"] == "class"
     assert Config.from_json(Config().to_json()) == Config()
     ck = checkpoint.load(os.path.join(os.path.dirname(__file__), "fixtures", "v1_model.npz"))
-    assert ck.config.softmax == "full" and ck.network().args["output"] == "full"
+    assert "output" not in ck.model and ck.network().args["output"] == "full"
 
 
 def test_cli_softmax_auto_is_stored_resolved(tmp_path, capsys, isolated_cache):
@@ -545,14 +545,14 @@ def test_cli_softmax_auto_is_stored_resolved(tmp_path, capsys, isolated_cache):
     small vocabulary gets the full softmax, one over FULL_SOFTMAX_UP_TO entries the class
     softmax; --classes alone asks for the class softmax; an explicit --softmax auto on
     resume agrees with the checkpoint's resolved layer."""
-    from rnncli.config import FULL_SOFTMAX_UP_TO
+    from rnncli.lm.settings import FULL_SOFTMAX_UP_TO
     small = write_corpus(tmp_path / "small.txt")
     common = ["--hidden-dim", "4", "--epochs", "1", "-q", "--sentences", "lines", "--words", "whitespace"]
     assert rnn(capsys, "train", small, "-o", tmp_path / "s.npz", *common).code == 0
-    assert checkpoint.load(str(tmp_path / "s.npz")).config.softmax == "full"
+    assert checkpoint.load(str(tmp_path / "s.npz")).model["output"] == "full"
     assert rnn(capsys, "train", small, "-o", tmp_path / "k.npz", "--classes", "3", *common).code == 0
     ck = checkpoint.load(str(tmp_path / "k.npz"))
-    assert ck.config.softmax == "class" and ck.network().args["output"] == "class"
+    assert ck.model["output"] == "class" and ck.network().args["output"] == "class"
     assert rnn(capsys, "train", small, "--resume", tmp_path / "s.npz", "-o", tmp_path / "s2.npz", "--softmax", "auto",
                "--epochs", "2", "-q").code == 0
     rng = np.random.default_rng(0)
@@ -563,4 +563,4 @@ def test_cli_softmax_auto_is_stored_resolved(tmp_path, capsys, isolated_cache):
     r = rnn(capsys, "train", big, "-o", tmp_path / "b.npz", "--vocab-size", FULL_SOFTMAX_UP_TO + 100, *common)
     assert r.code == 0, r
     ck = checkpoint.load(str(tmp_path / "b.npz"))
-    assert len(ck.task.vocab) == FULL_SOFTMAX_UP_TO + 100 and ck.config.softmax == "class"
+    assert len(ck.task.vocab) == FULL_SOFTMAX_UP_TO + 100 and ck.model["output"] == "class"

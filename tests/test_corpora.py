@@ -18,11 +18,11 @@ import pytest
 
 from rnncli import checkpoint, fileio
 from rnncli.cli.display import Progress
-from rnncli.config import Config
 from rnncli.errors import DataError
 from rnncli.lm import corpus as lmcorpus
 from rnncli.lm import corpusfile, sources, splitting, tokenizer
 from rnncli.lm import vocab as vocabulary
+from rnncli.lm.settings import LMSettings
 
 from .helpers import (REPO, SHARED_NLTK, TINY, assert_user_error, isolated_cache, rnn,  # noqa: F401
                       rnn_proc, write_corpus)
@@ -116,7 +116,7 @@ def test_streaming_path_equals_in_memory_path_on_the_bundled_corpus(punkt_tab, t
     for block, workers in ((8192, 2),):
         monkeypatch.setattr(sources, "BLOCK", block)
         monkeypatch.setattr(os, "cpu_count", lambda: workers)
-        got, meta, hit = lmcorpus.read_tokens([BUNDLED], Config(), None, True, str(tmp_path / f"c{block}"), prog)
+        got, meta, hit = lmcorpus.read_tokens([BUNDLED], LMSettings(), None, True, str(tmp_path / f"c{block}"), prog)
         assert not hit and meta["kind"] == sp.kind
         assert sentences_of(got) == sentences_of(want)
         assert got.words == want.words
@@ -144,8 +144,8 @@ def test_stdin_streams_and_is_read_twice_for_the_punkt_sample(tmp_path, monkeypa
         buffer = io.BytesIO(text.encode())
     monkeypatch.setattr(sys, "stdin", Stdin)
     prog = Progress(True)
-    a, ma, _ = lmcorpus.read_tokens(["-"], Config(), None, True, str(tmp_path / "c"), prog)
-    b, mb, _ = lmcorpus.read_tokens([str(f)], Config(), None, False, None, prog)
+    a, ma, _ = lmcorpus.read_tokens(["-"], LMSettings(), None, True, str(tmp_path / "c"), prog)
+    b, mb, _ = lmcorpus.read_tokens([str(f)], LMSettings(), None, False, None, prog)
     assert ma == mb and ma["kind"] == "trained"
     assert sentences_of(a) == sentences_of(b) and a.n_sentences > 1000
 
@@ -353,7 +353,8 @@ def test_lines_whitespace_unk_round_trip(capsys, tmp_path):
     r = rnn(capsys, "train", corpus, "-o", model, *opts, "--hidden-dim", "4", "--epochs", "1", "-q")
     assert r.code == 0, r
     ck = checkpoint.load(str(model))
-    assert (ck.config.sentences, ck.config.words, ck.config.unk_token) == ("lines", "whitespace", "<unk>")
+    st = ck.task.settings
+    assert (st.sentences, st.words, st.unk_token) == ("lines", "whitespace", "<unk>")
     assert "<unk>" not in ck.task.vocab.words and "'s" in ck.task.vocab.words and "mr." in ck.task.vocab.words
     # eval applies the stored settings: 2 sentences, <unk> and zebra are the unknown words
     r = rnn(capsys, "eval", "-m", model, "--json", "-q", test)
@@ -392,7 +393,7 @@ def test_lines_whitespace_unk_round_trip(capsys, tmp_path):
     assert r.code == 0, r
     r = rnn(capsys, "train", tmp_path / "c.npz", "-o", tmp_path / "m2.npz", "--hidden-dim", "4", "--epochs", "1", "-q")
     assert r.code == 0, r
-    assert checkpoint.load(str(tmp_path / "m2.npz")).config.words == "whitespace"
+    assert checkpoint.load(str(tmp_path / "m2.npz")).task.settings.words == "whitespace"
 
 
 @pytest.mark.parametrize("value", ["", " ", "a b"])
@@ -588,11 +589,13 @@ def test_cache_key_includes_the_encoding(tmp_path):
     f = tmp_path / "greek.txt"
     f.write_bytes(b"The caf\xe9 is open. The cat sat there.\n")
     prog = Progress(True)
-    a, _, hit_a = lmcorpus.read_tokens([str(f)], Config(encoding="latin-1"), None, True, str(tmp_path / "c"), prog)
-    b, _, hit_b = lmcorpus.read_tokens([str(f)], Config(encoding="iso8859-7"), None, True, str(tmp_path / "c"), prog)
+    a, _, hit_a = lmcorpus.read_tokens([str(f)], LMSettings(encoding="latin-1"), None, True, str(tmp_path / "c"),
+                                       prog)
+    b, _, hit_b = lmcorpus.read_tokens([str(f)], LMSettings(encoding="iso8859-7"), None, True, str(tmp_path / "c"),
+                                       prog)
     assert not hit_a and not hit_b
     assert "café" in a.words and "cafι" in b.words
-    assert lmcorpus.read_tokens([str(f)], Config(encoding="latin-1"), None, True, str(tmp_path / "c"), prog)[2]
+    assert lmcorpus.read_tokens([str(f)], LMSettings(encoding="latin-1"), None, True, str(tmp_path / "c"), prog)[2]
 
 
 def test_cache_key_includes_the_new_settings(tmp_path):
@@ -600,7 +603,7 @@ def test_cache_key_includes_the_new_settings(tmp_path):
     prog = Progress(True)
     seen = set()
     for kw in ({}, {"sentences": "lines"}, {"words": "whitespace"}, {"unk_token": "<unk>"}):
-        _, _, hit = lmcorpus.read_tokens([str(f)], Config(**kw), None, True, str(tmp_path / "c"), prog)
+        _, _, hit = lmcorpus.read_tokens([str(f)], LMSettings(**kw), None, True, str(tmp_path / "c"), prog)
         assert not hit
         seen.add(len(os.listdir(tmp_path / "c")))
     assert seen == {1, 2, 3, 4}
@@ -622,9 +625,10 @@ def test_large_ids_live_in_files_that_are_memory_mapped(tmp_path, monkeypatch):
     f = tmp_path / "c.txt"
     f.write_text("\n".join(simple_sentences(3000)))
     prog = Progress(True)
-    t, _, _ = lmcorpus.read_tokens([str(f)], Config(sentences="lines"), None, True, str(tmp_path / "c"), prog)
+    t, _, _ = lmcorpus.read_tokens([str(f)], LMSettings(sentences="lines"), None, True, str(tmp_path / "c"), prog)
     assert mapped(t.ids)                            # spilled while tokenizing
-    hit, _, was_hit = lmcorpus.read_tokens([str(f)], Config(sentences="lines"), None, True, str(tmp_path / "c"), prog)
+    hit, _, was_hit = lmcorpus.read_tokens([str(f)], LMSettings(sentences="lines"), None, True,
+                                           str(tmp_path / "c"), prog)
     assert was_hit and mapped(hit.ids) and mapped(hit.lengths)
     np.testing.assert_array_equal(hit.ids, t.ids)
     vocab, _, _ = vocabulary.build_vocab(t, 100)
@@ -670,7 +674,7 @@ def test_progress_shows_megabytes_and_words_per_second(tmp_path):
 
         def note(self, msg):
             pass
-    lmcorpus.read_tokens([str(f)], Config(sentences="lines"), None, False, None, Prog())
+    lmcorpus.read_tokens([str(f)], LMSettings(sentences="lines"), None, False, None, Prog())
     tok = [b for b in bars if b.kw["desc"] == "tokenizing"][0]
     assert tok.kw["unit"] == "B" and tok.kw["unit_scale"] and tok.n == os.path.getsize(f)
     assert tok.postfix.endswith("words/s")

@@ -17,7 +17,8 @@ from rnncli.cli.display import Progress
 from rnncli.lm import corpus as lmcorpus
 from rnncli.lm import corpusfile, sources, splitting, tokenizer
 from rnncli.lm import vocab as vocabulary
-from rnncli.config import END_ID, SPECIALS, START_ID, UNK_ID, Config
+from rnncli.config import END_ID, SPECIALS, START_ID, UNK_ID
+from rnncli.lm.settings import LMSettings
 
 from .helpers import CORPUS, SHARED_NLTK, TINY, isolated_cache, rnn, write_corpus  # noqa: F401
 
@@ -137,7 +138,7 @@ def test_csv_column_through_the_cli(capsys, tmp_path):
     r = rnn(capsys, "train", f, "--csv-column", "body", "-o", out, *TINY)
     assert r.code == 0, r
     ck = checkpoint.load(str(out))
-    assert ck.config.csv_column == "body"
+    assert ck.task.settings.csv_column == "body"
     assert "id" not in ck.task.vocab.words and "body" not in ck.task.vocab.words and "cat" in ck.task.vocab.words
     r = rnn(capsys, "eval", "-m", out, "--csv-column", "body", "--json", "-q", f)
     assert r.code == 0, r
@@ -246,7 +247,7 @@ def test_nltk_data_presence_changes_the_cache_key(capsys, tmp_path, monkeypatch)
         pytest.skip(f"no English punkt_tab in {SHARED_NLTK}")
     f = write_corpus(tmp_path / "c.txt")
     cache = tmp_path / "cache"
-    cfg = Config()
+    cfg = LMSettings()
     prog = Progress(True)
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
     _, meta, hit = lmcorpus.read_tokens([str(f)], cfg, None, True, str(cache), prog)
@@ -275,7 +276,7 @@ def test_no_lowercase_through_the_cli(capsys, tmp_path):
         r = rnn(capsys, "train", f, "-o", tmp_path / name, "--hidden-dim", "3", "--epochs", "1", "-q", *flag)
         assert r.code == 0, r
     low, keep = checkpoint.load(str(tmp_path / "low.npz")), checkpoint.load(str(tmp_path / "keep.npz"))
-    assert low.config.lowercase and not keep.config.lowercase
+    assert low.task.settings.lowercase and not keep.task.settings.lowercase
     assert "The" in keep.task.vocab.words and "The" not in low.task.vocab.words and "the" in low.task.vocab.words
 
 
@@ -420,7 +421,8 @@ def counting(monkeypatch):
 
 
 def _load(path, cache_dir, cache=True, lowercase=True):
-    return lmcorpus.read_tokens([str(path)], Config(lowercase=lowercase), None, cache, str(cache_dir), Progress(True))
+    return lmcorpus.read_tokens([str(path)], LMSettings(lowercase=lowercase), None, cache, str(cache_dir),
+                                Progress(True))
 
 
 def test_cache_hit_does_not_call_nltk(tmp_path, monkeypatch):

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from rnncli import checkpoint, dist
-from rnncli.config import OPTIMIZERS
 from rnncli.errors import DataError
 from rnncli.lm import shard, sources, splitting, tokenizer
-from rnncli.lm.prepare import prepare_training
+from rnncli.lm.prepare import configure, prepare_training
 from rnncli.lm.task import LanguageModel, ShardedLanguageModel
+from rnncli.registry import OPTIMIZERS
 from rnncli.train import Trainer, flat_zeros_like
 
 from .helpers import REPO, assert_user_error, isolated_cache, rnn  # noqa: F401
@@ -129,7 +129,7 @@ def test_sharded_task_on_one_process_is_the_task(tmp_path):
     from rnncli.nn.network import Network
     from rnncli.nn.workspace import Workspace
     enc, vocab = toy_corpus()
-    cfg = Config(hidden_dim=6, batch_size=7, dtype="float64", softmax="full")
+    cfg = Config(batch_size=7, dtype="float64")
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
     net = Network(len(vocab), 6)
     params = net.init(np.random.default_rng(0), "float64")
@@ -215,7 +215,7 @@ def mpiexec(n, *args, timeout=120, cwd=None):
 
 
 def one_process(files, opt, outdir):
-    s = prepare_training(files, [], dict(GIVEN, optimizer=opt), None, None, False, None, Quiet())
+    s = prepare_training(files, [], configure(dict(GIVEN, optimizer=opt)), None, False, None, Quiet())
     Trainer(s.cfg, s.net, s.params, s.task, str(outdir / f"{opt}.npz"), save_best=False).run()
     return s
 
@@ -247,7 +247,7 @@ def test_each_rank_reads_a_different_share_and_builds_the_same_vocabulary(two_ra
     assert all(n > 0 for n in res["owned_pieces"])
     v0, v1 = res["vocabs"]
     assert v0 == v1
-    s = prepare_training(files, [], dict(GIVEN), None, None, False, None, Quiet())
+    s = prepare_training(files, [], configure(dict(GIVEN)), None, False, None, Quiet())
     assert v0 == s.task.data.vocab.words                        # and the one one process builds
 
 

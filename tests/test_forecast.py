@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rnncli import checkpoint
-from rnncli.config import Config, ForecastConfig
+from rnncli.config import Config, RunSettings
+from rnncli.forecast.settings import MODEL, ForecastConfig
 from rnncli.forecast import prepare
 from rnncli.forecast.task import SeriesArrays, gather, predict_windows
 from rnncli.forecast.windows import windows
@@ -66,12 +67,13 @@ def trained(tmp_path_factory):
 
 def setup_for(path, **kw):
     fc = ForecastConfig(**{"time": ["time"], "targets": ["y"], "history": 6, "horizon": 3, **kw})
-    cfg = Config(cell="gru", hidden_dim=4, bias=True, bptt_truncate=-1, batch_size=16, dtype="float64")
+    cfg = Config(bptt_truncate=-1, batch_size=16, dtype="float64")
+    model = dict(MODEL, cell="gru", hidden_dim=4)
 
     class Quiet:
         def note(self, m):
             pass
-    return prepare.prepare_training(str(path), cfg, fc, "mse", None, Quiet())
+    return prepare.prepare_training(str(path), RunSettings(cfg, fc, model), None, Quiet())
 
 
 # ------------------------------------------------------------------ the task
@@ -215,6 +217,24 @@ def test_resume_equals_uninterrupted(tmp_path, capsys):
             "--horizon", "5", "-q")
     assert_user_error(r, "--horizon 5", "contradicts")
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_loss_is_a_model_argument(tmp_path, capsys):
+    """--loss mae trains with the absolute error (it crashed: the loss was handed to the
+    training settings), is stored with the network's arguments, and a resume keeps it."""
+    data = series_csv(tmp_path / "s.csv")
+    r = rnn(capsys, "forecast", "train", data, "-o", tmp_path / "m.npz", "--target", "y", "--epochs", "1",
+            "--loss", "mae", *FAST)
+    assert r.code == 0, r
+    ck = checkpoint.load(str(tmp_path / "m.npz"))
+    assert ck.model["loss"] == "mae" and ck.network().loss == "mae"
+    assert "loss" not in json.loads(ck.config.to_json())
+    r = rnn(capsys, "forecast", "train", data, "--resume", tmp_path / "m.npz", "-o", tmp_path / "x.npz",
+            "--loss", "mse", "-q")
+    assert_user_error(r, "--loss mse contradicts the checkpoint", "(trained with --loss mae)")
+    r = rnn(capsys, "forecast", "train", data, "--resume", tmp_path / "m.npz", "-o", tmp_path / "m.npz",
+            "--loss", "mae", "--epochs", "2", "-q")
+    assert r.code == 0 and checkpoint.load(str(tmp_path / "m.npz")).model["loss"] == "mae", r
 
 
 def test_ctrl_c_saves_and_exits_130(tmp_path):

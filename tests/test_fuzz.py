@@ -27,11 +27,13 @@ from hypothesis import event, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from rnncli import checkpoint  # noqa: E402
+from rnncli import checkpoint, registry  # noqa: E402
 from rnncli.cli import cli  # noqa: E402
-from rnncli.config import SPECIALS, UNKNOWN_TOKEN, Config  # noqa: E402
+from rnncli.config import RANGES, SPECIALS, UNKNOWN_TOKEN  # noqa: E402
 from rnncli.lm import cache as tcache  # noqa: E402
 from rnncli.lm import evaluate  # noqa: E402
+from rnncli.lm import settings as lm_settings  # noqa: E402
+from rnncli.lm.settings import model_options  # noqa: E402
 from rnncli.nn.workspace import Workspace  # noqa: E402
 
 from .helpers import TINY, isolated_cache, write_corpus  # noqa: F401,E402
@@ -202,12 +204,14 @@ def _train_options(capsys, tmp_path, base, pairs):
     if succeeded(r):
         assert params is not None, "click refuses these options but the command ran"
         ck = checkpoint.load(str(out))
+        stored = {**ck.config.__dict__, **ck.task.settings.to_dict(), **model_options(ck.model)}
         for k, v in params.items():
             if k == "softmax" and v == "auto":            # stored as what it resolved to
-                assert ck.config.softmax in ("full", "class")
-            elif v is not None and k in Config.__dataclass_fields__ and k not in ("vocab_size", "extra"):
-                assert getattr(ck.config, k) == v, (k, v, getattr(ck.config, k))
-        assert ck.config.problem() is None
+                assert stored["softmax"] in ("full", "class")
+            elif v is not None and k in stored and k != "vocab_size":
+                assert stored[k] == v, (k, v, stored[k])
+        assert registry.problem(ck.config, RANGES) is None
+        assert registry.problem(ck.task.settings, lm_settings.RANGES) is None
     else:
         if params is None:
             assert r.code == 2, r
@@ -482,11 +486,11 @@ def _checkpoint_mutation(capsys, tmp_path, base, data, with_resume=False):
         if args[0] == "info" and "--json" in args:
             assert ok, r
             d = strict_json(r.out)
-            assert d["vocab_size"] == len(ck.task.vocab) and d["hidden_dim"] == ck.config.hidden_dim
+            assert d["vocab_size"] == len(ck.task.vocab) and d["hidden_dim"] == ck.model["hidden_dim"]
             assert d["parameters"] == sum(v.size for v in ck.params.values())
         elif args[0] == "info":
             assert ok, r
-            assert f"C={len(ck.task.vocab):,} H={ck.config.hidden_dim}" in r.out
+            assert f"C={len(ck.task.vocab):,} H={ck.model['hidden_dim']}" in r.out
         elif args[0] == "eval":
             val = ck.task.val
             if val is None or val.n_sentences == 0:

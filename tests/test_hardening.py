@@ -15,10 +15,12 @@ import click
 import numpy as np
 import pytest
 
-from rnncli import checkpoint, fileio
+from rnncli import checkpoint, fileio, registry
 from rnncli.cli import cli
-from rnncli.config import Config
+from rnncli.config import RANGES, Config
 from rnncli.lm import cache as tcache
+from rnncli.lm import settings as lm_settings
+from rnncli.lm.settings import LMSettings
 from rnncli.train import Diverged
 
 from .helpers import (TINY, assert_user_error, isolated_cache, make_checkpoint, rnn, rnn_proc,  # noqa: F401
@@ -57,10 +59,12 @@ def _commands(path, tmp_path, corpus):
 
 
 def _with_json(trained, dst, key, **changes):
-    """``trained`` rewritten with fields of its JSON section ``key`` changed."""
+    """``trained`` rewritten with fields of its JSON section ``key`` changed ("task/settings":
+    the object "settings" inside the section "task")."""
+    key, _, inner = key.partition("/")
     with np.load(trained) as z:
         d = json.loads(str(z[key]))
-    d.update(changes)
+    (d[inner] if inner else d).update(changes)
     return _resave(trained, dst, **{key: np.array(json.dumps(d))})
 
 
@@ -135,13 +139,16 @@ def test_checkpoint_with_bogus_dtype(capsys, tmp_path, corpus, trained, cmd):
 
 
 @pytest.mark.parametrize("section,field,value", [
-    ("config", "hidden_dim", "3"), ("config", "bias", "no"), ("config", "lr", "fast"), ("config", "lr", None),
-    ("config", "batch_size", 0), ("config", "epochs", 2.5), ("config", "extra", []), ("config", "lowercase", 1),
+    ("config", "lr", "fast"), ("config", "lr", None), ("config", "recurrent_init", "zeros"),
+    ("config", "batch_size", 0), ("config", "epochs", 2.5), ("config", "dtype", 64),
     ("config", "optimizer", "lion"), ("config", "seed", -3), ("config", "dropout", 1.0),
+    ("task/settings", "lowercase", 1), ("task/settings", "vocab_size", 3), ("task/settings", "sentences", "words"),
+    ("task/settings", "val_fraction", 0.9), ("task/settings", "unk_token", 7),
     ("state", "epoch", "one"), ("state", "step", -1), ("state", "lr", None), ("state", "best_val", "low"),
     ("state", "history", {"a": 1}), ("state", "history", [{"train_loss": "x"}]), ("state", "schedule", {"lr": 1}),
     ("state", "dropout_rng", {"state": 3}),
-    ("model", "hidden_dim", 3.0), ("model", "bias", "false"), ("model", "vocab_size", True),
+    ("model", "hidden_dim", 3.0), ("model", "hidden_dim", "3"), ("model", "bias", "false"),
+    ("model", "vocab_size", True),
     ("model", "cell", "lstm9"),
 ])
 @pytest.mark.parametrize("cmd", ["info", "eval-stored", "resume"])
@@ -564,11 +571,13 @@ def test_full_disk_with_room_for_the_best_checkpoint_only_says_so(capsys, tmp_pa
     assert (tmp_path / "m.best.npz").exists() and not (tmp_path / "m.npz").exists()
 
 
-def test_config_problem_accepts_every_default_and_the_v1_fixture():
-    assert Config().problem() is None
-    assert Config(epochs=None, max_time=None, threads=None, csv_column=None).problem() is None
+def test_settings_problem_accepts_every_default_and_the_v1_fixture():
+    assert registry.problem(Config(), RANGES) is None
+    assert registry.problem(Config(epochs=None, max_time=None, threads=None), RANGES) is None
+    assert registry.problem(LMSettings(csv_column=None, unk_token=None), lm_settings.RANGES) is None
     ck = checkpoint.load(os.path.join(os.path.dirname(__file__), "fixtures", "v1_model.npz"))
-    assert ck.config.problem() is None
+    assert registry.problem(ck.config, RANGES) is None
+    assert registry.problem(ck.task.settings, lm_settings.RANGES) is None
 
 
 @pytest.mark.parametrize("temperature", ["1e-320", "5e-324", "1e-300", "1e300"])

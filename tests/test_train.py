@@ -11,11 +11,12 @@ import pytest
 
 from rnncli import checkpoint
 from rnncli.batching import Encoded
-from rnncli.config import OPTIMIZERS, Config
+from rnncli.config import Config
 from rnncli.lm.task import LanguageModel, LMData
 from rnncli.lm.vocab import Vocab
 from rnncli.nn.network import Network
 from rnncli.optim import Optimizer, Schedule
+from rnncli.registry import OPTIMIZERS
 from rnncli.train import Hooks, Interrupted, Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,10 +41,11 @@ def toy_corpus(n_sent=120, C=25, seed=0):
     return Encoded(np.concatenate(sents).astype(np.int32), starts, lens), vocab
 
 
-def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz"):
+def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz", model=None):
+    """A Trainer of a small language model: Network(C, hidden_dim=8, **model)."""
     enc, vocab = toy_corpus()
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
-    net = Network(len(vocab), cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, cfg.bias)
+    net = Network(len(vocab), **{"hidden_dim": 8, **(model or {})})
     if params is None:
         params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
     task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
@@ -51,8 +53,8 @@ def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=N
 
 
 def small_cfg(**kw):
-    base = dict(hidden_dim=8, batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
-                lr_schedule="halve", clip=5.0, patience=0, softmax="full", average=0.0)
+    base = dict(batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
+                lr_schedule="halve", clip=5.0, patience=0, average=0.0)
     base.update(kw)
     return Config(**base)
 
@@ -69,14 +71,15 @@ def test_each_optimizer_lowers_loss(tmp_path, opt):
 @pytest.mark.parametrize("opt", OPTIMIZERS)
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_resume_at_epoch_boundary_equals_uninterrupted(tmp_path, opt, dropout):
-    cfg = small_cfg(optimizer=opt, lr=0.02, epochs=3, dropout=dropout, bias=True, lr_schedule="plateau")
-    full = make_trainer(tmp_path, cfg, name="full.npz")
+    cfg = small_cfg(optimizer=opt, lr=0.02, epochs=3, dropout=dropout, lr_schedule="plateau")
+    full = make_trainer(tmp_path, cfg, name="full.npz", model={"bias": True})
     full.run()
-    first = make_trainer(tmp_path, cfg.replace(epochs=1), name="part.npz")
+    first = make_trainer(tmp_path, cfg.replace(epochs=1), name="part.npz", model={"bias": True})
     first.run()
     ck = checkpoint.load(str(tmp_path / "part.npz"))
     assert ck.state["epoch"] == 1
-    resumed = make_trainer(tmp_path, ck.config.replace(epochs=3), ck.params, ck.state, ck.opt_state, name="part.npz")
+    resumed = make_trainer(tmp_path, ck.config.replace(epochs=3), ck.params, ck.state, ck.opt_state, name="part.npz",
+                           model={"bias": True})
     resumed.run()
     for k in full.params:
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
@@ -119,7 +122,7 @@ def test_same_seed_same_parameters_and_other_seed_differs(tmp_path):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    t = make_trainer(tmp_path, small_cfg(bias=True, optimizer="rmsprop", lr=0.01))
+    t = make_trainer(tmp_path, small_cfg(optimizer="rmsprop", lr=0.01), model={"bias": True})
     t.run()
     path = str(tmp_path / "m.npz")
     with np.load(path, allow_pickle=False) as z:   # a plain npz, no pickles anywhere
@@ -369,8 +372,9 @@ def test_training_lowers_loss_on_bundled_corpus(tmp_path):
 
 @pytest.mark.parametrize("cell,layers", [("gru", 1), ("lstm", 2), ("rnn", 2)])
 def test_gated_and_stacked_resume_after_interrupt_equals_uninterrupted(tmp_path, cell, layers):
-    cfg = small_cfg(optimizer="adam", dropout=0.2, epochs=2, cell=cell, layers=layers, bptt_truncate=-1)
-    full = make_trainer(tmp_path, cfg, name="full.npz")
+    cfg = small_cfg(optimizer="adam", dropout=0.2, epochs=2, bptt_truncate=-1)
+    model = {"cell": cell, "layers": layers}
+    full = make_trainer(tmp_path, cfg, name="full.npz", model=model)
     full.run()
     calls = {"n": 0}
 
@@ -378,12 +382,12 @@ def test_gated_and_stacked_resume_after_interrupt_equals_uninterrupted(tmp_path,
         calls["n"] += 1
         return calls["n"] > 5 + 13
 
-    t = make_trainer(tmp_path, cfg, hooks=Hooks(should_stop=stop_inside_second_epoch), name="int.npz")
+    t = make_trainer(tmp_path, cfg, hooks=Hooks(should_stop=stop_inside_second_epoch), name="int.npz", model=model)
     with pytest.raises(Interrupted):
         t.run()
     ck = checkpoint.load(str(tmp_path / "int.npz"))
     assert ck.state["batch_in_epoch"] == 5 and ck.model["cell"] == cell and ck.model["layers"] == layers
-    resumed = make_trainer(tmp_path, ck.config, ck.params, ck.state, ck.opt_state, name="int.npz")
+    resumed = make_trainer(tmp_path, ck.config, ck.params, ck.state, ck.opt_state, name="int.npz", model=model)
     resumed.run()
     for k in full.params:
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
@@ -395,8 +399,8 @@ def test_max_time_bounds_training_validation_and_checkpoint(tmp_path):
     writes fit inside it, measured with a validation set ten times the training set."""
     enc, vocab = toy_corpus(n_sent=8100)
     train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 8100))
-    cfg = small_cfg(epochs=None, max_time=1.5, batch_size=2, hidden_dim=24)
-    net = Network(len(vocab), cfg.hidden_dim)
+    cfg = small_cfg(epochs=None, max_time=1.5, batch_size=2)
+    net = Network(len(vocab), 24)
     task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
     t = Trainer(cfg, net, net.init(np.random.default_rng(0), cfg.dtype), task, str(tmp_path / "m.npz"))
     t0 = time.perf_counter()
@@ -460,7 +464,7 @@ def test_weight_averaging_is_the_default_model(tmp_path):
     averaging existed have none."""
     from rnncli.lm.prepare import configure
     assert Config().average == 0.999 and Config.from_json("{}").average == 0.0
-    assert configure({"optimizer": "sgd"}).average == 0.0 and configure({}).average == 0.999
+    assert configure({"optimizer": "sgd"})[0].average == 0.0 and configure({})[0].average == 0.999
     t = make_trainer(tmp_path, small_cfg(average=0.999, epochs=2))
     t.run()
     ck = checkpoint.load(str(tmp_path / "m.npz"))

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import click
 
-from ..config import DECODER_TRAINING, FORECAST_TRAINING, Config, ForecastConfig
+from ..config import Config
+from ..forecast.settings import MODEL, TRAINING, ForecastConfig
+from ..registry import DECODER_TRAINING, DTYPES, FILL_METHODS, LOSSES
 from .display import Progress
 from .errors import catching, fail
 from .files import check_log, check_plot, check_writable, load_checkpoint, lock_output
@@ -15,9 +18,9 @@ from .threads import one_blas_thread, workspace
 from .training import STOP_REASONS, run_training
 
 # Built from the defaults so help text and behaviour cannot drift apart.
-D = Config().replace(**FORECAST_TRAINING)
+D = Config().replace(**TRAINING)
 F = ForecastConfig()
-FILL = ("ffill", "interpolate", "drop")        # forecast.features.FILL_METHODS, without importing numpy for --help
+M = SimpleNamespace(**MODEL)
 
 
 def _names(value):
@@ -63,7 +66,7 @@ def forecast():
                    "also goes to NAME.best.npz.")
 @click.option("--resume", type=click.Path(), default=None, metavar="CKPT",
               help="Continue training from a checkpoint (same data file, columns and model).")
-@click.option("--missing", type=click.Choice(FILL), default=None,
+@click.option("--missing", type=click.Choice(FILL_METHODS), default=None,
               help="Missing inputs: ffill carries the last value forward (causal); interpolate is linear "
                    "within a split part; drop leaves windows with a gap in their history out. Missing "
                    f"targets are never scored [default: {F.missing}].")
@@ -80,19 +83,20 @@ def forecast():
 @click.option("--sort", is_flag=True, default=None,
               help="Sort the rows by time when the file is out of order (otherwise an error).")
 @click.option("--encoding", default=None, help=f"Text encoding of the CSV file [default: {F.encoding}].")
-@click.option("--loss", type=click.Choice(["mse", "mae"]), default=None,
-              help="Training loss on the scaled targets: mse (squared error) or mae (absolute error) [default: mse].")
+@click.option("--loss", type=click.Choice(LOSSES), default=None,
+              help="Training loss on the scaled targets: mse (squared error) or mae (absolute error) "
+                   f"[default: {M.loss}].")
 @click.option("--decoder-training", type=click.Choice(DECODER_TRAINING), default=None,
               help="What the decoder is fed in training: teacher (the true previous value, teacher forcing) or "
                    "free (its own previous output, as at inference) "
                    f"[default: {F.decoder_training}].")
 @click.option("--attention/--no-attention", default=None,
               help="Let the decoder attend to the encoder's states at every step (Luong's general score) "
-                   f"[default: {'on' if F.attention else 'off'}].")
-@cell_options(D)
+                   f"[default: {'on' if M.attention else 'off'}].")
+@cell_options(M)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help=f"Windows per update; the gradient is that of the mean loss per forecast value [default: {D.batch_size}].")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+@click.option("--dtype", type=click.Choice(DTYPES), default=None,
               help=f"Floating-point precision [default: {D.dtype}].")
 @optimizer_options(D)
 @run_options("reading the data")
@@ -111,18 +115,14 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
     """
     from ..checkpoint import best_path
     from ..forecast import prepare
-    from ..train import Trainer
 
     prog = Progress(quiet)
-    given = {k: v for k, v in opts.items() if v is not None}
-    if loss is not None:
-        given["loss"] = loss
     fgiven = {k: v for k, v in dict(targets=_names(target), features=_names(features), time=_names(time_cols),
                                      history=history, horizon=horizon, missing=missing, calendar=calendar,
                                      season=season, val_fraction=val_fraction, test_fraction=test_fraction,
-                                     sort=sort, encoding=encoding, decoder_training=decoder_training,
-                                     attention=attention).items()
+                                     sort=sort, encoding=encoding, decoder_training=decoder_training).items()
               if v is not None}
+    given = {k: v for k, v in dict(opts, loss=loss, attention=attention, **fgiven).items() if v is not None}
     ck = load_checkpoint(resume, "forecast") if resume else None
     if ck is None:
         for opt, key in (("--target", "targets"), ("--history", "history"), ("--horizon", "horizon")):
@@ -134,21 +134,20 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
         if v + t >= 1:
             fail(f"--val-fraction {v:g} and --test-fraction {t:g} add up to {v + t:g}; they must leave rows "
                  f"for training")
-    cfg, fc = prepare.configure(given, fgiven, ck, resume)
+    settings = prepare.configure(given, ck, resume)
+    # this run's --threads, never a resumed checkpoint's
+    settings = settings._replace(train=settings.train.replace(threads=opts["threads"]))
     check_writable(output)
     if log_path:
         check_log(log_path)
     lock_output(output)
     one_blas_thread()
-    setup = prepare.prepare_training(data, cfg, fc, loss or (ck.model["loss"] if ck else "mse"), ck, prog)
-    cfg = setup.cfg.replace(threads=opts["threads"])   # this run's --threads, never a resumed checkpoint's
+    trainer = prepare.prepare_training(data, settings, ck, prog).trainer(output, log_path)
 
     def describe_val(r):
         rm = ", ".join(f"{n} {v:.4g}" for n, v in (r.get("val_rmse") or {}).items() if v is not None)
         return f"(RMSE {rm})" if rm else ""
 
-    trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state,
-                      log_path=log_path)
     result = run_training(trainer, prog, describe_val)
     best = ""
     if result.best_val is not None:

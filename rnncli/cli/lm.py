@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from types import SimpleNamespace
 
 import click
 
-from ..config import FULL_SOFTMAX_UP_TO, RECURRENT_INITS, SOFTMAXES, Config
+from ..config import Config
 from ..dist import DEFAULT_TIMEOUT, MODES
+from ..lm.settings import FULL_SOFTMAX_UP_TO, MODEL, LMSettings
+from ..registry import DTYPES, RECURRENT_INITS, SOFTMAXES
 from .display import Progress, json_text
 from .errors import catching, fail, reported_once
 from .files import check_log, check_writable, load_checkpoint, lock_output
@@ -16,8 +19,10 @@ from .options import FloatRange, cell_options, input_options, optimizer_options,
 from .threads import one_blas_thread, workspace
 from .training import run_training
 
-# Built from the Config defaults so help text and behaviour cannot drift apart.
+# Built from the defaults so help text and behaviour cannot drift apart.
 D = Config()
+L = LMSettings()
+M = SimpleNamespace(**MODEL)
 
 
 def _ppl(loss: float) -> float:
@@ -34,28 +39,28 @@ def _ppl(loss: float) -> float:
 @click.option("--val", "val_files", multiple=True, type=click.Path(), metavar="FILE",
               help="Validation text (repeatable); default: hold out --val-fraction of the sentences.")
 @click.option("--val-fraction", type=FloatRange(0, 0.5), default=None,
-              help=f"Share of sentences held out for validation when no --val is given [default: {D.val_fraction}].")
+              help=f"Share of sentences held out for validation when no --val is given [default: {L.val_fraction}].")
 @click.option("-o", "--output", type=click.Path(), default="model.npz", show_default=True,
               help="Checkpoint written after every epoch and on Ctrl-C; the best by validation loss "
                    "also goes to NAME.best.npz.")
 @click.option("--resume", type=click.Path(), default=None, metavar="CKPT",
               help="Continue training from a checkpoint (same vocabulary and model; FILE... as before).")
 @click.option("--vocab-size", type=click.IntRange(min=4), default=None,
-              help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {D.vocab_size}].")
+              help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {L.vocab_size}].")
 @click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text [default: lowercase].")
-@cell_options(D)
+@cell_options(M)
 @click.option("--recurrent-init", type=click.Choice(RECURRENT_INITS), default=None,
               help="The rnn cell's starting W: uniform, the tutorial's rule; identity, W = I (Le et al. 2015, "
                    f"for --activation relu) [default: {D.recurrent_init}].")
 @click.option("--bias/--no-bias", default=None,
               help="Add hidden and output biases (off: the tutorial's model; gated cells always have gate biases).")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+@click.option("--dtype", type=click.Choice(DTYPES), default=None,
               help=f"Floating-point precision [default: {D.dtype}].")
 @click.option("--softmax", type=click.Choice(SOFTMAXES), default=None,
               help="Output layer: full, a softmax over every word; class, P(class) x P(word | class) with "
                    "words binned into classes by frequency: exactly normalised, many times faster for "
                    f"large vocabularies; auto: full up to {FULL_SOFTMAX_UP_TO:,} vocabulary entries, class above "
-                   f"[default: {D.softmax}].")
+                   f"[default: {M.softmax}].")
 @click.option("--classes", type=click.IntRange(min=1), default=None,
               help="Number of word classes of --softmax class [default: about the square root of the vocabulary size].")
 @click.option("--bptt-truncate", type=click.IntRange(min=-1), default=None,
@@ -97,7 +102,6 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     from ..checkpoint import best_path
     from ..dist import settle
     from ..lm import corpus, prepare
-    from ..train import Trainer
 
     prog = Progress(quiet or not comm.is_writer)   # one process shows progress
     if comm.size > 1:
@@ -109,20 +113,13 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
         fail("--val and --val-fraction exclude each other")
     settle(comm, corpus.check_inputs, tuple(files) + tuple(val_files))  # before minutes of tokenizing, not after
     ck = settle(comm, load_checkpoint, resume, "lm") if resume else None
-
-    def configured(cfg):
-        if comm.is_writer:
-            check_writable(output)
-            if log_path:
-                check_log(log_path)
-            lock_output(output)
-        one_blas_thread()
-    setup = prepare.prepare_training(files, val_files, given, ck, resume, not no_cache, cache_dir, prog, configured,
-                                     comm=comm)
-    cfg = setup.cfg.replace(threads=opts["threads"])   # this run's --threads, never a resumed checkpoint's
-
-    trainer = Trainer(cfg, setup.net, setup.params, setup.task, output, setup.state, setup.opt_state,
-                      log_path=log_path, comm=comm)
+    settings = settle(comm, prepare.configure, given, ck, resume)
+    # this run's --threads, never a resumed checkpoint's
+    settings = settings._replace(train=settings.train.replace(threads=opts["threads"]))
+    cfg = settings.train
+    settle(comm, _claim_output, output, log_path, comm.is_writer)
+    setup = prepare.prepare_training(files, val_files, settings, ck, not no_cache, cache_dir, prog, comm=comm)
+    trainer = setup.trainer(output, log_path, comm)
     result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "")
     comm.close()
     if trainer.saved_step is None and comm.is_writer:  # resumed at or past --epochs: not one step to take
@@ -134,6 +131,17 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     bv = result.best_val
     best = f"; best validation loss {bv:.4f} (perplexity {_ppl(bv):.1f}) in {best_path(output)}" if bv else ""
     prog.note(f"done ({why}): {output}{best}")
+
+
+def _claim_output(output, log_path, writer: bool):
+    """Before any data is read: the writer checks the checkpoint and log can be written
+    and locks the checkpoint; every process keeps BLAS to one thread."""
+    if writer:
+        check_writable(output)
+        if log_path:
+            check_log(log_path)
+        lock_output(output)
+    one_blas_thread()
 
 
 # ------------------------------------------------------------------ generate
@@ -180,7 +188,7 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
 
         from ..config import UNKNOWN_TOKEN
         from ..lm.tokenizer import Settings, words_of
-        settings = Settings.of(ck.config)
+        settings = Settings.of(ck.task.settings)
         words = words_of(prefix, settings)                 # as the corpus was tokenized
         typed = words_of(prefix, dataclasses.replace(settings, lowercase=False))
         if len(typed) != len(words):                       # lowercasing changed the tokens: show them
@@ -238,10 +246,13 @@ def eval_cmd(files, model_path, encoding, csv_column, no_cache, cache_dir, per_s
     prog = Progress(quiet)
     ws = workspace(threads)
     ck = load_checkpoint(model_path, "lm")
-    cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column or ck.config.csv_column)
+    stored = ck.task.settings
+    data = stored.replace(encoding=encoding or stored.encoding, csv_column=csv_column or stored.csv_column)
     vocab, net = ck.task.vocab, ck.network()
     if files:
-        enc, _, _ = corpus.encode_files(files, vocab, cfg, ck.task.splitter, not no_cache, cache_dir, prog, what="eval")
+        corpus.check_inputs(files)
+        enc, _, _ = corpus.encode_files(files, vocab, data, ck.task.splitter, not no_cache, cache_dir, prog,
+                                        what="eval")
     else:
         if ck.task.val is None or ck.task.val.n_sentences == 0:
             fail(f"{model_path} holds no validation sentences; give FILE... to score")
@@ -298,23 +309,23 @@ def info(model_path, top, as_json, plot_path):
     from ..config import N_SPECIALS
     ck = load_checkpoint(model_path, "lm")
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
-    cfg = ck.config
+    cfg, run = ck.config, _run_config(ck)
     n_params = int(sum(v.size for v in ck.params.values()))
     st = ck.state
-    d = {"model": model_path, "config": json.loads(cfg.to_json()),
-         "vocab_size": len(vocab), "hidden_dim": cfg.hidden_dim, "parameters": n_params,
+    d = {"model": model_path, "config": run,
+         "vocab_size": len(vocab), "hidden_dim": run["hidden_dim"], "parameters": n_params,
          "epochs": st.get("epoch"), "steps": st.get("step"), "best_val_loss": st.get("best_val"),
          "learning_rate": st.get("lr"), "history": st.get("history", []),
          "validation_sentences": val.n_sentences if val is not None else 0,
          "sentence_splitter": splitter.get("kind"),
-         "softmax": ck.model.get("output", "full"), "classes": ck.model.get("classes"),
+         "softmax": run["softmax"], "classes": ck.model.get("classes"),
          "vocabulary_head": vocab.words[N_SPECIALS:N_SPECIALS + top]}
     if as_json:
         click.echo(json_text(d, indent=1))
         return
-    cell = cfg.cell + (f"({cfg.activation})" if cfg.cell == "rnn" else "")
-    click.echo(f"{model_path}: C={len(vocab):,} H={cfg.hidden_dim} cell={cell} layers={cfg.layers} bias={cfg.bias} {cfg.dtype}, "
-               f"{n_params:,} parameters")
+    cell = run["cell"] + (f"({run['activation']})" if run["cell"] == "rnn" else "")
+    click.echo(f"{model_path}: C={len(vocab):,} H={run['hidden_dim']} cell={cell} layers={run['layers']} "
+               f"bias={run['bias']} {cfg.dtype}, {n_params:,} parameters")
     if d["classes"]:
         sizes = np.bincount(ck.model["class_of"], minlength=d["classes"])
         click.echo(f"softmax: class, {d['classes']} classes of {sizes.min()}-{sizes.max()} words "
@@ -324,7 +335,7 @@ def info(model_path, top, as_json, plot_path):
     click.echo(f"trained {st.get('epoch', 0)} epochs ({st.get('step', 0):,} steps); learning rate now "
                f"{st.get('lr', cfg.lr):.4g}; best validation loss "
                + (f"{st['best_val']:.4f} (perplexity {_ppl(st['best_val']):.1f})" if st.get("best_val") else "-"))
-    click.echo("config: " + " ".join(f"{k}={v}" for k, v in sorted(json.loads(cfg.to_json()).items()) if k != "extra"))
+    click.echo("config: " + " ".join(f"{k}={v}" for k, v in run.items() if k != "extra"))
     click.echo(f"sentence splitter: {splitter.get('kind')}; validation sentences stored: {d['validation_sentences']:,}")
     if d["history"]:
         from ..plotting import sparkline
@@ -343,6 +354,16 @@ def info(model_path, top, as_json, plot_path):
         click.echo("most frequent words: " + " ".join(d["vocabulary_head"]))
     if plot_path:
         _plot_history(plot_path, d["history"], model_path)
+
+
+def _run_config(ck) -> dict:
+    """Every setting of the run by name, sorted, as `rnn info` shows them under "config":
+    the training settings, how text became ids, the model's options (from its
+    arguments) and, as "extra", the sentence splitter."""
+    from ..lm.settings import model_options
+    run = {**json.loads(ck.config.to_json()), **ck.task.settings.to_dict(), **model_options(ck.model),
+           "extra": {"splitter": ck.task.splitter.get("kind")}}
+    return dict(sorted(run.items()))
 
 
 def _plot_history(png, history, source):
@@ -397,7 +418,7 @@ def _is_zip(path):
 @tokenizer_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The tokenized corpus (.npz) to write.")
-@click.option("--vocab-size", type=click.IntRange(min=4), default=D.vocab_size, show_default=True,
+@click.option("--vocab-size", type=click.IntRange(min=4), default=L.vocab_size, show_default=True,
               help="Vocabulary entries including the three special tokens.")
 @click.option("--lowercase/--no-lowercase", default=True, show_default=True, help="Lowercase the text.")
 @click.option("-m", "--model", "model_path", type=click.Path(), default=None,
@@ -424,12 +445,13 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
     prog = Progress(quiet)
     check_writable(output)
     given = {k: v for k, v in (("sentences", sentences), ("words", words), ("unk_token", unk_token)) if v is not None}
-    cfg, vocab, stored = _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column)
+    data, vocab, stored = _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column)
+    corpus.check_inputs(files)
     if vocab is not None:
-        enc, oov, splitter = corpus.encode_files(files, vocab, cfg, stored, not no_cache, cache_dir, prog)
+        enc, oov, splitter = corpus.encode_files(files, vocab, data, stored, not no_cache, cache_dir, prog)
     else:
-        enc, oov, splitter, vocab = _with_new_vocabulary(files, cfg, not no_cache, cache_dir, prog)
-    _write_corpus(output, enc, oov, vocab, splitter, cfg, files, prog)
+        enc, oov, splitter, vocab = _with_new_vocabulary(files, data, not no_cache, cache_dir, prog)
+    _write_corpus(output, enc, oov, vocab, splitter, data, files, prog)
 
 
 def _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column):
@@ -441,43 +463,41 @@ def _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column):
     if model_path and corpusfile.is_corpus_file(model_path):
         # another tokenized corpus: same vocabulary, settings and sentence splitter
         _, vocab, st = corpusfile.load_corpus(model_path)
-        cfg = Config(lowercase=st.get("lowercase", True), sentences=st.get("sentences", "punkt"),
-                     words=st.get("words", "treebank"), unk_token=st.get("unk_token"),
-                     encoding=encoding or "utf-8", csv_column=csv_column)
+        data = LMSettings(encoding=encoding or "utf-8", csv_column=csv_column).of_corpus(st, len(vocab))
         stored = st.get("splitter")
     elif model_path:
         ck = load_checkpoint(model_path, "lm")
-        cfg = ck.config.replace(encoding=encoding or ck.config.encoding, csv_column=csv_column)
+        data = ck.task.settings.replace(encoding=encoding or ck.task.settings.encoding, csv_column=csv_column)
         vocab, stored = ck.task.vocab, ck.task.splitter
     else:
-        cfg = Config(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8", csv_column=csv_column,
-                     **given)
+        data = LMSettings(lowercase=lowercase, vocab_size=vocab_size, encoding=encoding or "utf-8",
+                          csv_column=csv_column, **given)
     for k, v in given.items():
-        if getattr(cfg, k) != v:
-            fail(f"{as_option(k, v)} contradicts {model_path} (tokenized with {as_option(k, getattr(cfg, k))}); "
+        if getattr(data, k) != v:
+            fail(f"{as_option(k, v)} contradicts {model_path} (tokenized with {as_option(k, getattr(data, k))}); "
                  "drop the option")
-    return cfg, vocab, stored
+    return data, vocab, stored
 
 
-def _with_new_vocabulary(files, cfg, use_cache, cache_dir, prog):
-    """Tokenize FILE..., build the vocabulary of its cfg.vocab_size most frequent entries
+def _with_new_vocabulary(files, data, use_cache, cache_dir, prog):
+    """Tokenize FILE..., build the vocabulary of its data.vocab_size most frequent entries
     and encode with it: (encoded, UNKNOWN_TOKEN count, sentence splitter, vocabulary)."""
     from ..lm import corpus
     from ..lm.vocab import build_vocab, encode
-    tokens, splitter, _ = corpus.read_tokens(files, cfg, None, use_cache, cache_dir, prog)
-    vocab, _, note = build_vocab(tokens, cfg.vocab_size)
+    tokens, splitter, _ = corpus.read_tokens(files, data, None, use_cache, cache_dir, prog)
+    vocab, _, note = build_vocab(tokens, data.vocab_size)
     if note:
         prog.note("note: " + note)
     enc, oov = encode(tokens, vocab, corpus.spill_dir(use_cache, cache_dir))
     return enc, oov, splitter, vocab
 
 
-def _write_corpus(output, enc, oov, vocab, splitter, cfg, files, prog):
+def _write_corpus(output, enc, oov, vocab, splitter, data, files, prog):
     """The .npz of `rnn tokenize` (format in its help) and the one-line summary."""
     from ..lm import corpusfile
-    settings = {"lowercase": cfg.lowercase, "vocab_size": len(vocab), "splitter": splitter,
-                "sources": list(files), "csv_column": cfg.csv_column, "sentences": cfg.sentences,
-                "words": cfg.words, "unk_token": cfg.unk_token}
+    settings = {"lowercase": data.lowercase, "vocab_size": len(vocab), "splitter": splitter,
+                "sources": list(files), "csv_column": data.csv_column, "sentences": data.sentences,
+                "words": data.words, "unk_token": data.unk_token}
     corpusfile.save_corpus(output, enc, vocab, settings)
     n_words = len(enc.ids) - 2 * enc.n_sentences
     prog.note(f"{output}: {enc.n_sentences:,} sentences, {n_words:,} word tokens "

@@ -7,9 +7,8 @@ import math
 
 import click
 
-from ..config import OPTIMIZERS, SCHEDULES
+from ..registry import ACTIVATIONS, CELLS, OPTIMIZERS, SCHEDULES, SENTENCES, WORDS
 
-CELL_NAMES = ("rnn", "gru", "lstm")   # nn.cells.CELLS, without importing numpy for --help
 
 
 class FloatRange(click.FloatRange):
@@ -47,10 +46,10 @@ def tokenizer_options(f):
     f = click.option("--unk-token", default=None, metavar="WORD", callback=_unk_token,
                      help="The corpus's own unknown-word marker (PTB: '<unk>'), read as UNKNOWN_TOKEN: "
                           "not a vocabulary word, counted in eval's OOV rate.")(f)
-    f = click.option("--words", type=click.Choice(["treebank", "whitespace"]), default=None,
+    f = click.option("--words", type=click.Choice(WORDS), default=None,
                      help="treebank: NLTK's Treebank-style word tokenizer; whitespace: split at whitespace "
                           "only, for pre-tokenized text [default: treebank].")(f)
-    f = click.option("--sentences", type=click.Choice(["punkt", "lines"]), default=None,
+    f = click.option("--sentences", type=click.Choice(SENTENCES), default=None,
                      help="punkt: NLTK's Punkt sentence splitter; lines: every non-empty line is one "
                           "sentence (PTB, One Billion Word, Europarl) [default: punkt].")(f)
     return f
@@ -138,10 +137,10 @@ def cell_options(D):
     """The recurrent cell, its size and depth."""
     def deco(f):
         for opt in reversed([
-            click.option("--cell", type=click.Choice(list(CELL_NAMES)), default=None,
+            click.option("--cell", type=click.Choice(CELLS), default=None,
                          help="rnn: the tutorial's Elman cell; gru: Cho et al. 2014; lstm: with the forget-gate "
                               f"bias at 1 [default: {D.cell}]."),
-            click.option("--activation", type=click.Choice(["tanh", "relu"]), default=None,
+            click.option("--activation", type=click.Choice(ACTIVATIONS), default=None,
                          help="Nonlinearity of the rnn cell; relu starts from the same uniform weights "
                               f"[default: {D.activation}]."),
             click.option("--hidden-dim", type=click.IntRange(min=1), default=None,

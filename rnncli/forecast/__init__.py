@@ -1,6 +1,8 @@
 """Time-series forecasting for rnncli (`rnn forecast`). One line a module, in the
 order the data flows:
 
+- ``settings``: the data settings stored with the model, the model options and
+  the training recipe of `rnn forecast train`.
 - ``table``: a CSV file read once: encoding, header, rows, columns by name, numbers and missing fields.
 - ``time``: the time index (parsing, order, modal step, gaps, future stamps) and calendar features.
 - ``features``: which columns are features, numbers or one-hot categories, filling missing values, the scaler.

@@ -1,62 +1,46 @@
 """Everything `rnn forecast train` needs before the first step, and the reading that
-predict and eval share: the configuration (new, or a checkpoint's with the options
-given), the series, its checks, the arrays, the baselines fitted on the training
-windows, the network, the parameters and the task. Every problem with the input is
-a ``DataError`` raised before anything is written."""
+predict and eval share: ``configure`` settles the run's settings (new, or a
+checkpoint's with the options given), then ``prepare_training`` reads the series,
+checks it, builds the arrays, the baselines fitted on the training windows, the
+network, the parameters and the task, ready to become a Trainer (start.Setup). Every
+problem with the input is a ``DataError`` raised before anything is written."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import FORECAST_DEFINING, FORECAST_TRAINING, Config, ForecastConfig, as_option
+from ..config import Config, RunSettings, check_resume, check_rnn_cell_only, split_by
 from ..errors import DataError
 from ..nn.seq2seq import Seq2Seq
-from ..train import starting_point
-from . import baselines, metrics
+from ..start import Setup, starting_point
+from . import baselines, metrics, settings as fc_settings
 from .features import FILL_METHODS
 from .series import from_table, from_table_like
+from .settings import ForecastConfig, model_options
 from .table import Table, read_table
 from .task import ForecastData, ForecastTask, series_arrays
 
 # column names taken as the time index when --time is not given (case-insensitive)
 TIME_NAMES = ("time", "date", "datetime", "timestamp", "date_time", "ds")
-NET_DEFINING = ("hidden_dim", "cell", "activation", "layers", "dtype")
 
 
-@dataclass
-class Setup:
-    cfg: Config
-    net: Seq2Seq
-    params: dict
-    task: ForecastTask
-    state: dict | None
-    opt_state: dict | None
-
-
-def configure(given: dict, fgiven: dict, ck=None, resume: str | None = None) -> tuple[Config, ForecastConfig]:
-    """The run's training and data configuration: the forecasting recipe
-    (config.FORECAST_TRAINING) or the checkpoint's, with the options given."""
+def configure(given: dict, ck=None, resume: str | None = None) -> RunSettings:
+    """The run's training settings, data settings (ForecastConfig) and model options: the
+    forecasting recipe (forecast.settings.TRAINING, MODEL) or the checkpoint's, with the
+    options given."""
+    train, data, model = split_by(given, Config.__dataclass_fields__, ForecastConfig.__dataclass_fields__,
+                                  fc_settings.MODEL)
     if ck is None:
-        cfg = Config().replace(**FORECAST_TRAINING).replace(**given)
-        if cfg.cell != "rnn" and cfg.activation != "tanh":
-            raise DataError(f"--activation applies to the rnn cell only, not {cfg.cell}")
-        return cfg, ForecastConfig().replace(**fgiven)
-    cfg, fc = ck.config, ck.task.settings
-    for k in NET_DEFINING:
-        if k in given and given[k] != getattr(cfg, k):
-            raise DataError(f"{as_option(k, given[k])} contradicts the checkpoint {resume} "
-                            f"(trained with {as_option(k, getattr(cfg, k))}); drop the option or start a new run")
-    for k in FORECAST_DEFINING:
-        if k in fgiven and fgiven[k] != getattr(fc, k):
-            raise DataError(f"{as_option(k, fgiven[k])} contradicts the checkpoint {resume} "
-                            f"(trained with {as_option(k, getattr(fc, k))}); drop the option or start a new run")
-    if "loss" in given and given["loss"] != ck.model.get("loss"):
-        raise DataError(f"--loss {given['loss']} contradicts the checkpoint {resume} "
-                        f"(trained with --loss {ck.model.get('loss')}); drop the option or start a new run")
-    return (cfg.replace(**{k: v for k, v in given.items() if k != "loss"}),
-            fc.replace(**{k: v for k, v in fgiven.items() if k not in FORECAST_DEFINING}))
+        model = {**fc_settings.MODEL, **model}
+        check_rnn_cell_only(model["cell"], model, with_values=False)
+        return RunSettings(Config().replace(**fc_settings.TRAINING).replace(**train), ForecastConfig().replace(**data),
+                           model)
+    cfg, fc, model = ck.config, ck.task.settings, model_options(ck.model)
+    trained = {**cfg.__dict__, **fc.__dict__, **model}
+    check_resume(given, {k: trained[k] for k in fc_settings.DEFINING}, resume)
+    return RunSettings(cfg.replace(**train),
+                       fc.replace(**{k: v for k, v in data.items() if k not in fc_settings.DEFINING}), model)
 
 
 def guess_time_columns(path: str, header: list[str]) -> list[str]:
@@ -112,9 +96,10 @@ def check_series(s, fc: ForecastConfig, prog):
                   + ", ".join(f"{k} {v}" for k, v in s.unknown_categories.items()))
 
 
-def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, prog) -> Setup:
-    """Series, arrays, windows, baselines, network and parameters for a run; ``ck`` is
-    the checkpoint being resumed, or None."""
+def prepare_training(path: str, settings: RunSettings, ck, prog) -> Setup:
+    """Series, arrays, windows, baselines, network and parameters for a run with the
+    ``settings`` ``configure`` settled; ``ck`` is the checkpoint being resumed, or None."""
+    cfg, fc, model = settings
     t0 = time.perf_counter()
     if fc.missing not in FILL_METHODS:
         raise DataError(f"unknown --missing {fc.missing!r}; choose one of {', '.join(FILL_METHODS)}")
@@ -159,8 +144,8 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
         except DataError:                                  # no training window has every target
             ar = None
     data = ForecastData(fc, s.schema(), scaler, season, scale, ar)
-    net = Seq2Seq(data.n_inputs, Y, data.n_known, cfg.hidden_dim, cfg.cell, cfg.activation, cfg.layers, loss,
-                  attention=fc.attention)
+    net = Seq2Seq(data.n_inputs, Y, data.n_known, model["hidden_dim"], model["cell"], model["activation"],
+                  model["layers"], model["loss"], attention=model["attention"])
     prog.note(f"series: {path}: {len(s):,} rows, targets {', '.join(s.targets)}; {data.n_inputs} inputs per step "
               f"({', '.join(s.names[:8])}{', ...' if len(s.names) > 8 else ''}"
               f"{', calendar' if fc.calendar else ''}); windows: {len(train[0]):,} training, "
@@ -168,8 +153,9 @@ def prepare_training(path: str, cfg: Config, fc: ForecastConfig, loss: str, ck, 
               f"ready in {time.perf_counter() - t0:.1f}s")
     params, state, opt_state = starting_point(net, cfg, ck, prog.note)
     n_params = sum(v.size for v in params.values())
-    prog.note(f"model: {cfg.cell} x{cfg.layers} H={cfg.hidden_dim} encoder-decoder, {n_params:,} parameters, "
-              f"{cfg.dtype}; loss {loss}, decoder trained {fc.decoder_training}; {cfg.optimizer} lr={cfg.lr:g} "
+    prog.note(f"model: {model['cell']} x{model['layers']} H={model['hidden_dim']} encoder-decoder, "
+              f"{n_params:,} parameters, {cfg.dtype}; loss {model['loss']}, decoder trained {fc.decoder_training}; "
+              f"{cfg.optimizer} lr={cfg.lr:g} "
               f"batch={cfg.batch_size} windows clip={cfg.clip:g}")
     return Setup(cfg, net, params, ForecastTask(net, data, arr, train, val, cfg), state, opt_state)
 

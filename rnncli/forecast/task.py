@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ForecastConfig
+from ..errors import CheckpointError
 from .baselines import LinearAR
 from .features import Scaler, fill_missing
 from .series import Series
 from .time import calendar_features
 from .windows import Split, split, windows
+from .settings import ForecastConfig
 
 VAL_BATCH = 1024      # windows per free-running validation batch
 
@@ -61,8 +62,9 @@ class ForecastData:
         return meta, arrays
 
     @classmethod
-    def from_section(cls, path: str, meta: dict, arrays: dict) -> "ForecastData":
-        from ..checkpoint import CheckpointError
+    def from_section(cls, path: str, meta: dict, arrays: dict, legacy_config: dict | None = None) -> "ForecastData":
+        """The section as stored (its settings are the section's in every format: a
+        legacy config holds nothing it needs)."""
         try:
             settings = ForecastConfig.from_dict(meta["settings"])
             schema = meta["schema"]
@@ -81,7 +83,6 @@ class ForecastData:
         return cls(settings, schema, scaler, None if season is None else int(season), mase, ar)
 
     def validate(self, path: str, net):
-        from ..checkpoint import CheckpointError
         names = list(self.schema.get("names", []))
         ok = (getattr(net, "args", {}).get("network") == "seq2seq"
               and net.F == self.n_inputs and net.Y == self.n_targets and net.Fk == self.n_known

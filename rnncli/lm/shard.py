@@ -39,7 +39,6 @@ from ..batching import Encoded
 from ..dist import SharedError, settle
 from ..errors import DataError
 from . import corpus, corpusfile, sources, splitting, tokenizer
-from .prepare import describe_corpus
 from .vocab import encode, remap_encoded, validation_indices, vocab_from_counts
 
 _SEP = re.compile(rb"\n[ \t\r\f\v]*\n")   # sources.documents' document separator, on bytes
@@ -174,15 +173,16 @@ def _workers(comm) -> int:
     return max(1, (os.cpu_count() or 1) // getattr(comm, "local_size", 1))
 
 
-def read_share(paths, cfg, comm, stored_splitter, prog, what="corpus"):
+def read_share(paths, settings, comm, stored_splitter, prog, what="corpus"):
     """This process's share of text FILE... as Tokens, and the sentence splitter (the
-    same on every process, as a dict). Every process calls it."""
+    same on every process, as a dict); ``settings``: an lm.settings.LMSettings. Every
+    process calls it."""
     names = ", ".join(paths)
 
     def read():
-        lay = Layout(paths, cfg.encoding, cfg.csv_column)
+        lay = Layout(paths, settings.encoding, settings.csv_column)
         cuts = lay.cuts(comm.size)
-        docs = read_docs(lay.pieces(cuts[comm.rank], cuts[comm.rank + 1]), cfg.encoding, cfg.csv_column)
+        docs = read_docs(lay.pieces(cuts[comm.rank], cuts[comm.rank + 1]), settings.encoding, settings.csv_column)
         meta = None
         if comm.rank == 0:
             sample = docs
@@ -191,11 +191,11 @@ def read_share(paths, cfg, comm, stored_splitter, prog, what="corpus"):
             end = lay.align(min(PUNKT_PREFIX, lay.total))
             if trains_punkt and end > cuts[1]:
                 # Punkt learns from the text one process would give it, not only this share
-                sample = read_docs(lay.pieces(0, end), cfg.encoding, cfg.csv_column)
+                sample = read_docs(lay.pieces(0, end), settings.encoding, settings.csv_column)
             if stored_splitter and stored_splitter.get("kind") == "punkt_tab" and not splitting.punkt_tab_available():
                 prog.note("note: the model was trained with the installed punkt_tab model, which is not installed "
                           "here; splitting sentences with Punkt trained on this text instead")
-            if cfg.sentences == "lines":
+            if settings.sentences == "lines":
                 meta = {"kind": "lines"}
             else:
                 sp = splitting.make_splitter(sample, stored_splitter)
@@ -207,7 +207,7 @@ def read_share(paths, cfg, comm, stored_splitter, prog, what="corpus"):
     meta = comm.broadcast(meta)
 
     def tokenize():
-        st = tokenizer.Settings.of(cfg)
+        st = tokenizer.Settings.of(settings)
         sp = None
         if st.sentences == "punkt":
             sp = splitting.make_splitter([], meta) if meta["kind"] == "trained" else _punkt_tab(comm)
@@ -281,10 +281,11 @@ def gather_encoded(enc: Encoded | None, comm) -> Encoded:
     return Encoded(ids, starts, lens)
 
 
-def prepare_shares(files, val_files, cfg, ck, resume, prog, comm):
-    """prepare.prepare_training's data for several processes. Returns (cfg, vocab,
-    splitter dict, this process's training sentences, its validation sentences, all
-    validation sentences (for the checkpoint))."""
+def prepare_shares(files, val_files, data, ck, prog, comm):
+    """prepare.prepare_training's data for several processes; ``data``: the run's
+    lm.settings.LMSettings. Returns (data settings, vocab, splitter dict, this process's
+    training sentences, its validation sentences, all validation sentences (for the
+    checkpoint))."""
     t0 = time.perf_counter()
     stored = ck.task.splitter if ck is not None else None
     if corpus.is_single_corpus_file(files):
@@ -296,43 +297,47 @@ def prepare_shares(files, val_files, cfg, ck, resume, prog, comm):
             return contiguous_share(enc, comm.rank, comm.size), vocab, settings, enc.n_sentences
         enc, vocab, settings, n_all = settle(comm, load)
         splitter = settings.get("splitter", {})
-        cfg = cfg.replace(vocab_size=len(vocab), lowercase=settings.get("lowercase", cfg.lowercase))
+        data = data.of_corpus(settings, len(vocab))
         prog.note(f"corpus: {files[0]}: tokenized corpus, {n_all:,} sentences, vocabulary {len(vocab):,}")
     else:
-        tokens, splitter = read_share(files, cfg, comm, stored, prog)
+        tokens, splitter = read_share(files, data, comm, stored, prog)
         if ck is not None:
             vocab = ck.task.vocab
         else:
-            vocab, stats, note = merged_vocab(tokens, cfg.vocab_size, comm)
+            vocab, stats, note = merged_vocab(tokens, data.vocab_size, comm)
             if note:
                 prog.note("note: " + note)
-            cfg = cfg.replace(vocab_size=len(vocab))
-            prog.note(describe_corpus(stats, vocab))
+            data = data.replace(vocab_size=len(vocab))
+            prog.note(corpus.describe_corpus(stats, vocab))
         enc, _ = settle(comm, encode, tokens, vocab)
         del tokens
+    train_enc, val_enc = _split_shares(enc, val_files, data, vocab, splitter, ck, prog, comm)
+    val_all = gather_encoded(val_enc, comm)
+    stats = np.sum(comm.allgather((train_enc.n_sentences, train_enc.n_predicted)), axis=0)
+    n_train, n_pred = int(stats[0]), int(stats[1])
+    if n_train == 0:
+        raise SharedError("no training sentences left after holding out validation sentences")
+    prog.note(f"data ready in {time.perf_counter() - t0:.1f}s on {comm.size} processes: {n_train:,} training "
+              f"sentences ({n_pred:,} predicted tokens), {val_all.n_sentences:,} validation sentences")
+    return data, vocab, splitter if isinstance(splitter, dict) else {}, train_enc, val_enc, \
+        (val_all if val_all.n_sentences else None)
+
+
+def _split_shares(enc, val_files, data, vocab, splitter, ck, prog, comm):
+    """This process's (training, validation) sentences: --val files read in shares, the
+    checkpoint's validation sentences when the split is the same, or a new split."""
     counts = comm.allgather(enc.n_sentences)
     first, total = sum(counts[:comm.rank]), sum(counts)
     if val_files and corpus.is_single_corpus_file(val_files):
         def load_val():
             venc, vvocab, _ = corpusfile.load_corpus(val_files[0])
             return contiguous_share(remap_encoded(venc, vvocab, vocab)[0], comm.rank, comm.size)
-        val_enc, train_enc = settle(comm, load_val), enc
-    elif val_files:
-        vtokens, _ = read_share(val_files, cfg, comm, splitter, prog, what="validation")
+        return enc, settle(comm, load_val)
+    if val_files:
+        vtokens, _ = read_share(val_files, data, comm, splitter, prog, what="validation")
         val_enc, _ = settle(comm, encode, vtokens, vocab)
-        train_enc = enc
-    elif ck is not None and ck.task.val is not None and cfg.val_fraction == ck.config.val_fraction:
-        train_enc, _ = split_share(enc, first, total, cfg.val_fraction)
-        val_enc = contiguous_share(ck.task.val, comm.rank, comm.size)
-    else:
-        train_enc, val_enc = split_share(enc, first, total, cfg.val_fraction)
-    val_all = gather_encoded(val_enc, comm)
-    stats = np.sum(comm.allgather((train_enc.n_sentences, train_enc.n_predicted)), axis=0)
-    n_train, n_pred = int(stats[0]), int(stats[1])
-    if n_train == 0:
-        raise SharedError("no training sentences left after holding out validation sentences")
-    cfg.extra["splitter"] = splitter.get("kind") if isinstance(splitter, dict) else None
-    prog.note(f"data ready in {time.perf_counter() - t0:.1f}s on {comm.size} processes: {n_train:,} training "
-              f"sentences ({n_pred:,} predicted tokens), {val_all.n_sentences:,} validation sentences")
-    return cfg, vocab, splitter if isinstance(splitter, dict) else {}, train_enc, val_enc, \
-        (val_all if val_all.n_sentences else None)
+        return enc, val_enc
+    if ck is not None and ck.task.val is not None and data.val_fraction == ck.task.settings.val_fraction:
+        train_enc, _ = split_share(enc, first, total, data.val_fraction)
+        return train_enc, contiguous_share(ck.task.val, comm.rank, comm.size)
+    return split_share(enc, first, total, data.val_fraction)

@@ -1,5 +1,5 @@
 """The language-model task: what the training loop runs, and what a checkpoint keeps
-of it (vocabulary, sentence splitter, validation sentences)."""
+of it (tokenizer settings, vocabulary, sentence splitter, validation sentences)."""
 from __future__ import annotations
 
 import math
@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import registry
 from ..batching import Encoded, batch_indices, pack, split_long
 from ..config import END_ID, N_SPECIALS, SPECIALS, START_ID
+from ..errors import CheckpointError, corrupt
+from . import settings as lm_settings
 from .evaluate import total_nll
+from .settings import LMSettings
 from .splitting import punkt_json_problem
 from .vocab import Vocab
 
@@ -22,9 +26,10 @@ class LMData:
     vocab: Vocab
     val: Encoded | None = None
     splitter: dict = field(default_factory=dict)   # kind, params_json
+    settings: LMSettings = field(default_factory=LMSettings)
 
     def to_section(self):
-        meta = {"kind": "lm", "splitter": self.splitter}
+        meta = {"kind": "lm", "splitter": self.splitter, "settings": self.settings.to_dict()}
         arrays = {"vocab": np.array(self.vocab.words, dtype=str)}
         if self.val is not None:
             arrays["val_ids"] = self.val.ids
@@ -32,9 +37,11 @@ class LMData:
         return meta, arrays
 
     @classmethod
-    def from_section(cls, path: str, meta: dict, arrays: dict) -> "LMData":
-        """The section as stored, checked as untrusted input (types, shapes, values)."""
-        from ..checkpoint import CheckpointError, corrupt
+    def from_section(cls, path: str, meta: dict, arrays: dict, legacy_config: dict | None = None) -> "LMData":
+        """The section as stored, checked as untrusted input (types, shapes, values).
+        ``legacy_config``: the config of a checkpoint before format 3, which held the
+        tokenizer settings (None: they are the section's)."""
+        settings = _settings(path, meta, legacy_config)
         if "vocab" not in arrays:
             raise CheckpointError(f"{path}: checkpoint lacks its vocabulary")
         vocab = arrays["vocab"]
@@ -62,10 +69,9 @@ class LMData:
                     or (len(ids) and (ids.min() < 0 or ids.max() >= len(words)))):
                 raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")
             val = Encoded.from_offsets(ids, off)
-        return cls(Vocab(words), val, splitter)
+        return cls(Vocab(words), val, splitter, settings)
 
     def validate(self, path: str, net):
-        from ..checkpoint import CheckpointError
         if len(self.vocab) != net.C or list(self.vocab.words[:N_SPECIALS]) != list(SPECIALS):
             raise CheckpointError(f"{path}: inconsistent checkpoint (parameter shapes, vocabulary and config disagree)")
         val, C = self.val, net.C
@@ -75,6 +81,20 @@ class LMData:
                 val.starts[0] != 0 or (val.lens < 2).any() or val.starts[-1] + val.lens[-1] != len(val.ids)
                 or (val.ids[val.starts] != START_ID).any() or (val.ids[val.starts + val.lens - 1] != END_ID).any()):
             raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")
+
+
+def _settings(path: str, meta: dict, legacy_config: dict | None) -> LMSettings:
+    if legacy_config is not None:
+        raw, where = legacy_config, "config"
+    else:
+        raw, where = meta.get("settings"), "task settings"
+        if not isinstance(raw, dict):
+            raise corrupt(path, "the task's settings are not a JSON object")
+    settings = LMSettings.from_dict(raw)
+    trouble = registry.problem(settings, lm_settings.RANGES)
+    if trouble:
+        raise corrupt(path, f"{where}: {trouble}")
+    return settings
 
 
 def _splitter_problem(splitter: dict) -> str | None:

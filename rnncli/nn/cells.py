@@ -49,6 +49,10 @@ from .gated import GRU, LSTM
 from .layers import apply_dropout, uniform
 
 
+ACTIVATIONS = ("tanh", "relu")               # the Elman cell's nonlinearities
+RECURRENT_INITS = ("uniform", "identity")    # the Elman cell's starting W (Elman.init)
+
+
 def _relu_(a):
     np.maximum(a, 0, out=a)
     return a
@@ -59,7 +63,7 @@ class Elman:
     gates = 1
 
     def __init__(self, H: int, activation: str = "tanh", tag: str = "elman"):
-        if activation not in ("tanh", "relu"):
+        if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}")
         self.H, self.activation, self.tag = H, activation, tag
         self.bound = 1.0 if activation == "tanh" else math.inf
