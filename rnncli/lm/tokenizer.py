@@ -399,7 +399,6 @@ def tokenize(docs, splitter: Splitter | None, lowercase: bool = True, workers: i
     _worker.update(settings=settings, punkt=splitter.tokenizer if splitter is not None else None,
                    treebank=TreebankWords() if settings.words == "treebank" else None)
     names = names or ["input"]
-    workers = workers or os.cpu_count() or 1
     unit_chars = splitting.UNIT // 2
 
     def jobs():
@@ -408,13 +407,22 @@ def tokenize(docs, splitter: Splitter | None, lowercase: bool = True, workers: i
             name = names[src] if src < len(names) else names[-1]
             yield [p.text for p in unit], unit[-1].raw_pos, name
 
-    index: dict[str, int] = {}
-    words_list: list[str] = []
-    ids = IdSink(spill_dir)
-    lens = IdSink(spill_dir)
-    done = [0]
+    merged = _Merged(spill_dir, progress)
+    _run_units(jobs(), merged.add, workers or os.cpu_count() or 1, total_chars)
+    return merged.tokens()
 
-    def merge(result, raw_pos, where):
+
+class _Merged:
+    """The units' results joined in input order: one word list for the corpus (each unit's
+    local word ids remapped onto it), the ids and the sentence lengths."""
+
+    def __init__(self, spill_dir, progress):
+        self.index: dict[str, int] = {}
+        self.words: list[str] = []
+        self.ids, self.lens = IdSink(spill_dir), IdSink(spill_dir)
+        self.progress, self.done = progress, 0
+
+    def add(self, result, raw_pos):
         if isinstance(result, str):
             raise DataError(result)
         lw, lids, llens = result
@@ -422,19 +430,25 @@ def tokenize(docs, splitter: Splitter | None, lowercase: bool = True, workers: i
         for i, w in enumerate(lw):
             if len(w) > MAX_WORD:
                 w = UNKNOWN_TOKEN
-            j = index.get(w)
+            j = self.index.get(w)
             if j is None:
-                j = index[w] = len(words_list)
-                words_list.append(w)
+                j = self.index[w] = len(self.words)
+                self.words.append(w)
             remap[i] = j
-        ids.append(remap[lids] if len(lids) else lids)
-        lens.append(llens)
-        done[0] += len(lids)
-        if progress:
-            progress(raw_pos, done[0])
+        self.ids.append(remap[lids] if len(lids) else lids)
+        self.lens.append(llens)
+        self.done += len(lids)
+        if self.progress:
+            self.progress(raw_pos, self.done)
 
-    it = jobs()
-    # a first look decides whether other processes are worth starting
+    def tokens(self) -> Tokens:
+        return Tokens(self.words, self.ids.array(), self.lens.array())
+
+
+def _run_units(it, add, workers: int, total_chars: int | None):
+    """Tokenize the units of ``it`` ((texts, raw position, source name) each) and hand
+    each result to ``add(result, raw_position)`` in input order: in forked worker
+    processes when a first look finds more than PARALLEL_CHARS of text, else here."""
     head, size = [], 0
     if total_chars is None or total_chars > PARALLEL_CHARS:
         for job in it:
@@ -444,28 +458,27 @@ def tokenize(docs, splitter: Splitter | None, lowercase: bool = True, workers: i
                 break
     parallel = (workers > 1 and size > PARALLEL_CHARS and "fork" in multiprocessing.get_all_start_methods())
     all_jobs = chain(head, it)
-    if parallel:
-        # fork: the workers inherit the splitter; at most 2 units per worker are in
-        # flight, so memory stays bounded however long the input is
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
-        try:
-            pending: deque = deque()
-            for unit, raw_pos, name in all_jobs:
-                pending.append((pool.apply_async(_safe_unit, ((unit, name),)), raw_pos, name))
-                while len(pending) >= 2 * workers:
-                    r, p, n = pending.popleft()
-                    merge(r.get(), p, n)
-            while pending:
-                r, p, n = pending.popleft()
-                merge(r.get(), p, n)
-            pool.close()     # the workers exit on their own; terminate() only on errors
-            pool.join()
-        finally:
-            pool.terminate()
-    else:
+    if not parallel:
         for unit, raw_pos, name in all_jobs:
-            merge(_safe_unit((unit, name)), raw_pos, name)
-    return Tokens(words_list, ids.array(), lens.array())
+            add(_safe_unit((unit, name)), raw_pos)
+        return
+    # fork: the workers inherit the splitter; at most 2 units per worker are in
+    # flight, so memory stays bounded however long the input is
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
+    try:
+        pending: deque = deque()
+        for unit, raw_pos, name in all_jobs:
+            pending.append((pool.apply_async(_safe_unit, ((unit, name),)), raw_pos))
+            while len(pending) >= 2 * workers:
+                r, p = pending.popleft()
+                add(r.get(), p)
+        while pending:
+            r, p = pending.popleft()
+            add(r.get(), p)
+        pool.close()     # the workers exit on their own; terminate() only on errors
+        pool.join()
+    finally:
+        pool.terminate()
 
 
 def _worker_signals():
