@@ -1,21 +1,32 @@
-"""Shared pieces for the CLI tests: running ``rnn`` in-process (with the console
-entry's exact error handling) or as a real process, tiny corpora and hand-built
-checkpoints."""
+"""Shared pieces for the tests: running `rnn` in-process (with the console entry's exact error
+handling) or as a real process, tiny corpora, hand-built checkpoints, and the builders more than one
+test module uses."""
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import numpy as np
-import pytest
 
 from rnncli import checkpoint
+from rnncli.batching import Encoded, constant_offsets, pack
 from rnncli.cli import main
-from rnncli.config import SPECIALS, Config
-from rnncli.batching import Encoded
+from rnncli.config import SPECIALS, Config, RunSettings
+from rnncli.forecast import prepare
+from rnncli.forecast.settings import MODEL, ForecastConfig
+from rnncli.lm import sources, splitting, tokenizer
 from rnncli.lm.settings import LMSettings
-from rnncli.lm.task import LMData
+from rnncli.lm.task import LanguageModel, LMData
 from rnncli.lm.vocab import Vocab
+from rnncli.nn.classsoftmax import frequency_classes
+from rnncli.nn.network import Network
+from rnncli.train import Trainer
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_NLTK = os.path.join(REPO, "..", "shared", "nltk_data")
@@ -28,14 +39,6 @@ The bird sat on the house. The dog saw the cat.
 """
 
 TINY = ["--hidden-dim", "3", "--vocab-size", "12", "--epochs", "1", "-q"]
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    """Never touch the user's ~/.cache: every test gets its own cache directory."""
-    d = tmp_path / "rnncli-cache"
-    monkeypatch.setenv("RNNCLI_CACHE_DIR", str(d))
-    return d
 
 
 class Result:
@@ -116,3 +119,344 @@ def make_checkpoint(path, words, U, V, W, val_sents=None, b=None, c=None, config
 
 def json_lines(text):
     return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+
+
+def encoded_sentences(lengths, C=50, seed=0):
+    rng = np.random.default_rng(seed)
+    sents = [np.r_[1, rng.integers(3, C, n), 2] for n in lengths]
+    lens = np.array([len(s) for s in sents], np.int32)
+    return Encoded(np.concatenate(sents).astype(np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64), lens), sents
+
+
+def packed(lengths):
+    if len(set(lengths)) == 1:
+        off = constant_offsets(lengths[0], len(lengths))
+    else:
+        lens = np.asarray(lengths, np.int32) + 1
+        enc = Encoded(np.zeros(int(lens.sum()), np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64), lens)
+        off = pack(enc, np.arange(len(lengths))).offsets_list
+    rows = [np.array([off[t] + i for t in range(L)]) for i, L in enumerate(lengths)]
+    return off, rows
+
+
+def numeric(f, x, h=1e-6):
+    g = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        lp = f()
+        x[idx] = old - h
+        lm = f()
+        x[idx] = old
+        g[idx] = (lp - lm) / (2 * h)
+    return g
+
+
+def random_batch(rng, C, lengths):
+    sents = [np.r_[1, rng.integers(0, C, n), 2] for n in lengths]
+    lens = np.array([len(s) for s in sents], np.int32)
+    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    return Encoded(np.concatenate(sents).astype(np.int32), starts, lens), sents
+
+
+TUT = {"U": "layer0.U", "W": "layer0.W", "b": "layer0.b", "V": "out.V", "c": "out.c", "Vk": "out.Vk",
+       "ck": "out.ck"}
+
+
+def zipf_counts(C, rng=None):
+    c = np.round(1e5 / np.arange(1, C + 1)).astype(np.int64)
+    return c if rng is None else c + rng.integers(0, 3, C)
+
+
+def class_maps(C, K, rng):
+    """A frequency-binned map (consecutive ids per class) and a scattered random one."""
+    binned = frequency_classes(zipf_counts(C), K)
+    scattered = rng.permutation(np.r_[np.arange(K), rng.integers(0, K, C - K)])
+    return {"binned": binned, "scattered": scattered}
+
+
+def class_net(C, H, class_of, bias=False):
+    return Network(C, H, bias=bias, output="class", classes=int(np.max(class_of)) + 1, class_of=class_of)
+
+
+def random_params(net, rng, scale=0.5, dtype="float64"):
+    p = net.init(rng, dtype)
+    for k in p:                      # larger than at initialisation: every term counts
+        p[k][...] = rng.normal(0, scale, p[k].shape)
+    return net.as_layout(p)
+
+
+def tutorial_names(p):
+    back = {v: k for k, v in TUT.items()}
+    return {back[k]: v for k, v in p.items()}
+
+
+def class_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, name="m.npz", net=None, classes=4,
+                  bias=False):
+    """A Trainer of a class-softmax Network(C, 8, bias=bias) of ``classes`` classes (or ``net``)."""
+    enc, vocab = toy_corpus()
+    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
+    if net is None:
+        counts = np.bincount(train.ids, minlength=len(vocab))
+        net = Network(len(vocab), 8, bias=bias, output="class", classes=classes,
+                      class_of=frequency_classes(counts, classes))
+    if params is None:
+        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
+    task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
+    return Trainer(cfg, net, params, task, str(tmp_path / name), state, opt_state)
+
+
+def class_checkpoint(path, C=15, H=6, K=4, bias=False, seed=0, scale=0.6, val_sents=None):
+    """A class-softmax checkpoint with random weights and a scattered class map."""
+    from rnncli.config import SPECIALS
+    from rnncli.lm.vocab import Vocab
+    rng = np.random.default_rng(seed)
+    cmap = class_maps(C, K, rng)["scattered"]
+    net = class_net(C, H, cmap, bias)
+    p = random_params(net, rng, scale)
+    words = [f"w{i}" for i in range(3, C)]
+    val = None
+    if val_sents is not None:
+        lens = np.array([len(s) for s in val_sents], np.int32)
+        val = Encoded(np.concatenate(val_sents).astype(np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64),
+                      lens)
+    checkpoint.save(str(path), checkpoint.Checkpoint(Config(dtype="float64"), net.args, p,
+                                                     LMData(Vocab(list(SPECIALS) + words), val, {})))
+    return tutorial_names(p), cmap, words
+
+
+def toy_corpus(n_sent=120, C=25, seed=0):
+    """Sentences from a first-order Markov chain over words 3..C-1: learnable structure."""
+    rng = np.random.default_rng(seed)
+    trans = rng.dirichlet(np.full(C - 3, 0.2), size=C - 3)
+    sents = []
+    for _ in range(n_sent):
+        w = rng.integers(0, C - 3)
+        s = [1]
+        for _ in range(rng.integers(2, 12)):
+            s.append(3 + w)
+            w = rng.choice(C - 3, p=trans[w])
+        s.append(2)
+        sents.append(s)
+    lens = np.array([len(s) for s in sents], np.int32)
+    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    vocab = Vocab(["UNKNOWN_TOKEN", "SENTENCE_START", "SENTENCE_END"] + [f"w{i}" for i in range(3, C)])
+    return Encoded(np.concatenate(sents).astype(np.int32), starts, lens), vocab
+
+
+def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz", model=None):
+    """A Trainer of a small language model: Network(C, hidden_dim=8, **model)."""
+    enc, vocab = toy_corpus()
+    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
+    net = Network(len(vocab), **{"hidden_dim": 8, **(model or {})})
+    if params is None:
+        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
+    task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
+    return Trainer(cfg, net, params, task, str(tmp_path / name), state, opt_state, hooks)
+
+
+def small_cfg(**kw):
+    base = dict(batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
+                lr_schedule="halve", clip=5.0, patience=0, average=0.0)
+    base.update(kw)
+    return Config(**base)
+
+
+def write_text(path, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    nouns = ["cat", "dog", "bird", "horse", "farmer", "child", "teacher", "river", "house", "tree"]
+    verbs = ["sees", "likes", "finds", "follows", "hears", "paints"]
+    adjs = ["small", "old", "red", "quiet", "happy"]
+    lines = []
+    for i in range(n):
+        s = (f"The {rng.choice(adjs)} {rng.choice(nouns)} {rng.choice(verbs)} the {rng.choice(nouns)}"
+             + (f" near the {rng.choice(nouns)}" if rng.random() < 0.5 else "") + ".")
+        lines.append(s)
+        if i % 7 == 6:
+            lines.append("")
+    path.write_text("\n".join(lines) + "\n")
+
+
+WORDS = ("the cat dog bird sat ran saw flew on over to under a mat log house park tree hill "
+         "river small big red old young quick lazy happy sad").split()
+
+
+def text_corpus(n_par=14, seed=0):
+    """Paragraphs of a few sentences, separated by blank lines (some by several, some
+    with trailing spaces): documents to cut the input at."""
+    rng = np.random.default_rng(seed)
+    pars = []
+    for p in range(n_par):
+        sents = []
+        for _ in range(rng.integers(2, 6)):
+            ws = [WORDS[i] for i in rng.integers(0, len(WORDS), rng.integers(3, 9))]
+            sents.append(" ".join(ws).capitalize() + rng.choice([".", "!", "?"]))
+        pars.append(" ".join(sents) if p % 3 else "\n".join(sents))
+    seps = ["\n\n", "\n\n\n", "\n  \n", "\n\t\n\n"]
+    return "".join(par + seps[i % len(seps)] for i, par in enumerate(pars))
+
+
+HAVE_PUNKT_TAB = os.path.isdir(os.path.join(SHARED_NLTK, "tokenizers", "punkt_tab", "english"))
+
+
+def sentences_of(tokens: tokenizer.Tokens):
+    """Tokens -> list of sentences, each a list of words."""
+    out, i = [], 0
+    for n in tokens.lengths:
+        out.append([tokens.words[j] for j in tokens.ids[i:i + n]])
+        i += n
+    return out
+
+
+def tokenize_text(text, lowercase=True, splitter=None):
+    docs = sources.documents(sources.Source("x", text, ""))
+    splitter = splitter or splitting.make_splitter(docs)
+    return tokenizer.tokenize(docs, splitter, lowercase)
+
+
+BUNDLED = os.path.join(REPO, "data", "corpus.txt")
+
+
+def splitter_for(sample: str):
+    return splitting.make_splitter([sample])
+
+
+@contextmanager
+def time_limit(seconds):
+    """Fails the test instead of hanging."""
+    def boom(signum, frame):
+        raise AssertionError(f"took longer than {seconds}s")
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def simple_sentences(n, seed=0):
+    """Unambiguous sentences (no abbreviations, no initials): each is one Punkt sentence."""
+    rng = random.Random(seed)
+    subj = ["The cat", "A dog", "My sister", "The old miller", "Every farmer", "The baker"]
+    verb = ["sat on", "looked at", "carried", "painted", "forgot", "sold"]
+    obj = ["the mat", "a red boat", "the bridge", "seven apples", "the quiet harbour", "a letter"]
+    end = [".", ".", ".", "!", "?"]
+    return [f"{rng.choice(subj)} {rng.choice(verb)} {rng.choice(obj)}{rng.choice(end)}" for _ in range(n)]
+
+
+PTB = """ the <unk> company said it expects N sales
+ mr. <unk> is chairman of the board
+ the company 's shares fell N cents
+ analysts said the <unk> was expected
+ the board said it would meet in N
+ sales rose N N to $ N million
+"""
+
+
+# C = 5: UNKNOWN_TOKEN, SENTENCE_START, SENTENCE_END, a, b; H = 2
+HAND_WORDS = ["a", "b"]
+HAND_U = [[0.1, 0.5, 0.0, 1.0, -0.7],      # (H, C): column j is U x_t for word j
+          [-0.2, 0.3, 0.0, -0.5, 0.8]]
+HAND_W = [[0.4, -0.3],
+          [0.2, 0.6]]
+HAND_V = [[0.3, 0.1],                        # (C, H): row k gives the logit of word k
+          [-1.0, -1.0],
+          [0.5, -0.4],
+          [1.2, 0.3],
+          [-0.6, 1.1]]
+
+
+def random_model(path, seed, C=15, H=6, bias=False, scale=0.6, val_sents=None):
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(3, C)]
+    p = {"U": rng.normal(0, scale, (H, C)), "V": rng.normal(0, scale, (C, H)), "W": rng.normal(0, scale, (H, H))}
+    if bias:
+        p["b"], p["c"] = rng.normal(0, 0.3, H), rng.normal(0, 0.3, C)
+    make_checkpoint(path, words, p["U"], p["V"], p["W"], val_sents=val_sents, b=p.get("b"), c=p.get("c"))
+    return p, words
+
+
+def series_csv(path, n=400, seed=0, constant=False, time_fmt="iso", shuffle=False, dup=False, text_at=None):
+    """An hourly series: y = daily cycle + 0.8 * x two hours earlier + AR(1) noise; x a
+    covariate; wind categorical; a few missing values."""
+    rng = np.random.default_rng(seed)
+    t = np.datetime64("2024-01-01T00:00") + np.arange(n).astype("timedelta64[h]")
+    x = np.sin(np.arange(n) / 7.0) + rng.normal(0, 0.2, n)
+    e = np.zeros(n)
+    for i in range(1, n):
+        e[i] = 0.6 * e[i - 1] + rng.normal(0, 0.3)
+    y = 10 + 2 * np.sin(2 * np.pi * (np.arange(n) % 24) / 24) + 0.8 * np.r_[0, 0, x[:-2]] + e
+    if constant:
+        y[:] = 5.0
+    wind = rng.choice(["N", "S", "E"], n)
+    rows = []
+    for i in range(n):
+        stamp = str(t[i]).replace("T", " ") if time_fmt == "iso" else str(i)
+        yv = "" if i in (50, 51, 200) else f"{y[i]:.4f}"
+        if text_at is not None and i == text_at:
+            yv = "n.a.x"
+        rows.append(f"{stamp},{yv},{x[i]:.4f},{wind[i]}")
+    if dup:
+        rows[10] = rows[11]
+    if shuffle:
+        rows[5], rows[6] = rows[6], rows[5]
+    path.write_text("time,y,x,wind\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def setup_for(path, **kw):
+    fc = ForecastConfig(**{"time": ["time"], "targets": ["y"], "history": 6, "horizon": 3, **kw})
+    cfg = Config(bptt_truncate=-1, batch_size=16, dtype="float64")
+    model = dict(MODEL, cell="gru", hidden_dim=4)
+
+    class Quiet:
+        def note(self, m):
+            pass
+    return prepare.prepare_training(str(path), RunSettings(cfg, fc, model), None, Quiet())
+
+
+def write_csv(tmp_path, text, name="s.csv", raw=None):
+    p = tmp_path / name
+    p.write_bytes(raw if raw is not None else text.encode("utf-8"))
+    return str(p)
+
+
+def hourly_csv(values, start="2021-03-01T00", extra=None):
+    """A 'time,y[,x]' CSV with one row per hour; None -> empty field."""
+    t0 = np.datetime64(start, "h")
+    out = ["time,y" + (",x" if extra is not None else "")]
+    for i, v in enumerate(values):
+        row = f"{str(t0 + i).replace('T', ' ')}:00,{'' if v is None else v}"
+        if extra is not None:
+            row += f",{extra[i]}"
+        out.append(row)
+    return "\n".join(out) + "\n"
+
+
+def eval_args(trained):
+    return ["eval", "-m", trained, "-q"]
+
+
+def train_args(tmp_path):
+    return ["train", "-o", tmp_path / "out.npz", *TINY]
+
+
+def resave(src, dst, **changes):
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    for k in [k for k, v in changes.items() if v is None]:
+        del arrays[k]
+    np.savez(dst, **arrays)
+    return dst
+
+
+def with_json(trained, dst, key, **changes):
+    """``trained`` rewritten with fields of its JSON section ``key`` changed ("task/settings":
+    the object "settings" inside the section "task")."""
+    key, _, inner = key.partition("/")
+    with np.load(trained) as z:
+        d = json.loads(str(z[key]))
+    (d[inner] if inner else d).update(changes)
+    return resave(trained, dst, **{key: np.array(json.dumps(d))})

@@ -1,19 +1,20 @@
-"""Packing, long-sentence pieces and token-bounded batches."""
+"""Packing, long-sentence pieces, token-bounded batches and the packed-row helpers
+(rnncli/batching.py)."""
 import numpy as np
 import pytest
 
-from rnncli.batching import Encoded, batch_by_tokens, batch_indices, pack, prev_rows, split_long
-from rnncli.lm import evaluate
+from rnncli.batching import (
+    add_last,
+    batch_by_tokens,
+    batch_indices,
+    constant_offsets,
+    last_rows,
+    pack,
+    prev_rows,
+    split_long,
+)
 
-from . import reference as ref
-from . import tutorial as model
-
-
-def corpus(lengths, C=50, seed=0):
-    rng = np.random.default_rng(seed)
-    sents = [np.r_[1, rng.integers(3, C, n), 2] for n in lengths]
-    lens = np.array([len(s) for s in sents], np.int32)
-    return Encoded(np.concatenate(sents).astype(np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64), lens), sents
+from .helpers import encoded_sentences, packed
 
 
 def pairs(enc):
@@ -25,7 +26,7 @@ def pairs(enc):
 
 
 def test_split_long_partitions_predicted_tokens():
-    enc, _ = corpus([3, 300, 0, 129, 128, 127])
+    enc, _ = encoded_sentences([3, 300, 0, 129, 128, 127])
     pieces = split_long(enc, 128)
     assert (pieces.lens - 1).max() <= 128
     assert pairs(pieces) == pairs(enc)
@@ -34,7 +35,7 @@ def test_split_long_partitions_predicted_tokens():
 
 
 def test_pack_layout():
-    enc, sents = corpus([4, 1, 6, 4])
+    enc, sents = encoded_sentences([4, 1, 6, 4])
     b = pack(enc, np.arange(4))
     n = np.diff(b.offsets)
     assert list(n) == sorted(n, reverse=True) and b.B == 4 and b.N == enc.n_predicted
@@ -63,21 +64,9 @@ def test_training_batches_cover_every_sentence_once():
     assert max(len(b) for b in batches) == 32
 
 
-def test_eval_of_a_very_long_sentence_is_exact_in_small_batches(monkeypatch):
-    monkeypatch.setattr(evaluate, "EVAL_TOKENS", 64)
-    enc, sents = corpus([400, 3, 70, 2], C=20, seed=2)
-    p = model.init_params(20, 5, np.random.default_rng(3), "float64")
-    for k in p:
-        p[k][...] = np.random.default_rng(4).normal(0, 0.5, p[k].shape)
-    p = model.as_layout(p)
-    nll, n = evaluate.total_nll(model.network(p), model.namespaced(p), enc, model.Workspace())
-    assert n == enc.n_predicted
-    assert nll == pytest.approx(sum(ref.sentence_loss(p, s) for s in sents), rel=1e-12)
-
-
 @pytest.mark.parametrize("idx", [[0, 2, 3], [1], [], [0, 1, 2, 3, 4]])
 def test_subset_keeps_sentences(idx):
-    enc, sents = corpus([3, 0, 7, 2, 5])
+    enc, sents = encoded_sentences([3, 0, 7, 2, 5])
     for e in (enc, split_long(enc, 3)):  # contiguous (mask path) and overlapping spans
         sub = e.subset(np.array(idx, dtype=np.int64))
         assert sub.n_sentences == len(idx)
@@ -85,3 +74,15 @@ def test_subset_keeps_sentences(idx):
             a = e.ids[e.starts[i]:e.starts[i] + e.lens[i]]
             b = sub.ids[sub.starts[k]:sub.starts[k] + sub.lens[k]]
             assert np.array_equal(a, b)
+
+
+def test_last_rows_and_add_last():
+    off, rows = packed([5, 3, 3, 1])
+    assert list(last_rows(off)) == [r[-1] for r in rows]
+    off2 = constant_offsets(3, 2)
+    assert off2 == [0, 2, 4, 6] and list(last_rows(off2)) == [4, 5]
+    dS = np.arange(off[-1] * 2, dtype=float).reshape(-1, 2)
+    out = add_last(dS, np.ones((4, 2)), off, np.empty_like(dS))
+    want = dS.copy()
+    want[[r[-1] for r in rows]] += 1
+    np.testing.assert_array_equal(out, want)

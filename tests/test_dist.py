@@ -1,8 +1,5 @@
-"""Training on several processes: shares of the input, the communicator seam, and (when
-mpi4py and mpiexec are installed: pip install 'rnncli[mpi]') real runs under
-``mpiexec -n 2``: equivalence with one process for every optimizer, the merged
-vocabulary, checkpoints, faults."""
-import gzip
+"""Training on several processes (rnncli/dist.py): the communicator seam and, where mpi4py and mpiexec
+are installed, real runs under `mpiexec -n 2`."""
 import json
 import os
 import re
@@ -17,132 +14,12 @@ import pytest
 
 from rnncli import checkpoint, dist
 from rnncli.errors import DataError
-from rnncli.lm import shard, sources, splitting, tokenizer
 from rnncli.lm.prepare import configure, prepare_training
-from rnncli.lm.task import LanguageModel, ShardedLanguageModel
 from rnncli.registry import OPTIMIZERS
 from rnncli.train import Trainer, flat_zeros_like
 
-from .helpers import REPO, assert_user_error, isolated_cache, rnn  # noqa: F401
+from .helpers import REPO, assert_user_error, rnn, text_corpus
 from .mpi_worker import GIVEN, Quiet
-
-WORDS = ("the cat dog bird sat ran saw flew on over to under a mat log house park tree hill "
-         "river small big red old young quick lazy happy sad").split()
-
-
-def text_corpus(n_par=14, seed=0):
-    """Paragraphs of a few sentences, separated by blank lines (some by several, some
-    with trailing spaces): documents to cut the input at."""
-    rng = np.random.default_rng(seed)
-    pars = []
-    for p in range(n_par):
-        sents = []
-        for _ in range(rng.integers(2, 6)):
-            ws = [WORDS[i] for i in rng.integers(0, len(WORDS), rng.integers(3, 9))]
-            sents.append(" ".join(ws).capitalize() + rng.choice([".", "!", "?"]))
-        pars.append(" ".join(sents) if p % 3 else "\n".join(sents))
-    seps = ["\n\n", "\n\n\n", "\n  \n", "\n\t\n\n"]
-    return "".join(par + seps[i % len(seps)] for i, par in enumerate(pars))
-
-
-# ------------------------------------------------------------------ shares, without MPI
-
-
-def tokens_of(docs, sp):
-    t = tokenizer.tokenize(docs, sp, True, workers=1)
-    return [t.words[i] for i in t.ids], list(t.lengths)
-
-
-@pytest.mark.parametrize("n", [2, 3, 5, 40])
-def test_shares_together_give_one_process_tokens(tmp_path, n):
-    a = tmp_path / "a.txt"
-    a.write_text(text_corpus(seed=1))
-    b = tmp_path / "b.txt"
-    b.write_text(text_corpus(seed=2))
-    c = tmp_path / "c.txt.gz"                       # cannot be cut: read whole by one share
-    c.write_bytes(gzip.compress(text_corpus(seed=3).encode()))
-    files = [str(a), str(c), str(b)]
-    one = []
-    for f in files:
-        one.extend(sources.documents(sources.read_source(f)))
-    sp = splitting.make_splitter(one)
-    shares = shard.plan(files, n)
-    assert len(shares) == n
-    docs = [shard.read_docs(s) for s in shares]
-    assert tokens_of(sum(docs, []), sp) == tokens_of(one, sp)
-    assert sum(1 for d in docs if d) >= min(n, 5)    # the work is spread
-    for s in shares:
-        for p in s:
-            assert p.end is not None or p.path.endswith(".gz")
-
-
-def test_share_cut_without_blank_lines_falls_at_a_line_break(tmp_path, monkeypatch):
-    monkeypatch.setattr(shard, "SCAN", 1000)            # bytes searched for a blank line
-    f = tmp_path / "lines.txt"
-    f.write_text("".join(f"Line number {i} has words.\n" for i in range(400)))
-    shares = shard.plan([str(f)], 3)
-    assert all(shares)
-    raw = f.read_bytes()
-    for s in shares[1:]:
-        assert raw[s[0].start - 1:s[0].start] == b"\n"
-    assert sum(p.end - p.start for s in shares for p in s) == len(raw)
-
-
-def test_share_errors_are_one_line(tmp_path):
-    with pytest.raises(DataError, match="standard input"):
-        shard.plan(["-"], 2)
-    e = tmp_path / "e.txt"
-    e.write_text("")
-    with pytest.raises(DataError, match="is empty"):
-        shard.plan([str(e)], 2)
-    bad = tmp_path / "bad.txt"
-    raw = b"The first document is long enough to hold the cut.\n\nThen a bad \xff byte.\n"
-    bad.write_bytes(raw)
-    s = shard.plan([str(bad)], 2)
-    at = raw.index(b"\xff")
-    with pytest.raises(DataError, match=rf"bad.txt: byte {at} is not valid utf-8"):
-        shard.read_docs(s[1])
-
-
-def test_split_share_matches_one_process_split():
-    from rnncli.batching import Encoded
-    from rnncli.lm.vocab import split_validation
-    rng = np.random.default_rng(0)
-    lens = rng.integers(3, 9, 50).astype(np.int32)
-    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
-    enc = Encoded(rng.integers(0, 20, int(lens.sum())).astype(np.int32), starts, lens)
-    tr1, va1 = split_validation(enc, 0.2)
-    parts = [enc.subset(np.arange(a, b)) for a, b in ((0, 13), (13, 31), (31, 50))]
-    firsts = (0, 13, 31)
-    tr = [shard.split_share(p, f, 50, 0.2) for p, f in zip(parts, firsts)]
-    cat = lambda es: np.concatenate([e.ids[s:s + n] for e in es for s, n in zip(e.starts, e.lens)])
-    assert np.array_equal(cat([t for t, _ in tr]), cat([tr1]))
-    assert np.array_equal(cat([v for _, v in tr]), cat([va1]))
-
-
-def test_sharded_task_on_one_process_is_the_task(tmp_path):
-    """ShardedLanguageModel on SingleProcess: the batches, gradients and validation
-    loss of LanguageModel (the pieces it sends to itself are the ones it owns)."""
-    from rnncli.config import Config
-    from .test_train import toy_corpus
-    from rnncli.lm.task import LMData
-    from rnncli.nn.network import Network
-    from rnncli.nn.workspace import Workspace
-    enc, vocab = toy_corpus()
-    cfg = Config(batch_size=7, dtype="float64")
-    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
-    net = Network(len(vocab), 6)
-    params = net.init(np.random.default_rng(0), "float64")
-    a = LanguageModel(net, LMData(vocab, val), train, cfg)
-    b = ShardedLanguageModel(net, LMData(vocab, val), train, val, cfg, dist.SingleProcess())
-    ws = Workspace(1)
-    ba, bb = a.epoch_batches(3), b.epoch_batches(3)
-    assert all(np.array_equal(x, y) for x, y in zip(ba, bb)) and a.units(ba) == b.units(bb)
-    ga, gb = net.zeros_like(params), net.zeros_like(params)
-    for sel in ba[:3]:
-        assert a.loss_and_grads(params, sel, ga, ws, None) == b.loss_and_grads(params, sel, gb, ws, None)
-        assert all(np.array_equal(ga[k], gb[k]) for k in ga)
-    assert a.validation_loss(params, ws) == b.validation_loss(params, ws)
 
 
 def test_checksum_sees_one_bit():
@@ -192,6 +69,7 @@ def test_plain_training_never_imports_mpi4py(tmp_path):
 
 
 # ------------------------------------------------------------------ under mpiexec
+
 
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 try:

@@ -10,7 +10,7 @@ import pytest
 from rnncli import checkpoint
 from rnncli.run import WRITE_SPEED, BestWeights, JsonLog, TimeBudget
 
-from .test_train import make_trainer, small_cfg
+from .helpers import make_trainer, small_cfg
 
 # ---------------------------------------------------------------- time budget
 

@@ -1,4 +1,4 @@
-"""Training loop, optimizers, schedules, checkpoints and resuming."""
+"""The Trainer (rnncli/train.py): steps, epochs, stopping, divergence, checkpoints and resuming."""
 import math
 import os
 import signal
@@ -9,54 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from rnncli import checkpoint
-from rnncli.batching import Encoded
+from rnncli import checkpoint, registry
 from rnncli.config import Config
 from rnncli.lm.task import LanguageModel, LMData
-from rnncli.lm.vocab import Vocab
 from rnncli.nn.network import Network
-from rnncli.optim import Optimizer, Schedule
+from rnncli.optim import Schedule
 from rnncli.registry import OPTIMIZERS
-from rnncli.train import Hooks, Interrupted, Trainer
+from rnncli.train import Diverged, Hooks, Interrupted, Trainer
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def toy_corpus(n_sent=120, C=25, seed=0):
-    """Sentences from a first-order Markov chain over words 3..C-1: learnable structure."""
-    rng = np.random.default_rng(seed)
-    trans = rng.dirichlet(np.full(C - 3, 0.2), size=C - 3)
-    sents = []
-    for _ in range(n_sent):
-        w = rng.integers(0, C - 3)
-        s = [1]
-        for _ in range(rng.integers(2, 12)):
-            s.append(3 + w)
-            w = rng.choice(C - 3, p=trans[w])
-        s.append(2)
-        sents.append(s)
-    lens = np.array([len(s) for s in sents], np.int32)
-    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
-    vocab = Vocab(["UNKNOWN_TOKEN", "SENTENCE_START", "SENTENCE_END"] + [f"w{i}" for i in range(3, C)])
-    return Encoded(np.concatenate(sents).astype(np.int32), starts, lens), vocab
-
-
-def make_trainer(tmp_path, cfg, params=None, state=None, opt_state=None, hooks=None, name="m.npz", model=None):
-    """A Trainer of a small language model: Network(C, hidden_dim=8, **model)."""
-    enc, vocab = toy_corpus()
-    train, val = enc.subset(np.arange(100)), enc.subset(np.arange(100, 120))
-    net = Network(len(vocab), **{"hidden_dim": 8, **(model or {})})
-    if params is None:
-        params = net.init(np.random.default_rng(cfg.seed), cfg.dtype)
-    task = LanguageModel(net, LMData(vocab, val, {"kind": "trained"}), train, cfg)
-    return Trainer(cfg, net, params, task, str(tmp_path / name), state, opt_state, hooks)
-
-
-def small_cfg(**kw):
-    base = dict(batch_size=8, dtype="float64", epochs=2, optimizer="adam", lr=0.01,
-                lr_schedule="halve", clip=5.0, patience=0, average=0.0)
-    base.update(kw)
-    return Config(**base)
+from .helpers import REPO, class_trainer, make_trainer, small_cfg, toy_corpus, write_text
 
 
 @pytest.mark.parametrize("opt", OPTIMIZERS)
@@ -121,32 +82,6 @@ def test_same_seed_same_parameters_and_other_seed_differs(tmp_path):
     assert not np.array_equal(a.params["out.V"], c.params["out.V"])
 
 
-def test_checkpoint_round_trip(tmp_path):
-    t = make_trainer(tmp_path, small_cfg(optimizer="rmsprop", lr=0.01), model={"bias": True})
-    t.run()
-    path = str(tmp_path / "m.npz")
-    with np.load(path, allow_pickle=False) as z:   # a plain npz, no pickles anywhere
-        keys = set(z.files)
-        for k in z.files:
-            assert z[k].dtype != object
-    assert {"param.layer0.U", "param.out.V", "param.layer0.W", "param.layer0.b", "param.out.c", "task.vocab", "model",
-            "config", "format_version", "state", "task.val_ids"} <= keys
-    ck = checkpoint.load(path)
-    for k, v in t.params.items():
-        np.testing.assert_array_equal(ck.params[k], v)
-        assert ck.params[k].dtype == np.float64
-    assert ck.task.vocab.words == t.task.data.vocab.words
-    assert ck.config == t.cfg
-    assert ck.state["epoch"] == 2 and len(ck.state["history"]) == 2
-    for k, v in t.opt.state.items():
-        np.testing.assert_array_equal(ck.opt_state[k], v)
-    np.testing.assert_array_equal(ck.task.val.ids, t.task.val.ids)
-    assert os.path.exists(checkpoint.best_path(path))
-    # U keeps the layout the kernels expect after loading
-    assert ck.params["layer0.U"].T.flags.c_contiguous
-    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
-
-
 def test_history_and_log_records(tmp_path):
     log = tmp_path / "log.jsonl"
     t = make_trainer(tmp_path, small_cfg(epochs=2))
@@ -206,115 +141,9 @@ def test_early_stopping_restores_best_weights(tmp_path, monkeypatch):
     np.testing.assert_array_equal(checkpoint.load(str(tmp_path / "m.npz")).params["out.V"], snapshots[1]["out.V"])
 
 
-# ---------------------------------------------------------------- schedules
-
-
-def run_schedule(kind, vals, **kw):
-    s = Schedule(kind, 1.0, **kw)
-    lrs, stop_at = [], None
-    for i, v in enumerate(vals):
-        lrs.append(s.lr)
-        if s.end_epoch(v):
-            stop_at = i
-            break
-    return lrs, stop_at
-
-
-def test_schedule_halve_when_validation_rises():
-    lrs, stop = run_schedule("halve", [5, 4, 4.5, 4.2, 4.3, 4.0])
-    assert lrs == [1, 1, 1, 0.5, 0.5, 0.25] and stop is None
-
-
-def test_schedule_mikolov_halves_after_small_gain_then_stops():
-    # gains: 1.0 (big), 0.001 (small: start halving), 0.5 (big: keep halving), 0.0001 (small: stop)
-    lrs, stop = run_schedule("mikolov", [5.0, 4.0, 3.999, 3.5, 3.4999, 3.0], min_gain=0.003)
-    assert lrs == [1, 1, 1, 0.5, 0.25] and stop == 4
-
-
-def test_schedule_plateau_multiplies_by_factor():
-    lrs, _ = run_schedule("plateau", [5, 4, 4.5, 3.9, 3.9, 3.0], factor=0.25, min_gain=0.003)
-    assert lrs == [1, 1, 1, 0.25, 0.25, 0.0625]
-
-
-@pytest.mark.parametrize("kind", ["cosine", "linear"])
-def test_schedule_decay_to_zero(kind):
-    s = Schedule(kind, 2.0)
-    assert s.at(0) == pytest.approx(2.0) and s.at(1.0) == pytest.approx(0.0)
-    mid = 1.0 if kind == "cosine" else 1.0
-    assert s.at(0.5) == pytest.approx(mid)
-    assert s.at(0.25) == pytest.approx(2.0 * (0.5 * (1 + math.cos(math.pi / 4)) if kind == "cosine" else 0.75))
-    assert not s.end_epoch(3.0) and s.lr == 2.0
-
-
-# ---------------------------------------------------------------- optimizer arithmetic
-
-
-def test_optimizer_updates_match_textbook_formulas():
-    rng = np.random.default_rng(0)
-    p0 = {"V": rng.normal(size=(3, 2))}
-    gs = [{"V": rng.normal(size=(3, 2))} for _ in range(3)]
-    lr, b1, b2, eps = 0.1, 0.9, 0.99, 1e-8
-    opt = Optimizer("adam", {k: v.copy() for k, v in p0.items()}, beta1=b1, beta2=b2, eps=eps)
-    p = {k: v.copy() for k, v in p0.items()}
-    m = np.zeros((3, 2))
-    v = np.zeros((3, 2))
-    ref = p0["V"].copy()
-    for t, g in enumerate(gs, 1):
-        opt.step(p, {"V": g["V"].copy()}, lr)
-        m = b1 * m + (1 - b1) * g["V"]
-        v = b2 * v + (1 - b2) * g["V"] ** 2
-        ref -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
-    np.testing.assert_allclose(p["V"], ref, rtol=1e-10)
-
-    for name, rule in [("sgd", lambda st, g: -lr * g),
-                       ("adagrad", lambda st, g: -lr * g / (np.sqrt(st.setdefault("m", 0) + g * g) + eps))]:
-        opt = Optimizer(name, {"V": p0["V"].copy()}, eps=eps)
-        p = {"V": p0["V"].copy()}
-        opt.step(p, {"V": gs[0]["V"].copy()}, lr)
-        np.testing.assert_allclose(p["V"], p0["V"] + rule({}, gs[0]["V"]), rtol=1e-12)
-
-
-def test_batch_one_sgd_step_equals_tutorial_step(tmp_path):
-    """--batch-size 1 --lr 0.005 --optimizer sgd: one update is the tutorial's per-sentence step."""
-    from rnncli.batching import pack
-
-    from . import reference as ref
-    from . import tutorial as model
-    enc, vocab = toy_corpus(n_sent=3)
-    p = model.init_params(len(vocab), 6, np.random.default_rng(0), "float64")
-    p_ref = {k: v.copy() for k, v in p.items()}
-    g = model.zeros_like_params(p)
-    b = pack(enc, np.array([1]))
-    model.loss_and_grads(p, b, g, model.Workspace(), 4, scale=1.0 / b.B)
-    Optimizer("sgd", p).step(p, g, 0.005)
-    s = enc.ids[enc.starts[1]:enc.starts[1] + enc.lens[1]]
-    for k, d in ref.sentence_grads(p_ref, s, 4).items():
-        p_ref[k] -= 0.005 * d
-    for k in p:
-        np.testing.assert_allclose(p[k], p_ref[k], atol=1e-12)
-
-
-# ---------------------------------------------------------------- through the CLI
-
-
 def rnn(*args, cwd, **kw):
     return subprocess.run([sys.executable, "-m", "rnncli", *args], cwd=cwd, capture_output=True, text=True,
                           env=dict(os.environ, RNNCLI_CACHE_DIR=str(cwd / "cache")), **kw)
-
-
-def write_text(path, n=300, seed=0):
-    rng = np.random.default_rng(seed)
-    nouns = ["cat", "dog", "bird", "horse", "farmer", "child", "teacher", "river", "house", "tree"]
-    verbs = ["sees", "likes", "finds", "follows", "hears", "paints"]
-    adjs = ["small", "old", "red", "quiet", "happy"]
-    lines = []
-    for i in range(n):
-        s = (f"The {rng.choice(adjs)} {rng.choice(nouns)} {rng.choice(verbs)} the {rng.choice(nouns)}"
-             + (f" near the {rng.choice(nouns)}" if rng.random() < 0.5 else "") + ".")
-        lines.append(s)
-        if i % 7 == 6:
-            lines.append("")
-    path.write_text("\n".join(lines) + "\n")
 
 
 def test_cli_resume_equals_uninterrupted(tmp_path):
@@ -520,22 +349,6 @@ def test_time_running_out_on_worse_weights_restores_the_best(tmp_path, monkeypat
         np.testing.assert_array_equal(saved[k], v)
 
 
-def test_row_sparse_embedding_gradient_clears_only_what_the_last_call_wrote():
-    from rnncli.nn import layers
-    rng = np.random.default_rng(0)
-    G, C = 6, 40
-    dU = np.ascontiguousarray(rng.standard_normal((C, G))).T     # garbage to start with
-    nonzero = None
-    for n in (7, 3, 12, 1):
-        x = rng.integers(0, C, n)
-        dA = rng.standard_normal((n, G))
-        layers.embed_backward(dU, x, dA, nonzero)
-        want = np.zeros((C, G))
-        np.add.at(want, x, dA)
-        np.testing.assert_array_equal(dU.T, want)
-        nonzero = np.unique(x)
-
-
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 def test_row_sparse_embedding_updates_equal_the_dense_ones(tmp_path, opt):
     """Clearing, norm, clipping and (SGD) the update over the rows a batch used give the
@@ -552,25 +365,67 @@ def test_row_sparse_embedding_updates_equal_the_dense_ones(tmp_path, opt):
         np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-10, atol=1e-12)
 
 
-def test_weight_average_starts_at_the_weights_and_resumes_from_the_raw_ones():
-    """WeightAverage (--average): the average starts as a copy of the model's weights; a
-    checkpoint's raw.* (the trained weights) go back into params, the rest is the
-    optimizer's; the trained weights are stored as raw.*; a step is Averager's."""
-    from rnncli.optim import Averager, WeightAverage
-    params = {"w": np.array([1.0, 2.0]), "u": np.array([[3.0]])}
-    avg = WeightAverage(params, 0.5)
-    params["w"][0] = 7.0
-    np.testing.assert_array_equal(avg.avg["w"], [1.0, 2.0])
-    rest = avg.resume(params, {"m.w": np.zeros(2), "raw.w": np.array([4.0, 5.0]), "raw.u": np.array([[6.0]])})
-    assert list(rest) == ["m.w"]
-    np.testing.assert_array_equal(params["w"], [4.0, 5.0])
-    np.testing.assert_array_equal(params["u"], [[6.0]])
-    np.testing.assert_array_equal(avg.avg["w"], [1.0, 2.0])            # the model is still the average
-    assert avg.resume(params, None) == {}
-    arrays = avg.state_arrays(params)
-    assert list(arrays) == ["raw.w", "raw.u"] and arrays["raw.w"] is params["w"]
-    ref = {k: v.copy() for k, v in avg.avg.items()}
-    avg.step(params, 1000)
-    Averager(ref, 0.5).step(params, 1000)
-    for k in ref:
-        np.testing.assert_array_equal(avg.avg[k], ref[k])
+@pytest.mark.parametrize("opt", registry.OPTIMIZERS)
+def test_each_optimizer_lowers_loss_and_resume_equals_uninterrupted(tmp_path, opt):
+    lr = {"sgd": 0.1, "momentum": 0.05, "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}[opt]
+    cfg = small_cfg(optimizer=opt, lr=lr, epochs=3, dropout=0.2, bptt_truncate=-1)
+    full = class_trainer(tmp_path, cfg, name="full.npz", classes=5, bias=True)
+    before = full.validation_loss()
+    full.run()
+    assert full.validation_loss() < before - 0.2
+    class_trainer(tmp_path, cfg.replace(epochs=1), name="part.npz", classes=5, bias=True).run()
+    ck = checkpoint.load(str(tmp_path / "part.npz"))
+    assert ck.model["output"] == "class" and ck.model["class_of"] == full.net.args["class_of"]
+    assert not any("class_of" in k for k in list(ck.params) + list(ck.opt_state))
+    resumed = class_trainer(tmp_path, ck.config.replace(epochs=3), ck.params, ck.state, ck.opt_state,
+                            name="part.npz", net=ck.network())
+    resumed.run()
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+def test_divergence_before_the_first_save_names_no_checkpoint(tmp_path):
+    t = make_trainer(tmp_path, small_cfg(epochs=2, optimizer="sgd", lr=1e6, clip=0))
+    t.params["out.V"][0, 0] = np.nan
+    with pytest.raises(Diverged) as e:
+        t.run()
+    assert "no checkpoint was written" in str(e.value) and "unchanged" not in str(e.value)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_divergence_after_a_save_names_the_checkpoint_and_its_step(tmp_path):
+    t = make_trainer(tmp_path, small_cfg(epochs=1))
+    t.run()
+    step = t.state["step"]
+    t2 = make_trainer(tmp_path, small_cfg(epochs=3), params=t.params, state=t.state)
+    t2.run_calls = 0
+    real = t2.task.loss_and_grads
+
+    def nan_in_epoch_3(params, sel, grads, ws, rng, rows=None):
+        nll, n = real(params, sel, grads, ws, rng, rows)
+        return (math.nan if t2.state["epoch"] == 2 else nll), n
+    t2.task.loss_and_grads = nan_in_epoch_3
+    with pytest.raises(Diverged) as e:
+        t2.run()
+    assert f"the last good checkpoint {tmp_path / 'm.npz'} (step {2 * step}) is unchanged" in str(e.value)
+    assert checkpoint.load(str(tmp_path / "m.npz")).state["step"] == 2 * step
+
+
+def test_nan_parameters_are_never_saved(tmp_path):
+    """An update that makes the weights NaN on an epoch's last batch: the checkpoint of
+    the epoch before stays, and the message says so."""
+    t = make_trainer(tmp_path, small_cfg(epochs=1))
+    t.run()
+    before = (tmp_path / "m.npz").read_bytes()
+    steps = t.state["step"]
+    t2 = make_trainer(tmp_path, small_cfg(epochs=2), params=t.params, state=t.state)
+    real = t2.opt.step
+
+    def poison(params, grads, lr, *rows):
+        real(params, grads, lr, *rows)
+        if t2.state["step"] + 1 == 2 * steps:   # the last update of epoch 2
+            params["layer0.W"][0, 0] = np.inf
+    t2.opt.step = poison
+    with pytest.raises(Diverged, match="NaN or infinite.*m.npz .*was not written by this run"):
+        t2.run()
+    assert (tmp_path / "m.npz").read_bytes() == before

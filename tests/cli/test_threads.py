@@ -2,12 +2,16 @@
 the large products is built with the value given to this command (None without
 --threads: the cores this process may use), never one stored in the checkpoint, and
 the command's products go through it."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from rnncli.nn.workspace import Workspace, available_cores
 
-from ..helpers import TINY, isolated_cache, make_checkpoint, rnn, write_corpus  # noqa: F401
+from ..helpers import TINY, make_checkpoint, rnn, with_json, write_corpus, write_text
 
 
 @pytest.fixture
@@ -95,3 +99,38 @@ def test_forecast_predict_and_eval_use_the_threads_given_not_the_stored(capsys, 
     assert r.code == 0, r
     assert built["threads"] == [expected]
     assert built["work"] > 0
+
+
+def test_huge_threads_value_is_bounded(tmp_path, trained):
+    """Found while fuzzing: `--threads 1000000000` made eval cut its rows into a billion
+    blocks (16 GB of indices). Run under a 3 GiB address-space limit, so that a
+    regression fails here instead of exhausting the machine."""
+    import resource
+
+    from rnncli.nn.workspace import Workspace
+    assert Workspace(10 ** 9).threads <= max(8, os.cpu_count() or 1)
+    assert Workspace(2).threads == 2 and Workspace(1).threads == 1
+    corpus = tmp_path / "c.txt"
+    write_text(corpus, n=200)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+    p = subprocess.run([sys.executable, "-m", "rnncli", "eval", "-m", str(trained), str(corpus), "-q", "--no-cache",
+                        "--threads", str(10 ** 9)], capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert p.returncode == 0, p.stderr
+    assert "perplexity" in p.stdout
+
+
+@pytest.mark.parametrize("cmd", ["train", "eval", "resume"])
+def test_threads_beyond_a_c_int(capsys, tmp_path, corpus, trained, cmd):
+    """Found by the fuzz suite: --threads 2**70 (or a checkpoint holding it) overflowed
+    threadpoolctl's C call."""
+    big = str(2 ** 70)
+    if cmd == "resume":
+        path = with_json(trained, tmp_path / "t.npz", "config", threads=2 ** 70)
+        r = rnn(capsys, "train", corpus, "--resume", path, "-o", tmp_path / "out.npz", "--epochs", "2", "-q")
+    elif cmd == "train":
+        r = rnn(capsys, "train", corpus, "-o", tmp_path / "out.npz", *TINY, "--threads", big)
+    else:
+        r = rnn(capsys, "eval", "-m", trained, "-q", "--threads", big, corpus)
+    assert r.code == 0, r

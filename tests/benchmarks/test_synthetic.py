@@ -1,6 +1,5 @@
-"""benchmarks/synthetic.py reports a perplexity floor for its corpora; the figures built
-on it are only honest if its probabilities are a distribution and its sampler draws
-from that same distribution."""
+"""benchmarks/synthetic.py's perplexity floors: its probabilities are a distribution and its sampler
+draws from it."""
 import importlib.util
 import os
 
@@ -9,7 +8,9 @@ import pytest
 
 from rnncli.config import END_ID, START_ID
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "synthetic.py")
+from ..helpers import TESTS
+
+_PATH = os.path.join(TESTS, "..", "benchmarks", "synthetic.py")
 _spec = importlib.util.spec_from_file_location("synthetic_bench", _PATH)
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)

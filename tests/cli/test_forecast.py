@@ -1,6 +1,5 @@
-"""`rnn forecast` end to end: the task (no leakage, causal forecasts), the checkpoint
-(round trip, resume, Ctrl-C), train / predict / eval and their output formats,
-plots, and every bad input of the issue: one line, non-zero exit, nothing written."""
+"""`rnn forecast` end to end (rnncli/cli/forecast.py): train, predict, eval, resume, Ctrl-C, output
+formats, plots and every bad input."""
 import importlib.util
 import json
 import os
@@ -13,44 +12,11 @@ import numpy as np
 import pytest
 
 from rnncli import checkpoint
-from rnncli.config import Config, RunSettings
-from rnncli.forecast.settings import MODEL, ForecastConfig
 from rnncli.forecast import prepare
-from rnncli.forecast.task import SeriesArrays, gather, predict_windows
-from rnncli.forecast.windows import windows
-from rnncli.nn.workspace import Workspace
 
-from .helpers import TINY, assert_user_error, isolated_cache, rnn, write_corpus  # noqa: F401
+from ..helpers import TINY, assert_user_error, rnn, series_csv, write_corpus
 
 FAST = ["--hidden-dim", "4", "--history", "6", "--horizon", "3", "--batch-size", "16", "-q"]
-
-
-def series_csv(path, n=400, seed=0, constant=False, time_fmt="iso", shuffle=False, dup=False, text_at=None):
-    """An hourly series: y = daily cycle + 0.8 * x two hours earlier + AR(1) noise; x a
-    covariate; wind categorical; a few missing values."""
-    rng = np.random.default_rng(seed)
-    t = np.datetime64("2024-01-01T00:00") + np.arange(n).astype("timedelta64[h]")
-    x = np.sin(np.arange(n) / 7.0) + rng.normal(0, 0.2, n)
-    e = np.zeros(n)
-    for i in range(1, n):
-        e[i] = 0.6 * e[i - 1] + rng.normal(0, 0.3)
-    y = 10 + 2 * np.sin(2 * np.pi * (np.arange(n) % 24) / 24) + 0.8 * np.r_[0, 0, x[:-2]] + e
-    if constant:
-        y[:] = 5.0
-    wind = rng.choice(["N", "S", "E"], n)
-    rows = []
-    for i in range(n):
-        stamp = str(t[i]).replace("T", " ") if time_fmt == "iso" else str(i)
-        yv = "" if i in (50, 51, 200) else f"{y[i]:.4f}"
-        if text_at is not None and i == text_at:
-            yv = "n.a.x"
-        rows.append(f"{stamp},{yv},{x[i]:.4f},{wind[i]}")
-    if dup:
-        rows[10] = rows[11]
-    if shuffle:
-        rows[5], rows[6] = rows[6], rows[5]
-    path.write_text("time,y,x,wind\n" + "\n".join(rows) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -65,116 +31,12 @@ def trained(tmp_path_factory):
     return d / "f.npz", data
 
 
-def setup_for(path, **kw):
-    fc = ForecastConfig(**{"time": ["time"], "targets": ["y"], "history": 6, "horizon": 3, **kw})
-    cfg = Config(bptt_truncate=-1, batch_size=16, dtype="float64")
-    model = dict(MODEL, cell="gru", hidden_dim=4)
-
-    class Quiet:
-        def note(self, m):
-            pass
-    return prepare.prepare_training(str(path), RunSettings(cfg, fc, model), None, Quiet())
-
-
-# ------------------------------------------------------------------ the task
-
-
-@pytest.mark.parametrize("missing", ["ffill", "interpolate"])
-def test_no_leakage_through_the_task(tmp_path, missing):
-    """Changing every value after the training part changes nothing the training sees:
-    batches, scaler, linear AR baseline, MASE scale; and changing the values after a
-    window's origin does not change the model's forecast of that window."""
-    a = setup_for(series_csv(tmp_path / "a.csv"), missing=missing, calendar=True)
-    stop = a.task.arr.split.train[1]
-    text = (tmp_path / "a.csv").read_text().splitlines()
-    changed = text[:1 + stop] + [",".join([ln.split(",")[0], "999", "-5", "N"]) for ln in text[1 + stop:]]
-    (tmp_path / "b.csv").write_text("\n".join(changed) + "\n")
-    b = setup_for(tmp_path / "b.csv", missing=missing, calendar=True)
-    ta, tb = a.task, b.task
-    np.testing.assert_array_equal(ta.enc, tb.enc)
-    np.testing.assert_array_equal(ta.dec, tb.dec)
-    for sel in ta.epoch_batches(0):
-        for u, v in zip(gather(ta.arr, ta.enc[sel], ta.dec[sel], np.float64),
-                        gather(tb.arr, tb.enc[sel], tb.dec[sel], np.float64)):
-            np.testing.assert_array_equal(u, v)
-    np.testing.assert_array_equal(ta.data.scaler.mean, tb.data.scaler.mean)
-    np.testing.assert_array_equal(ta.data.scaler.std, tb.data.scaler.std)
-    np.testing.assert_array_equal(ta.data.ar.W, tb.data.ar.W)
-    np.testing.assert_array_equal(ta.data.mase_scale, tb.data.mase_scale)
-    # the validation part did change, so the validation loss sees the change
-    assert ta.validation_loss(a.params, Workspace(1)) != tb.validation_loss(a.params, Workspace(1))
-    # causal forecasts: windows of the changed data whose history ends before the change
-    enc, dec = ta.enc[-5:], ta.dec[-5:]
-    pa = predict_windows(a.net, a.params, ta.arr, enc, dec, Workspace(1))
-    pb = predict_windows(a.net, a.params, tb.arr, enc, dec, Workspace(1))
-    np.testing.assert_array_equal(pa, pb)
-
-
-def test_training_windows_and_units(tmp_path):
-    s = setup_for(series_csv(tmp_path / "a.csv"))
-    t = s.task
-    batches = t.epoch_batches(0)
-    assert sorted(np.concatenate(batches)) == list(range(len(t.enc)))
-    assert t.n_batches() == len(batches)
-    assert t.units(batches) == int(np.isfinite(t.arr.Ytrue[t.dec]).sum())
-    grads = s.net.zeros_like(s.params)
-    loss, n = t.loss_and_grads(s.params, batches[0], grads, Workspace(1), None)
-    assert n == t.units(batches[:1]) and loss > 0
-    v = t.validation_loss(s.params, Workspace(1))
-    m = t.metrics(v)
-    assert set(m) == {"val_rmse", "val_mae"} and m["val_rmse"]["y"] == pytest.approx(
-        np.sqrt(v) * t.data.scaler.std[0], rel=1e-9)
-
-
-def test_time_columns_are_guessed_from_the_one_reading_of_the_file(tmp_path, monkeypatch):
-    """Without --time the time column(s) come from the header of the table that is then
-    read as the series: the file is read once."""
-    from rnncli.forecast.table import Table
-    made = []
-    init = Table.__init__
-
-    def counting(self, path, *a):
-        made.append(path)
-        init(self, path, *a)
-    monkeypatch.setattr(Table, "__init__", counting)
-    s = setup_for(series_csv(tmp_path / "a.csv"), time=[])
-    assert s.task.data.settings.time == ["time"] and len(made) == 1
-    parts = tmp_path / "p.csv"
-    parts.write_text("Year,Month,Day,Hour,y\n" + "".join(f"2020,1,{1 + i // 24},{i % 24},{i % 5}\n"
-                                                         for i in range(120)))
-    s = setup_for(parts, time=[], features=[])
-    assert s.task.data.settings.time == ["Year", "Month", "Day", "Hour"] and len(made) == 2
-
-
 def test_no_time_column_to_guess(capsys, tmp_path):
     data = tmp_path / "s.csv"
     data.write_text("a,y\n1,2\n2,3\n")
     r = _bad_train(capsys, tmp_path, data, "--target", "y")
     assert_user_error(r, f"{data}: no --time given and no column named time, date, datetime, timestamp or "
                          f"year,month,day; name the time column(s) with --time (the columns are: a, y)")
-
-
-def test_gather_equals_a_slow_per_window_reference():
-    """A batch's tensors, gathered for every window at once, are each window's rows
-    taken one window at a time."""
-    rng = np.random.default_rng(1)
-    T, F, Y, Fk, H, K = 60, 4, 2, 3, 7, 4
-    Z, Yin, known = rng.normal(size=(T, F)), rng.normal(size=(T, Y)), rng.normal(size=(T, Fk))
-    Ytrue = np.where(rng.random((T, Y)) < 0.2, np.nan, Yin)
-    arr = SeriesArrays(None, None, None, Z, Yin, Ytrue, known, np.ones(T, bool))
-    enc, dec = windows(T, H, K, 0, T)                        # window i starts at row i
-    sel = rng.permutation(len(enc))[:9]
-    x, y0, kn, prev, y, mask = gather(arr, enc[sel], dec[sel], np.float64)
-    assert x.shape == (H, 9, F) and y0.shape == (9, Y) and kn.shape == (K, 9, Fk)
-    for b, s in enumerate(sel):
-        np.testing.assert_array_equal(x[:, b], Z[s:s + H])
-        np.testing.assert_array_equal(y0[b], Yin[s + H - 1])
-        np.testing.assert_array_equal(kn[:, b], known[s + H:s + H + K])
-        np.testing.assert_array_equal(prev[:, b], Yin[s + H - 1:s + H + K - 1])
-        truth = Ytrue[s + H:s + H + K]
-        np.testing.assert_array_equal(mask[:, b], np.isfinite(truth))
-        np.testing.assert_array_equal(y[:, b], np.where(np.isfinite(truth), truth, 0.0))
-    assert all(a.dtype == np.float32 for a in gather(arr, enc, dec, np.float32))
 
 
 # ------------------------------------------------------------------ checkpoint
@@ -340,9 +202,6 @@ def test_plot_without_matplotlib_names_the_extra(trained, capsys, tmp_path, monk
     assert not (tmp_path / "e.png").exists()
 
 
-# ------------------------------------------------------------------ bad input
-
-
 def _bad_train(capsys, tmp_path, data, *args):
     out = tmp_path / "out.npz"
     r = rnn(capsys, "forecast", "train", data, "-o", out, "--epochs", "1", *FAST, *args)
@@ -453,25 +312,3 @@ def test_weight_averaging_is_the_model_and_the_trained_weights_resume(trained):
     raw = {k[4:]: v for k, v in ck.opt_state.items() if k.startswith("raw.")}
     assert set(raw) == set(ck.params)
     assert any(not np.array_equal(raw[k], ck.params[k]) for k in raw)
-
-
-def test_average_by_hand():
-    from rnncli.optim import Averager
-    avg, p = {"w": np.array([0.0, 1.0])}, {"w": np.array([1.0, 3.0])}
-    Averager(avg, 0.99).step(p, 0)                          # d = min(0.99, 1/10) = 0.1
-    np.testing.assert_allclose(avg["w"], [0.9, 2.8])
-    Averager(avg, 0.5).step(p, 1000)                        # d = 0.5
-    np.testing.assert_allclose(avg["w"], [0.95, 2.9])
-
-
-def test_average_stride():
-    """A long horizon samples every stride steps, folding the steps between (d ** stride);
-    horizons under 256 steps average every step."""
-    from rnncli.optim import Averager
-    assert Averager({}, 0.995).stride == 1 and Averager({}, 0.999).stride == 7
-    avg, p = {"w": np.array([0.0])}, {"w": np.array([1.0])}
-    a = Averager(avg, 0.999)
-    for t in range(70001, 70008):
-        a.step(p, t)
-    # one update, at t = 70007 (a multiple of 7), with d = 0.999 ** 7 (past the warm-up)
-    np.testing.assert_allclose(avg["w"], [1 - 0.999 ** 7])

@@ -1,14 +1,13 @@
-"""The GRU and LSTM cells of rnncli.nn.gated against the slow per-sentence reference,
-finite differences of a truncated objective, step-by-step sampling, float32 and
-initialisation."""
+"""The GRU and LSTM cells (rnncli/nn/gated.py) against the slow reference, finite differences,
+step-by-step sampling, float32 and initialisation."""
 import numpy as np
 import pytest
 
 from rnncli.batching import Encoded, pack
-from rnncli.nn.workspace import Workspace
 from rnncli.nn.gated import GRU, LSTM
+from rnncli.nn.workspace import Workspace
 
-from . import reference_gated as ref
+from .. import reference_gated as ref
 
 CELLS = {"gru": GRU, "lstm": LSTM}
 REF = {"gru": (ref.gru_forward, ref.gru_grads, ref.gru_step),

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from rnncli.cli import cli
 
+
 def _leaves(group, prefix=()):
     """(path, command) of every command, the subcommands of groups (rnn forecast ...) included."""
     for name, cmd in sorted(group.commands.items()):

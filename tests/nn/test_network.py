@@ -1,159 +1,18 @@
-"""The seams on their own and together: the Elman cell, the dense input layer and the
-full softmax each against finite differences, and the whole network (every cell, activation and layer
-count, with biases, several truncations) against a slow composition of the per-cell
-references written straight from the equations."""
+"""The network (rnncli/nn/network.py): every cell, activation and layer count against the slow
+references and finite differences; initialisation and dropout."""
 import numpy as np
 import pytest
 
-from rnncli.batching import Encoded, pack
-from rnncli.nn.cells import Elman
-from rnncli.nn.layers import Dense
+from rnncli.batching import pack
 from rnncli.nn.network import Network
-from rnncli.nn.output import FullSoftmax
 from rnncli.nn.workspace import Workspace
 
-from . import reference as ref
-from . import reference_gated as refg
+from .. import reference as ref
+from .. import reference_gated as refg
+from .. import tutorial as model
+from ..helpers import random_batch, random_params
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
-
-
-def random_batch(rng, C, lengths):
-    sents = [np.r_[1, rng.integers(0, C, n), 2] for n in lengths]
-    lens = np.array([len(s) for s in sents], np.int32)
-    starts = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
-    return Encoded(np.concatenate(sents).astype(np.int32), starts, lens), sents
-
-
-def random_params(net, rng, scale=0.5):
-    p = net.init(rng, "float64")
-    for k in p:
-        p[k][...] = rng.normal(0, scale, p[k].shape)
-    return p
-
-
-# ---------------------------------------------------------------- the cell seam alone
-
-
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
-@pytest.mark.parametrize("truncate", [-1, 0, 2])
-def test_elman_cell_alone_against_reference_and_finite_differences(activation, truncate):
-    rng = np.random.default_rng(11 + truncate)
-    H, lengths = 4, [6, 4, 4, 1]
-    cell = Elman(H, activation)
-    p = {"W": rng.normal(0, 0.6, (H, H)), "b": rng.normal(0, 0.3, H)}
-    enc, _ = random_batch(rng, 5, [n - 1 for n in lengths])
-    b = pack(enc, np.arange(len(lengths)))
-    off = b.offsets_list
-    A = rng.normal(0, 0.8, (b.N, H))
-    R = rng.normal(0, 1.0, (b.N, H))             # loss = sum(S * R)
-    ws = Workspace(threads=1)
-    S, cache = cell.forward(p, A.copy(), off, ws)
-    grads = {"W": np.full((H, H), np.nan), "b": np.full(H, np.nan)}
-    dA = cell.backward(p, cache, R, off, truncate, grads, ws).copy()
-    rows = [np.array([off[t] + i for t in range(L)]) for i, L in enumerate(lengths)]
-    want = {"W": 0, "b": 0}
-    for r in rows:
-        np.testing.assert_allclose(S[r], ref.elman_forward(p, A[r], activation), atol=1e-12)
-        dA_r, dW, db = ref.elman_grads(p, A[r], R[r], truncate, activation)
-        np.testing.assert_allclose(dA[r], dA_r, atol=1e-10)
-        want["W"] = want["W"] + dW
-        want["b"] = want["b"] + db
-    for k in want:
-        np.testing.assert_allclose(grads[k], want[k], atol=1e-10)
-    if truncate != -1:
-        return
-    # full BPTT is the true gradient of sum(S * R): finite differences
-    h = 1e-6
-
-    def loss():
-        return float((cell.forward(p, A.copy(), off, Workspace(threads=1))[0] * R).sum())
-    for k in p:
-        for idx in np.ndindex(p[k].shape):
-            old = p[k][idx]
-            p[k][idx] = old + h
-            lp = loss()
-            p[k][idx] = old - h
-            lm = loss()
-            p[k][idx] = old
-            assert (lp - lm) / (2 * h) == pytest.approx(grads[k][idx], rel=1e-6, abs=1e-8), (k, idx)
-
-
-# ---------------------------------------------------------------- the input seam alone
-
-
-def test_dense_input_alone_against_reference_and_finite_differences():
-    """A = X U^T over all rows, its gradient dU = dA^T X, and one step through a part
-    of the columns (a decoder's fed-back values) adding up to the whole."""
-    rng = np.random.default_rng(13)
-    F, GH, N = 3, 8, 5
-    layer = Dense(F, GH, tag="t")
-    p = layer.init(rng)
-    assert p["U"].shape == layer.shapes()["U"] == (GH, F) and np.abs(p["U"]).max() <= 1 / np.sqrt(F)
-    X = rng.normal(0, 1, (N, F))
-    R = rng.normal(0, 1, (N, GH))                # loss = sum(A * R)
-    ws = Workspace(threads=1)
-    A = layer.forward(p, X, ws).copy()
-    np.testing.assert_allclose(A, ref.dense(p["U"], X), rtol=0, atol=1e-12)
-    parts = layer.step(p, X[:, :2], slice(None, 2)) + layer.step(p, X[:, 2:], slice(2, None))
-    np.testing.assert_allclose(parts, A, rtol=0, atol=1e-12)
-    grads = {"U": np.full_like(p["U"], np.nan)}
-    layer.backward(p, X, R, grads, ws)
-    h = 1e-6
-    U = p["U"]
-    for idx in np.ndindex(U.shape):
-        old = U[idx]
-        U[idx] = old + h
-        lp = float((ref.dense(U, X) * R).sum())
-        U[idx] = old - h
-        lm = float((ref.dense(U, X) * R).sum())
-        U[idx] = old
-        assert (lp - lm) / (2 * h) == pytest.approx(grads["U"][idx], rel=1e-6, abs=1e-9), idx
-
-
-# ---------------------------------------------------------------- the output seam alone
-
-
-@pytest.mark.parametrize("bias", [False, True])
-@pytest.mark.parametrize("scale", [0.5, 40.0])   # 40: logits past the no-shift bound
-def test_full_softmax_alone_finite_differences(bias, scale):
-    rng = np.random.default_rng(21)
-    C, H, N = 9, 4, 7
-    out = FullSoftmax(C, H)
-    p = {"V": rng.normal(0, scale, (C, H))}
-    if bias:
-        p["c"] = rng.normal(0, 0.5, C)
-    Hin = np.tanh(rng.normal(0, 1, (N, H)))
-    y = rng.integers(0, C, N)
-    ws = Workspace(threads=1)
-    grads = {k: np.zeros_like(v) for k, v in p.items()}
-    nll, dh = out.loss_and_grad(p, Hin, y, grads, ws, scale=0.5)
-    dh = dh.copy()
-
-    def loss():
-        z = Hin @ p["V"].T + (p["c"] if bias else 0)
-        m = z.max(axis=1, keepdims=True)
-        return float((np.log(np.exp(z - m).sum(axis=1)) + m[:, 0] - z[np.arange(N), y]).sum())
-    assert nll == pytest.approx(loss(), rel=1e-12)
-    scored = out.token_nll(p, Hin, y, ws, np.empty(N), chunk=3)
-    assert scored.sum() == pytest.approx(nll, rel=1e-12)
-    lp = out.log_probs(p, Hin)
-    np.testing.assert_allclose(np.exp(lp).sum(axis=1), 1.0, atol=1e-12)
-    np.testing.assert_allclose(-lp[np.arange(N), y], scored, rtol=1e-10, atol=1e-12)
-    h = 1e-6
-    for arr, g in [(p[k], grads[k]) for k in p] + [(Hin, dh)]:
-        for idx in list(np.ndindex(arr.shape))[::3]:
-            old = arr[idx]
-            arr[idx] = old + h
-            l1 = loss()
-            arr[idx] = old - h
-            l2 = loss()
-            arr[idx] = old
-            # central differences of a loss of size ~|L| carry rounding noise ~1e-16 |L| / h
-            assert 0.5 * (l1 - l2) / (2 * h) == pytest.approx(g[idx], rel=1e-5, abs=1e-6)
-
-
-# ---------------------------------------------------------------- the whole network
 
 
 def slow_network(net, p, sents, truncate):
@@ -325,14 +184,176 @@ def test_identity_recurrent_init_sets_w_to_i_and_leaves_every_other_draw():
         Network(20, 6, "gru").init(np.random.default_rng(0), "float64", "identity")
 
 
-def test_cli_recurrent_init(tmp_path, capsys):
-    from rnncli import checkpoint
-    from .helpers import assert_user_error, rnn, write_corpus
-    f = write_corpus(tmp_path / "c.txt")
-    m = tmp_path / "m.npz"
-    r = rnn(capsys, "train", f, "-o", m, "--hidden-dim", "4", "--vocab-size", "20", "--epochs", "1",
-            "--activation", "relu", "--recurrent-init", "identity", "-q")
-    assert r.code == 0, r
-    assert checkpoint.load(str(m)).config.recurrent_init == "identity"
-    assert_user_error(rnn(capsys, "train", f, "-o", tmp_path / "g.npz", "--cell", "gru", "--recurrent-init",
-                          "identity", "-q"), "applies to the rnn cell only")
+def fast(params, enc, truncate, scale=1.0):
+    ws = model.Workspace(threads=2)
+    grads = model.zeros_like_params(params)
+    b = pack(enc, np.arange(enc.n_sentences))
+    nll = model.loss_and_grads(params, b, grads, ws, truncate, scale=scale)
+    return nll, grads
+
+
+def slow(params, sents, truncate, scale=1.0):
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    nll = 0.0
+    for s in sents:
+        nll += ref.sentence_loss(params, s)
+        for k, v in ref.sentence_grads(params, s, truncate).items():
+            g[k] += scale * v
+    return nll, g
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("truncate", [-1, 0, 1, 4, 7])
+def test_fast_equals_reference(truncate, bias):
+    rng = np.random.default_rng(truncate + 10 * bias + 5)
+    C, H = 23, 6
+    p = model.init_params(C, H, rng, "float64", bias=bias)
+    if bias:  # non-zero biases so their paths are exercised
+        p["b"][:] = rng.normal(0, 0.3, H)
+        p["c"][:] = rng.normal(0, 0.3, C)
+    enc, sents = random_batch(rng, C, [0, 5, 1, 12, 3, 12, 8])  # mixed lengths, ties, empty
+    nll_f, g_f = fast(p, enc, truncate, scale=0.25)
+    nll_s, g_s = slow(p, sents, truncate, scale=0.25)
+    assert nll_f == pytest.approx(nll_s, rel=1e-12)
+    for k in p:
+        np.testing.assert_allclose(g_f[k], g_s[k], rtol=0, atol=1e-10, err_msg=k)
+
+
+def truncated_objective(p, sents, truncate, s_fixed):
+    """A function whose exact gradient is the truncated-BPTT gradient: output t is
+    computed by running the recurrence from s_{t-K-1}, held at its unperturbed value
+    (a stop-gradient), for K+1 steps."""
+    total = 0.0
+    for s, states in zip(sents, s_fixed):
+        x, y = s[:-1], s[1:]
+        H = p["W"].shape[0]
+        for t in range(len(y)):
+            k0 = 0 if truncate < 0 else max(0, t - truncate)
+            h = states[k0 - 1] if k0 > 0 else np.zeros(H)
+            for k in range(k0, t + 1):
+                a = p["U"][:, x[k]] + p["W"] @ h + (p["b"] if "b" in p else 0)
+                h = np.tanh(a)
+            z = p["V"] @ h + (p["c"] if "c" in p else 0)
+            total += np.log(np.exp(z - z.max()).sum()) + z.max() - z[y[t]]
+    return total
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("truncate", [-1, 0, 2, 4])
+def test_gradient_check_finite_differences(truncate, bias):
+    rng = np.random.default_rng(100 + truncate + 7 * bias)
+    C, H = 11, 4
+    p = model.init_params(C, H, rng, "float64", bias=bias)
+    for k in p:  # larger weights than at initialisation make every term count
+        p[k][...] = rng.normal(0, 0.5, p[k].shape)
+    p = model.as_layout(p)
+    enc, sents = random_batch(rng, C, [6, 2, 9, 0])  # a padded (packed) batch
+    s_fixed = [ref.forward(p, s[:-1])[0] for s in sents]
+    nll, g = fast(p, enc, truncate)
+    assert nll == pytest.approx(truncated_objective(p, sents, -1, s_fixed), rel=1e-12)
+    h = 1e-6
+    for k in p:
+        num = np.zeros(p[k].shape)
+        for idx in np.ndindex(p[k].shape):
+            old = p[k][idx]
+            p[k][idx] = old + h
+            lp = truncated_objective(p, sents, truncate, s_fixed)
+            p[k][idx] = old - h
+            lm = truncated_objective(p, sents, truncate, s_fixed)
+            p[k][idx] = old
+            num[idx] = (lp - lm) / (2 * h)
+        err = np.abs(num - g[k]).max() / max(1e-8, np.abs(num).max())
+        assert err < 1e-6, (k, err)
+
+
+def test_float32_close_to_float64():
+    rng = np.random.default_rng(3)
+    C, H = 50, 8
+    p64 = model.init_params(C, H, rng, "float64")
+    p32 = model.as_layout(p64, np.float32)
+    enc, _ = random_batch(rng, C, [10, 4, 7, 7, 1])
+    n64, g64 = fast(p64, enc, 4)
+    n32, g32 = fast(p32, enc, 4)
+    assert n32 == pytest.approx(n64, rel=1e-5)
+    for k in p64:
+        np.testing.assert_allclose(g32[k], g64[k], atol=1e-5)
+
+
+def test_large_logits_use_shifted_softmax():
+    """Weights so large that exp() would overflow without the max shift."""
+    rng = np.random.default_rng(4)
+    C, H = 30, 5
+    p = model.init_params(C, H, rng, "float32")
+    p["V"] *= 200.0
+    enc, sents = random_batch(rng, C, [5, 3])
+    assert model.logit_bound(p) > 60
+    nll, g = fast(p, enc, -1)
+    p64 = model.as_layout(p, np.float64)
+    nll_s, g_s = slow(p64, sents, -1)
+    assert np.isfinite(nll) and nll == pytest.approx(nll_s, rel=1e-4)
+    for k in p:
+        assert np.all(np.isfinite(g[k]))
+
+
+def test_initial_loss_close_to_log_C():
+    rng = np.random.default_rng(5)
+    C, H = 8000, 100
+    p = model.init_params(C, H, rng, "float32")
+    enc, _ = random_batch(rng, C, rng.integers(3, 30, 64))
+    ws = model.Workspace()
+    nll = model.token_nll(p, pack(enc, np.arange(enc.n_sentences)), ws)
+    assert nll.mean() == pytest.approx(np.log(C), rel=0.01)
+
+
+def test_init_ranges_and_shapes():
+    rng = np.random.default_rng(6)
+    p = model.init_params(500, 40, rng, "float64")
+    assert p["U"].shape == (40, 500) and p["V"].shape == (500, 40) and p["W"].shape == (40, 40)
+    assert np.abs(p["U"]).max() <= 1 / np.sqrt(500)
+    assert np.abs(p["V"]).max() <= 1 / np.sqrt(40) and np.abs(p["W"]).max() <= 1 / np.sqrt(40)
+    assert np.abs(p["U"]).max() > 0.9 / np.sqrt(500)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_token_nll_equals_reference(bias):
+    rng = np.random.default_rng(7)
+    C, H = 40, 7
+    p = model.init_params(C, H, rng, "float64", bias=bias)
+    for k in p:
+        p[k][...] = rng.normal(0, 0.4, p[k].shape)
+    p = model.as_layout(p)
+    enc, sents = random_batch(rng, C, [3, 9, 0, 4])
+    b = pack(enc, np.arange(enc.n_sentences))
+    nll = model.token_nll(p, b, model.Workspace(), chunk=5)
+    per_sent = np.bincount(b.order[b.sentence_of_row()], weights=nll, minlength=len(sents))
+    for i, s in enumerate(sents):
+        assert per_sent[i] == pytest.approx(ref.sentence_loss(p, s), rel=1e-12)
+
+
+def test_dropout_gradient_matches_fixed_mask():
+    """With dropout the gradient is that of the loss under the sampled mask: rerunning
+    with the same generator state must give the same loss and gradient, and a finite
+    difference under that fixed mask must match."""
+    rng = np.random.default_rng(8)
+    C, H = 13, 5
+    p = model.init_params(C, H, rng, "float64")
+    enc, _ = random_batch(rng, C, [4, 6])
+    b = pack(enc, np.arange(2))
+
+    def run(params):
+        g = model.zeros_like_params(params)
+        nll = model.loss_and_grads(params, b, g, model.Workspace(), -1, dropout=0.3,
+                                   rng=np.random.default_rng(42))
+        return nll, g
+
+    nll, g = run(p)
+    h = 1e-6
+    for k in ("V", "W"):
+        idx = (1, 2)
+        old = p[k][idx]
+        p[k][idx] = old + h
+        lp, _ = run(p)
+        p[k][idx] = old - h
+        lm, _ = run(p)
+        p[k][idx] = old
+        assert (lp - lm) / (2 * h) == pytest.approx(g[k][idx], rel=1e-5, abs=1e-9)

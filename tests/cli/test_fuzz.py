@@ -1,15 +1,5 @@
-"""Property-based fuzzing (issue 15), with hypothesis: random option values through the
-CLI parser; random mutations of a valid checkpoint (types, shapes, values, missing and
-extra keys, .npy headers, bytes) through load, info, eval and generate; random cache-entry
-contents through eval.
-
-The property everywhere: exit status 0 with a correct result, or a non-zero status with
-exactly one line on stderr in rnn's error format and no traceback; and no file other than
-the command's intended outputs changes.
-
-The default run draws the same examples every time (tests/conftest.py: derandomize) and
-takes a few seconds per test; the @slow variants draw many more
-(`pytest -m slow tests/test_fuzz.py`; RNNCLI_HYPOTHESIS_PROFILE=explore for fresh ones)."""
+"""Property-based fuzzing through the CLI: random option values, mutated checkpoints and cache entries;
+one line or a correct result, never a traceback."""
 import hashlib
 import io
 import json
@@ -20,6 +10,9 @@ import zipfile
 import click
 import numpy as np
 import pytest
+
+from ..helpers import TINY, write_corpus
+from ..helpers import rnn as _rnn
 
 pytest.importorskip("hypothesis", reason="the fuzz suite needs hypothesis: pip install -e '.[test]'")
 
@@ -35,9 +28,6 @@ from rnncli.lm import evaluate  # noqa: E402
 from rnncli.lm import settings as lm_settings  # noqa: E402
 from rnncli.lm.settings import model_options  # noqa: E402
 from rnncli.nn.workspace import Workspace  # noqa: E402
-
-from .helpers import TINY, isolated_cache, write_corpus  # noqa: F401,E402
-from .helpers import rnn as _rnn  # noqa: E402
 
 FAST, SLOW = 50, 1000    # examples per test: default run, slow run
 
@@ -106,6 +96,7 @@ def base(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ option values
+
 
 NASTY = ["nan", "NaN", "inf", "-inf", "Infinity", "-0", "0", "-1", "1e308", "1e-320", "1e400", "0x10", "1_0",
          "", " ", "3 ", "\u0661", "1.5", "2", "abc", "-", "--", "\t", "1e-5", "0.5", "1", "-0.0", "+1", "1e3"]
@@ -318,6 +309,7 @@ def test_fuzz_eval_options_long(capsys, tmp_path, base, pairs, with_file):
 
 
 # ------------------------------------------------------------------ checkpoint mutations
+
 
 JSON_KEYS = ("config", "state", "model", "task")
 DTYPES = ["float32", "float64", "float16", "int32", "int64", "uint8", "bool", "U4", "U1"]

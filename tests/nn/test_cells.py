@@ -1,19 +1,15 @@
-"""Initial states and final-state errors of the cells (rnncli.nn.cells, rnncli.nn.gated):
-forward(..., h0) starts each sequence of a packed batch from a given state, and
-backward(..., dlast) takes an error on each sequence's final state and returns the
-gradient of h0. Checked against finite differences of an objective computed by a
-per-sequence reference written from the equations, for every cell, ragged and
-constant-length batches, full and truncated BPTT; without h0 and dlast the cells
-must give exactly what they gave before (the language model's path). A stack of
-cells (rnncli.nn.cells.Stack) is a cell: the same for h0 and dlast per layer."""
+"""The Elman cell and what every cell does (rnncli/nn/cells.py): the slow reference, finite
+differences, initial states and final-state errors."""
 import numpy as np
 import pytest
 
-from rnncli.batching import Encoded, add_last, constant_offsets, last_rows, pack
-from rnncli.nn.cells import CELLS, Stack
+from rnncli.batching import pack
+from rnncli.nn.cells import CELLS, Elman, Stack
 from rnncli.nn.workspace import Workspace
 
-from . import reference_gated as ref
+from .. import reference as ref
+from .. import reference_gated as refg
+from ..helpers import numeric, packed, random_batch
 
 KINDS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
 
@@ -27,18 +23,7 @@ def elman_step(act):
 
 
 def ref_step(kind, act):
-    return {"rnn": elman_step(act), "gru": ref.gru_step, "lstm": ref.lstm_step}[kind]
-
-
-def packed(lengths):
-    if len(set(lengths)) == 1:
-        off = constant_offsets(lengths[0], len(lengths))
-    else:
-        lens = np.asarray(lengths, np.int32) + 1
-        enc = Encoded(np.zeros(int(lens.sum()), np.int32), np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64), lens)
-        off = pack(enc, np.arange(len(lengths))).offsets_list
-    rows = [np.array([off[t] + i for t in range(L)]) for i, L in enumerate(lengths)]
-    return off, rows
+    return {"rnn": elman_step(act), "gru": refg.gru_step, "lstm": refg.lstm_step}[kind]
 
 
 def setup(kind, act, H, lengths, seed):
@@ -96,19 +81,6 @@ def unperturbed_states(kind, act, p, A, rows, h0):
     return out
 
 
-def numeric(f, x, h=1e-6):
-    g = np.zeros(x.shape)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        lp = f()
-        x[idx] = old - h
-        lm = f()
-        x[idx] = old
-        g[idx] = (lp - lm) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("kind,act", KINDS)
 @pytest.mark.parametrize("lengths,truncate", [([5, 3, 3, 1], -1), ([5, 3, 3, 1], 1), ([4, 4, 4], -1), ([4, 4, 4], 0)])
 def test_initial_state_and_final_error_gradients(kind, act, lengths, truncate):
@@ -163,18 +135,6 @@ def test_without_state_the_cells_are_unchanged(kind, act, truncate):
         np.testing.assert_allclose(g2[k], g[k], rtol=0, atol=1e-13)
     if kind != "gru":                                     # GRU's h_{t-1} also enters z * h directly
         np.testing.assert_allclose(dh0[0] if pair else dh0, dA[:B] @ p["W"], rtol=0, atol=1e-13)
-
-
-def test_last_rows_and_add_last():
-    off, rows = packed([5, 3, 3, 1])
-    assert list(last_rows(off)) == [r[-1] for r in rows]
-    off2 = constant_offsets(3, 2)
-    assert off2 == [0, 2, 4, 6] and list(last_rows(off2)) == [4, 5]
-    dS = np.arange(off[-1] * 2, dtype=float).reshape(-1, 2)
-    out = add_last(dS, np.ones((4, 2)), off, np.empty_like(dS))
-    want = dS.copy()
-    want[[r[-1] for r in rows]] += 1
-    np.testing.assert_array_equal(out, want)
 
 
 def stack_reference(kind, act, p, A, rows, h0, L):
@@ -247,3 +207,50 @@ def test_stack_initial_states_and_final_errors(kind, act, lengths):
         num = numeric(f, x)
         err = np.abs(num - g).max() / max(1e-8, np.abs(num).max())
         assert err < 1e-6, (kind, act, name, err)
+
+
+# ---------------------------------------------------------------- the cell seam alone
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("truncate", [-1, 0, 2])
+def test_elman_cell_alone_against_reference_and_finite_differences(activation, truncate):
+    rng = np.random.default_rng(11 + truncate)
+    H, lengths = 4, [6, 4, 4, 1]
+    cell = Elman(H, activation)
+    p = {"W": rng.normal(0, 0.6, (H, H)), "b": rng.normal(0, 0.3, H)}
+    enc, _ = random_batch(rng, 5, [n - 1 for n in lengths])
+    b = pack(enc, np.arange(len(lengths)))
+    off = b.offsets_list
+    A = rng.normal(0, 0.8, (b.N, H))
+    R = rng.normal(0, 1.0, (b.N, H))             # loss = sum(S * R)
+    ws = Workspace(threads=1)
+    S, cache = cell.forward(p, A.copy(), off, ws)
+    grads = {"W": np.full((H, H), np.nan), "b": np.full(H, np.nan)}
+    dA = cell.backward(p, cache, R, off, truncate, grads, ws).copy()
+    rows = [np.array([off[t] + i for t in range(L)]) for i, L in enumerate(lengths)]
+    want = {"W": 0, "b": 0}
+    for r in rows:
+        np.testing.assert_allclose(S[r], ref.elman_forward(p, A[r], activation), atol=1e-12)
+        dA_r, dW, db = ref.elman_grads(p, A[r], R[r], truncate, activation)
+        np.testing.assert_allclose(dA[r], dA_r, atol=1e-10)
+        want["W"] = want["W"] + dW
+        want["b"] = want["b"] + db
+    for k in want:
+        np.testing.assert_allclose(grads[k], want[k], atol=1e-10)
+    if truncate != -1:
+        return
+    # full BPTT is the true gradient of sum(S * R): finite differences
+    h = 1e-6
+
+    def loss():
+        return float((cell.forward(p, A.copy(), off, Workspace(threads=1))[0] * R).sum())
+    for k in p:
+        for idx in np.ndindex(p[k].shape):
+            old = p[k][idx]
+            p[k][idx] = old + h
+            lp = loss()
+            p[k][idx] = old - h
+            lm = loss()
+            p[k][idx] = old
+            assert (lp - lm) / (2 * h) == pytest.approx(grads[k][idx], rel=1e-6, abs=1e-8), (k, idx)
