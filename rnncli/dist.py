@@ -141,13 +141,13 @@ class SharedError(DataError):
     it at the same point), so one process reports it. Its message is one line."""
 
 
-def settle(comm, fn, *args):
+def settle(comm, fn, *args, oom: str = "out of memory; try more processes or a smaller --vocab-size"):
     """Run ``fn(*args)``, a piece of work each process does on its own, then learn
     from every process how it went: if any failed, every process raises SharedError
     with the message of the lowest failing rank (an error in the user's input is
-    worded as it is; another exception is printed with its traceback by the process
-    that met it). Collectives must not run inside ``fn``: a process that failed
-    before one would leave the others waiting in it."""
+    worded as it is, running out of memory as ``oom`` says; another exception is
+    printed with its traceback by the process that met it). Collectives must not run
+    inside ``fn``: a process that failed before one would leave the others waiting in it."""
     from .checkpoint import CheckpointError
     if comm.size == 1:
         return fn(*args)
@@ -157,7 +157,7 @@ def settle(comm, fn, *args):
     except (DataError, CheckpointError) as e:
         err = str(e)
     except MemoryError:
-        err = f"rank {comm.rank}: out of memory; try more processes or a smaller --vocab-size"
+        err = f"rank {comm.rank}: {oom}"
     except Exception as e:
         if hasattr(e, "format_message"):      # the CLI's one-line errors (click.ClickException)
             err = e.format_message()
@@ -360,6 +360,10 @@ def _say_and_abort(message, world, code):
         # the launcher forwards output through a pipe and stops forwarding once Abort
         # reaches it: give it a moment to pass the message on
         time.sleep(0.5)
+        # MPI Abort prints its own lines (MPICH: "Abort(1) on node ..."): the message
+        # above is the one the user needs
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
     finally:
         world.Abort(code)
 

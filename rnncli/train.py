@@ -110,8 +110,6 @@ class Trainer:
         self.best = BestWeights(output, keep=bool(cfg.patience), write=save_best)
         if cfg.patience and self.state.get("best_val") is not None:
             self.best.load(net, np.dtype(cfg.dtype))  # resuming: early stopping must be able to go back
-        if self.comm.size > 1 and self.comm.agree(cfg.patience and self.best.params is None):
-            self.best.params = None      # not readable everywhere: no process goes back to it
         self.budget = TimeBudget(cfg.max_time, target_epochs(cfg))
         self.last_lr = self.sched.lr
         self.saved_step = None  # the step at which this run last wrote self.output
@@ -170,6 +168,9 @@ class Trainer:
 
     def run(self) -> Result:
         st = self.state
+        # here, not in __init__, so that building a Trainer runs no collective (dist.settle)
+        if self.comm.size > 1 and self.comm.agree(self.cfg.patience and self.best.params is None):
+            self.best.params = None      # not readable everywhere: no process goes back to it
         nbytes = sum(v.nbytes for v in self.params.values()) * (2 + len(self.opt.slots[self.opt.name]))
         self.budget.start(self.validation_loss, nbytes)
         stopped = "epochs"

@@ -5,13 +5,15 @@ import json
 import os
 import random
 import signal
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
 
 import numpy as np
+import pytest
 
-from rnncli import checkpoint
+from rnncli import checkpoint, dist
 from rnncli.batching import Encoded, constant_offsets, pack
 from rnncli.cli import main
 from rnncli.config import SPECIALS, Config, RunSettings
@@ -460,3 +462,28 @@ def with_json(trained, dst, key, **changes):
         d = json.loads(str(z[key]))
     (d[inner] if inner else d).update(changes)
     return resave(trained, dst, **{key: np.array(json.dumps(d))})
+
+
+# ------------------------------------------------------------------ real runs under mpiexec
+
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+try:
+    import mpi4py  # noqa: F401
+    HAVE_MPI4PY = True
+except ImportError:
+    HAVE_MPI4PY = False
+needs_mpi = pytest.mark.skipif(not (HAVE_MPI4PY and MPIEXEC),
+                               reason="needs mpi4py and mpiexec: pip install 'rnncli[mpi]'")
+
+
+def mpi_env():
+    """This environment without a launcher's variables, importing this checkout's rnncli."""
+    env = {k: v for k, v in os.environ.items() if k not in dist.RANK_VARS + dist.SIZE_VARS}
+    env["PYTHONPATH"] = os.pathsep.join([REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def mpiexec(n, *args, timeout=120, cwd=None):
+    """``mpiexec -n N python ARGS``, its output captured as text."""
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *map(str, args)], capture_output=True,
+                          text=True, env=mpi_env(), timeout=timeout, cwd=cwd)

@@ -3,7 +3,6 @@ are installed, real runs under `mpiexec -n 2`."""
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from rnncli.lm.prepare import configure, prepare_training
 from rnncli.registry import OPTIMIZERS
 from rnncli.train import Trainer, flat_zeros_like
 
-from .helpers import REPO, assert_user_error, rnn, text_corpus
+from .helpers import HAVE_MPI4PY, MPIEXEC, REPO, assert_user_error, mpi_env, mpiexec, needs_mpi, rnn, text_corpus
 from .mpi_worker import GIVEN, Quiet
 
 
@@ -69,27 +68,6 @@ def test_plain_training_never_imports_mpi4py(tmp_path):
 
 
 # ------------------------------------------------------------------ under mpiexec
-
-
-MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
-try:
-    import mpi4py  # noqa: F401
-    HAVE_MPI4PY = True
-except ImportError:
-    HAVE_MPI4PY = False
-needs_mpi = pytest.mark.skipif(not (HAVE_MPI4PY and MPIEXEC),
-                               reason="needs mpi4py and mpiexec: pip install 'rnncli[mpi]'")
-
-
-def mpi_env():
-    env = {k: v for k, v in os.environ.items() if k not in dist.RANK_VARS + dist.SIZE_VARS}
-    env["PYTHONPATH"] = os.pathsep.join([REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    return env
-
-
-def mpiexec(n, *args, timeout=120, cwd=None):
-    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *map(str, args)], capture_output=True,
-                          text=True, env=mpi_env(), timeout=timeout, cwd=cwd)
 
 
 def one_process(files, opt, outdir):

@@ -79,6 +79,12 @@ def reported_once(comm):
             import traceback
             traceback.print_exc()
             msg = f"internal error ({type(e).__name__}: {e})"
+        ctx = click.get_current_context(silent=True)
+        try:
+            if ctx is not None:
+                ctx.close()     # MPI Abort skips the command's cleanup: release its write lock now
+        except Exception:
+            pass                # the others wait in a collective: stopping them comes first
         comm.abort(f"rnn: error: rank {comm.rank}: {msg}; stopping every process")
 
 

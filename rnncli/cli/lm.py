@@ -119,7 +119,7 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     cfg = settings.train
     settle(comm, _claim_output, output, log_path, comm.is_writer)
     setup = prepare.prepare_training(files, val_files, settings, ck, not no_cache, cache_dir, prog, comm=comm)
-    trainer = setup.trainer(output, log_path, comm)
+    trainer = settle(comm, setup.trainer, output, log_path, comm, oom=prepare.MODEL_OUT_OF_MEMORY)
     result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "")
     comm.close()
     if trainer.saved_step is None and comm.is_writer:  # resumed at or past --epochs: not one step to take

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from ..config import START_ID, Config, RunSettings, check_resume, check_rnn_cell_only, split_by
+from ..dist import SingleProcess, settle
 from ..errors import DataError
 from ..nn.classsoftmax import default_classes, frequency_classes
 from ..nn.network import Network
@@ -19,6 +20,10 @@ from . import corpus, corpusfile, settings as lm_settings, shard
 from .settings import LMSettings, model_options, resolved_softmax
 from .task import LanguageModel, LMData, ShardedLanguageModel
 from .vocab import build_vocab, encode, remap_encoded, split_validation
+
+# Under several processes (dist.settle): building the model on one of them ran out of memory.
+MODEL_OUT_OF_MEMORY = ("out of memory for the model's parameters and optimizer state; try a smaller "
+                       "--hidden-dim, --layers or --vocab-size")
 
 # Class softmax: classes hold equal shares of the unigram mass (power 1) rather than of
 # its square root (0.5); README "Class softmax" has the measurements behind the choice.
@@ -153,14 +158,16 @@ def _corpus_file(path: str, data: LMSettings, ck, prog):
 
 def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_share=None) -> Setup:
     """The network, its parameters (new or the checkpoint's) and the task."""
-    if ck is not None:
-        net = ck.network()                           # the stored class map, if any
-    else:
+    sharded = comm is not None and comm.size > 1
+    counts = None
+    if ck is None:
         counts = target_counts(train_enc, len(vocab))
-        if comm is not None and comm.size > 1:       # every process bins the same counts
+        if sharded:                                  # every process bins the same counts
             counts = comm.allreduce_(counts.astype(np.float64))
-        net = network_for(model, len(vocab), counts)
-    params, state, opt_state = starting_point(net, cfg, ck, prog.note)
+    # a process that fails here (--classes, memory) must not leave the others waiting in
+    # the task's collectives: every process learns of it (dist.settle)
+    net, params, state, opt_state = settle(comm if sharded else SingleProcess(), _model, model, len(vocab),
+                                           counts, cfg, ck, prog.note, oom=MODEL_OUT_OF_MEMORY)
     n_params = sum(v.size for v in params.values())
     a = net.args
     cell = a["cell"] + (f"({a['activation']})" if a["cell"] == "rnn" else "")
@@ -170,8 +177,17 @@ def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm
               f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
               f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
     lm_data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {}, data)
-    if comm is not None and comm.size > 1:
+    if sharded:
         task = ShardedLanguageModel(net, lm_data, train_enc, val_share, cfg, comm)
+        note = task.idle_note()
+        if note:
+            prog.note(note)
     else:
         task = LanguageModel(net, lm_data, train_enc, cfg)
     return Setup(cfg, net, params, task, state, opt_state)
+
+
+def _model(model: dict, vocab_size: int, counts, cfg, ck, note):
+    """(network, parameters, state, optimizer state): the checkpoint's, or new ones."""
+    net = ck.network() if ck is not None else network_for(model, vocab_size, counts)   # ck's: its class map
+    return (net, *starting_point(net, cfg, ck, note))

@@ -5,7 +5,8 @@ Every step below runs in every process, at the same point.
 
 What the shares assume:
 - The inputs are files every process can read at the same path (a shared file
-  system, or copies). Standard input cannot be shared.
+  system, or copies), of the same size on every process (checked: same_files).
+  Standard input cannot be shared.
 - The files, taken in the order given, are cut into N byte ranges of about equal
   size. A cut is moved forward to the end of the next blank line (where `rnn train`
   starts a new document anyway), so every process tokenizes whole documents and the
@@ -123,7 +124,10 @@ class Layout:
             return c
         if not self.ok[i]:
             return int(self.starts[i]) + self.sizes[i]
-        return int(self.starts[i]) + _next_cut(self.paths[i], off, self.sizes[i])
+        try:
+            return int(self.starts[i]) + _next_cut(self.paths[i], off, self.sizes[i])
+        except OSError as e:
+            raise DataError(f"{self.paths[i]}: cannot read ({e.strerror or e})") from None
 
     def cuts(self, n: int) -> list[int]:
         """Where the shares of ``n`` processes begin, and the end."""
@@ -178,9 +182,10 @@ def read_share(paths, settings, comm, stored_splitter, prog, what="corpus"):
     same on every process, as a dict); ``settings``: an lm.settings.LMSettings. Every
     process calls it."""
     names = ", ".join(paths)
+    lay = settle(comm, Layout, paths, settings.encoding, settings.csv_column)
+    same_files(comm, paths, lay.sizes)
 
     def read():
-        lay = Layout(paths, settings.encoding, settings.csv_column)
         cuts = lay.cuts(comm.size)
         docs = read_docs(lay.pieces(cuts[comm.rank], cuts[comm.rank + 1]), settings.encoding, settings.csv_column)
         meta = None
@@ -221,6 +226,18 @@ def read_share(paths, settings, comm, stored_splitter, prog, what="corpus"):
     if n_sent == 0:
         raise SharedError(f"{names}: no sentences found")
     return tokens, meta
+
+
+def same_files(comm, paths, sizes):
+    """Every process cuts its share from the same bytes: a file of another size on one
+    of them (not on a file system every host shares, or being written) would give
+    shares that overlap or leave text out. Every process raises alike."""
+    seen = comm.allgather([int(n) for n in sizes])
+    for r, theirs in enumerate(seen):
+        for p, n0, n in zip(paths, seen[0], theirs):
+            if n != n0:
+                raise SharedError(f"{p}: rank {r} sees {n:,} bytes, rank 0 {n0:,}; every process must read the "
+                                  "same files (on a file system every host shares)")
 
 
 def _punkt_tab(comm):
@@ -294,8 +311,10 @@ def prepare_shares(files, val_files, data, ck, prog, comm):
             if ck is not None and vocab.words != ck.task.vocab.words:
                 enc, _ = remap_encoded(enc, vocab, ck.task.vocab)
                 vocab = ck.task.vocab
-            return contiguous_share(enc, comm.rank, comm.size), vocab, settings, enc.n_sentences
-        enc, vocab, settings, n_all = settle(comm, load)
+            return contiguous_share(enc, comm.rank, comm.size), vocab, settings, enc.n_sentences, \
+                os.path.getsize(files[0])
+        enc, vocab, settings, n_all, size = settle(comm, load)
+        same_files(comm, files, [size])
         splitter = settings.get("splitter", {})
         data = data.of_corpus(settings, len(vocab))
         prog.note(f"corpus: {files[0]}: tokenized corpus, {n_all:,} sentences, vocabulary {len(vocab):,}")
@@ -331,8 +350,11 @@ def _split_shares(enc, val_files, data, vocab, splitter, ck, prog, comm):
     if val_files and corpus.is_single_corpus_file(val_files):
         def load_val():
             venc, vvocab, _ = corpusfile.load_corpus(val_files[0])
-            return contiguous_share(remap_encoded(venc, vvocab, vocab)[0], comm.rank, comm.size)
-        return enc, settle(comm, load_val)
+            return contiguous_share(remap_encoded(venc, vvocab, vocab)[0], comm.rank, comm.size), \
+                os.path.getsize(val_files[0])
+        val_enc, size = settle(comm, load_val)
+        same_files(comm, val_files, [size])
+        return enc, val_enc
     if val_files:
         vtokens, _ = read_share(val_files, data, comm, splitter, prog, what="validation")
         val_enc, _ = settle(comm, encode, vtokens, vocab)

@@ -181,6 +181,20 @@ class ShardedLanguageModel(LanguageModel):
     def n_batches(self) -> int:
         return -(-len(self.lens) // self.cfg.batch_size)
 
+    def idle_note(self) -> str | None:
+        """A note when some processes have nothing to compute in any step (a step's batch
+        holds at most min(--batch-size, training sentences) sentences and a process
+        computes whole ones); they add zero gradients, so the model does not change."""
+        N, B, P = self.comm.size, self.cfg.batch_size, len(self.lens)
+        idle = N - min(B, P)
+        if idle <= 0:
+            return None
+        if P <= B:
+            return (f"note: {P:,} training sentence{'s' if P > 1 else ''} for {N} processes: {idle} of them "
+                    f"will have nothing to compute; the model is the one a single process trains")
+        return (f"note: --batch-size {B} for {N} processes: {idle} of them will have nothing to compute in "
+                f"any step; give --batch-size {N} or more to use every process")
+
     def units(self, batches) -> int:
         return int(sum(self.lens[b].sum() - len(b) for b in batches))
 
@@ -215,6 +229,12 @@ class ShardedLanguageModel(LanguageModel):
         if len(mine) == 0:
             for g in grads.values():
                 g[...] = 0
+            if rows is not None:
+                # the row record must say "no rows" as the network's would: a record left
+                # without the embedding (the first step) means dense, and then this rank's
+                # gradient sum would not match the others' (dist.MPIComm.sum_gradients)
+                for k in self.net.embeddings:
+                    rows[k] = np.zeros(0, np.intp)
             return 0.0, 0
         b = pack(self.work, np.searchsorted(self.work_ids, mine))
         cfg = self.cfg
