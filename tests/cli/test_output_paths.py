@@ -14,8 +14,15 @@ import pytest
 from rnncli import checkpoint, fileio
 from rnncli.train import Trainer
 
-from ..helpers import TINY, assert_user_error, isolated_cache, make_checkpoint, rnn, rnn_proc  # noqa: F401
-from ..helpers import write_corpus
+from ..helpers import (  # noqa: F401
+    TINY,
+    assert_user_error,
+    isolated_cache,
+    make_checkpoint,
+    rnn,
+    rnn_proc,
+    write_corpus,
+)
 
 FC = ["--target", "y", "--history", "6", "--horizon", "3", "--hidden-dim", "4", "--batch-size", "16", "--epochs",
       "1", "-q"]
