@@ -413,3 +413,14 @@ def test_resume_on_the_same_files_or_an_old_checkpoint_says_nothing(capsys, mode
     assert checkpoint.load(str(d / "old.npz")).task.sources is None
     r = rnn(capsys, "train", "c.txt", "--resume", "old.npz", "--epochs", "1")
     assert r.code == 0 and "trained on" not in r.err, r
+
+
+def test_forecast_predict_on_another_encoding_asks_what_it_can_do(capsys, fc_model):
+    """predict and eval have no --encoding: the model reads its training data's."""
+    d = fc_model.parent
+    (d / "l1.csv").write_bytes((d / "s.csv").read_bytes().replace(b"time,y,x", b"time,y,x\xe9", 1))
+    for cmd in ("predict", "eval"):
+        msg = assert_user_error(rnn(capsys, "forecast", cmd, "l1.csv", "-m", "f.npz", "-q"), "l1.csv", "utf-8")
+        assert "pass" not in msg and "convert" in msg
+    r = rnn(capsys, "forecast", "train", "l1.csv", "-o", "g.npz", *FC)
+    assert_user_error(r, "--encoding latin-1")
