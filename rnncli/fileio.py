@@ -99,11 +99,15 @@ def clean_stale_temps(path: str) -> list[str]:
     return removed
 
 
-def atomic_write(path: str, write):
+def atomic_write(path: str, write, follow_symlinks: bool = True):
     """Call ``write(f)`` on a temporary file beside ``path``, fsync, then rename it over
     ``path``: a crash, Ctrl-C or full disk at any moment leaves the previous file
     intact. SIGINT and SIGTERM wait until the write is done; leftovers of killed
-    writers are removed."""
+    writers are removed. A symbolic link at ``path`` is written through (its target is
+    replaced, the link stays: cli/files.Paths says why) unless ``follow_symlinks`` is
+    False (then the link itself is replaced)."""
+    if follow_symlinks and os.path.islink(path):
+        path = os.path.realpath(path)
     clean_stale_temps(path)
     d = os.path.dirname(os.path.abspath(path))
     with signals_deferred():
@@ -322,9 +326,9 @@ def write_npz(f, members: dict):
                         w.write(memoryview(c.reshape(-1)).cast("B"))
 
 
-def atomic_write_npz_streamed(path: str, members: dict):
+def atomic_write_npz_streamed(path: str, members: dict, follow_symlinks: bool = True):
     """write_npz to ``path`` atomically (atomic_write)."""
-    atomic_write(path, lambda f: write_npz(f, members))
+    atomic_write(path, lambda f: write_npz(f, members), follow_symlinks)
 
 
 def npz_member(path: str, name: str, mmap: bool = True):

@@ -6,7 +6,7 @@ ends as one line on standard error and a non-zero exit status.
   forecast.py  the forecasting commands: rnn forecast train | predict | eval
   options.py   the Click options several commands share, as decorators, and their types
   errors.py    UserError, library errors as one line, MPI error reports, SIGTERM as an exception
-  files.py     checks on the files a command names, the checkpoint write lock, loading a checkpoint
+  files.py     the output-path policy (Paths: same file, regular files, links, locks), loading a checkpoint
   training.py  a Trainer run: progress and epoch lines, Ctrl-C and SIGTERM, how it ends
   threads.py   --threads: the Workspace of a command that computes, BLAS on one thread
   display.py   progress bars and notes on standard error, JSON every parser reads

@@ -12,10 +12,10 @@ from ..forecast.settings import MODEL, TRAINING, ForecastConfig
 from ..registry import DECODER_TRAINING, DTYPES, FILL_METHODS, LOSSES
 from .display import Progress
 from .errors import catching, fail
-from .files import check_log, check_plot, check_writable, load_checkpoint, lock_output
+from .files import Paths, check_matplotlib, load_checkpoint, resumed_output, training_paths
 from .options import cell_options, optimizer_options, run_options
 from .threads import one_blas_thread, workspace
-from .training import STOP_REASONS, run_training
+from .training import STOP_REASONS, command_line, run_training
 
 # Built from the defaults so help text and behaviour cannot drift apart.
 D = Config().replace(**TRAINING)
@@ -62,10 +62,11 @@ def forecast():
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Steps the decoder forecasts (required unless --resume).")
 @click.option("-o", "--output", type=click.Path(), default="forecast.npz", show_default=True,
-              help="Checkpoint written after every epoch and on Ctrl-C; the best by validation loss "
-                   "also goes to NAME.best.npz.")
+              help="Checkpoint written after every epoch and on Ctrl-C (with --resume and no -o: the "
+                   "checkpoint resumed); the best by validation loss also goes to NAME.best.npz.")
 @click.option("--resume", type=click.Path(), default=None, metavar="CKPT",
-              help="Continue training from a checkpoint (same data file, columns and model).")
+              help="Continue training from a checkpoint (same data file, columns and model); it is "
+                   "written back unless -o names another file.")
 @click.option("--missing", type=click.Choice(FILL_METHODS), default=None,
               help="Missing inputs: ffill carries the last value forward (causal); interpolate is linear "
                    "within a split part; drop leaves windows with a gap in their history out. Missing "
@@ -117,6 +118,7 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
     from ..forecast import prepare
 
     prog = Progress(quiet)
+    output = resumed_output(output, resume)
     fgiven = {k: v for k, v in dict(targets=_names(target), features=_names(features), time=_names(time_cols),
                                      history=history, horizon=horizon, missing=missing, calendar=calendar,
                                      season=season, val_fraction=val_fraction, test_fraction=test_fraction,
@@ -137,10 +139,7 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
     settings = prepare.configure(given, ck, resume)
     # this run's --threads, never a resumed checkpoint's
     settings = settings._replace(train=settings.train.replace(threads=opts["threads"]))
-    check_writable(output)
-    if log_path:
-        check_log(log_path)
-    lock_output(output)
+    training_paths(output, log_path, resume).reads(data, "the data").claim()
     one_blas_thread()
     trainer = prepare.prepare_training(data, settings, ck, prog).trainer(output, log_path)
 
@@ -148,14 +147,16 @@ def train(data, target, features, time_cols, history, horizon, output, resume, m
         rm = ", ".join(f"{n} {v:.4g}" for n, v in (r.get("val_rmse") or {}).items() if v is not None)
         return f"(RMSE {rm})" if rm else ""
 
-    result = run_training(trainer, prog, describe_val)
+    again = command_line("rnn", "forecast", "train", data, "--resume", output,
+                         *(("--log", log_path) if log_path else ()))
+    result = run_training(trainer, prog, describe_val, again)
     best = ""
     if result.best_val is not None:
         rec = min((r for r in result.history if r["val_loss"] is not None), key=lambda r: r["val_loss"])
         rm = ", ".join(f"{n} {v:.4g}" for n, v in (rec.get("val_rmse") or {}).items() if v is not None)
         best = f"; best validation RMSE {rm} in {best_path(output)}"
     prog.note(f"done ({STOP_REASONS[result.stopped]}): {output}{best}; score it with "
-              f"`rnn forecast eval -m {output} {data}`")
+              f"`{command_line('rnn', 'forecast', 'eval', '-m', output, data)}`")
 
 
 # ------------------------------------------------------------------ predict
@@ -188,9 +189,11 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
         fail("--json and --csv exclude each other")
     prog = Progress(quiet)
     ws = workspace(threads)
+    if plot is not None:
+        _claim_plot(plot, data, model_path)
     ck = load_checkpoint(model_path, "forecast")
     if plot:
-        check_plot(plot)
+        check_matplotlib()
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
     prepare.check_series(s, ck.task.settings, prog)
     origin = evaluate.origin_row(arr, at)
@@ -230,6 +233,10 @@ def predict(data, model_path, at, as_json, as_csv, plot, sort, threads, quiet):
         click.echo(f"{display_time(t):<{w}}  " + " ".join(vals))
 
 
+def _claim_plot(plot, data, model_path):
+    Paths().reads(data, "the data").reads(model_path, "the model (-m)").writes(plot, "the plot", "--plot").claim()
+
+
 def _plot(fn, path, *a, **kw):
     from ..forecast.plots import PlotError
     try:
@@ -266,9 +273,11 @@ def eval_cmd(data, model_path, part, as_json, plot, sort, threads, quiet):
 
     prog = Progress(quiet)
     ws = workspace(threads)
+    if plot is not None:
+        _claim_plot(plot, data, model_path)
     ck = load_checkpoint(model_path, "forecast")
     if plot:
-        check_plot(plot)
+        check_matplotlib()
     s, arr = prepare.load_for_checkpoint(data, ck, sort or None)
     prepare.check_series(s, ck.task.settings, prog)
     ev = evaluate.evaluate(ck, arr, "test" if part == "test" else "validation", ws)

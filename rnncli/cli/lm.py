@@ -14,10 +14,10 @@ from ..lm.settings import FULL_SOFTMAX_UP_TO, MODEL, LMSettings
 from ..registry import DTYPES, RECURRENT_INITS, SOFTMAXES
 from .display import Progress, json_text
 from .errors import catching, fail, reported_once
-from .files import check_log, check_writable, load_checkpoint, lock_output
+from .files import Paths, load_checkpoint, resumed_output, training_paths
 from .options import FloatRange, cell_options, input_options, optimizer_options, run_options, tokenizer_options
 from .threads import one_blas_thread, workspace
-from .training import run_training
+from .training import command_line, run_training
 
 # Built from the defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -41,10 +41,11 @@ def _ppl(loss: float) -> float:
 @click.option("--val-fraction", type=FloatRange(0, 0.5), default=None,
               help=f"Share of sentences held out for validation when no --val is given [default: {L.val_fraction}].")
 @click.option("-o", "--output", type=click.Path(), default="model.npz", show_default=True,
-              help="Checkpoint written after every epoch and on Ctrl-C; the best by validation loss "
-                   "also goes to NAME.best.npz.")
+              help="Checkpoint written after every epoch and on Ctrl-C (with --resume and no -o: the "
+                   "checkpoint resumed); the best by validation loss also goes to NAME.best.npz.")
 @click.option("--resume", type=click.Path(), default=None, metavar="CKPT",
-              help="Continue training from a checkpoint (same vocabulary and model; FILE... as before).")
+              help="Continue training from a checkpoint (same vocabulary and model; FILE... as before); "
+                   "it is written back unless -o names another file.")
 @click.option("--vocab-size", type=click.IntRange(min=4), default=None,
               help=f"Vocabulary entries including SENTENCE_START, SENTENCE_END and UNKNOWN_TOKEN [default: {L.vocab_size}].")
 @click.option("--lowercase/--no-lowercase", default=None, help="Lowercase the text [default: lowercase].")
@@ -93,6 +94,7 @@ def train(files, val_files, output, resume, log_path, quiet, no_cache, cache_dir
     the learning-rate schedule applied.
     """
     from ..dist import connect
+    output = resumed_output(output, resume)
     comm = connect(distributed, comm_timeout)
     with reported_once(comm):
         _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, cache_dir, opts)
@@ -117,10 +119,13 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     # this run's --threads, never a resumed checkpoint's
     settings = settings._replace(train=settings.train.replace(threads=opts["threads"]))
     cfg = settings.train
-    settle(comm, _claim_output, output, log_path, comm.is_writer)
+    settle(comm, _claim_output, _train_paths(files, val_files, output, resume, log_path, no_cache, cache_dir),
+           comm.is_writer)
     setup = prepare.prepare_training(files, val_files, settings, ck, not no_cache, cache_dir, prog, comm=comm)
     trainer = settle(comm, setup.trainer, output, log_path, comm, oom=prepare.MODEL_OUT_OF_MEMORY)
-    result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "")
+    again = command_line("rnn", "train", *files, *(a for v in val_files for a in ("--val", v)), "--resume", output,
+                         *(("--log", log_path) if log_path else ()))
+    result = run_training(trainer, prog, lambda r: f"ppl {r['val_ppl']:.1f}" if r.get("val_ppl") else "", again)
     comm.close()
     if trainer.saved_step is None and comm.is_writer:  # resumed at or past --epochs: not one step to take
         prog.note(f"nothing to do: {resume} has trained {trainer.state['epoch']} epochs already (--epochs "
@@ -133,14 +138,17 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
     prog.note(f"done ({why}): {output}{best}")
 
 
-def _claim_output(output, log_path, writer: bool):
-    """Before any data is read: the writer checks the checkpoint and log can be written
-    and locks the checkpoint; every process keeps BLAS to one thread."""
+def _train_paths(files, val_files, output, resume, log_path, no_cache, cache_dir) -> Paths:
+    paths = training_paths(output, log_path, resume).reads(files, "the training text")
+    paths.reads(val_files, "the validation text (--val)")
+    return paths.reads(None if no_cache else cache_dir, "the cache directory (--cache-dir)")
+
+
+def _claim_output(paths: Paths, writer: bool):
+    """Before any data is read: the writer checks the checkpoint, its .best and the log
+    can be written and locks them; every process keeps BLAS to one thread."""
     if writer:
-        check_writable(output)
-        if log_path:
-            check_log(log_path)
-        lock_output(output)
+        paths.claim()
     one_blas_thread()
 
 
@@ -307,6 +315,8 @@ def info(model_path, top, as_json, plot_path):
     import numpy as np
 
     from ..config import N_SPECIALS
+    if plot_path is not None:
+        Paths().reads(model_path, "the checkpoint described (-m)").writes(plot_path, "the plot", "--plot").claim()
     ck = load_checkpoint(model_path, "lm")
     vocab, val, splitter = ck.task.vocab, ck.task.val, ck.task.splitter
     cfg, run = ck.config, _run_config(ck)
@@ -384,6 +394,7 @@ def plot_cmd(source, output):
     epoch from a checkpoint's history or a --log file (one JSON object per line). Needs
     matplotlib: pip install 'rnncli[plot]'."""
     import os
+    Paths().reads(source, "the history drawn").writes(output, "the plot", "-o").claim()
     if not os.path.isfile(source):
         fail(f"{source}: no such file")
     if source.endswith(".jsonl") or not _is_zip(source):
@@ -443,7 +454,9 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
     """
     from ..lm import corpus
     prog = Progress(quiet)
-    check_writable(output)
+    paths = Paths().reads(files, "the text to tokenize").reads(model_path, "the vocabulary's source (-m)")
+    paths.reads(None if no_cache else cache_dir, "the cache directory (--cache-dir)")
+    paths.writes(output, "the tokenized corpus", "-o").claim()
     given = {k: v for k, v in (("sentences", sentences), ("words", words), ("unk_token", unk_token)) if v is not None}
     data, vocab, stored = _tokenizing(model_path, given, lowercase, vocab_size, encoding, csv_column)
     corpus.check_inputs(files)

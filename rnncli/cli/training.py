@@ -4,6 +4,7 @@ and how each way of ending shows (run_training)."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import time
@@ -89,12 +90,18 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
-def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
+def command_line(*words) -> str:
+    """A command as the shell must be given it: a hint the user can paste as printed."""
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def run_training(trainer, prog: Progress, describe_val=lambda record: "", resume_command: str | None = None):
     """Run a Trainer with progress bars, one line per epoch and signal handling: Ctrl-C
     (SIGINT) and SIGTERM alike save a checkpoint after the current batch and exit
     128 + the signal's number (130, 143); a second one aborts at once, leaving the
     last written checkpoint intact. Returns its Result. ``describe_val(record)`` adds
-    the task's own validation figure to the epoch line."""
+    the task's own validation figure to the epoch line; ``resume_command``, the
+    command that resumes the run (command_line), is what a stopped run says to run."""
     import warnings
 
     from ..train import Diverged, Hooks, Interrupted
@@ -112,8 +119,8 @@ def run_training(trainer, prog: Progress, describe_val=lambda record: ""):
         display.close()
         what = "interrupted" if stop.signum == signal.SIGINT else "terminated"
         if trainer.comm.is_writer:
-            click.echo(f"{what}: checkpoint saved to {trainer.output} (resume with --resume {trainer.output})",
-                       err=True)
+            again = f"`{resume_command}`" if resume_command else f"--resume {trainer.output}"
+            click.echo(f"{what}: checkpoint saved to {trainer.output} (resume with {again})", err=True)
         sys.exit(128 + stop.signum)
     except KeyboardInterrupt:
         click.echo(f"aborted; {trainer.output_status()}", err=True)

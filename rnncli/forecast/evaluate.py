@@ -47,7 +47,8 @@ def evaluate(ck, arr: SeriesArrays, part: str = "test", ws=None) -> Evaluation:
     data = ck.task
     fc = data.settings
     start, stop = arr.split.parts()[part]
-    enc, dec = arr.windows(part, fc.history, fc.horizon)
+    enc, dec = arr.windows(part, fc.history, fc.horizon,
+                           remedy="the model was trained with that history and horizon: give more rows")
     Y = data.n_targets
     raw = arr.series.values[:, :Y]                                   # data units, NaN where missing
     truth = raw[dec]

@@ -165,6 +165,8 @@ def load_for_checkpoint(path: str, ck, sort: bool | None = None):
     fc = ck.task.settings
     if sort is not None:
         fc = fc.replace(sort=sort)
-    s = read_series(read_table(path, fc.encoding), fc, ck.task.schema)
+    table = read_table(path, fc.encoding, remedy=f"the model reads {fc.encoding}, the encoding of its training data: "
+                                                 f"convert the file to {fc.encoding}")
+    s = read_series(table, fc, ck.task.schema)
     arr, _ = series_arrays(s, fc, ck.task.scaler)
     return s, arr

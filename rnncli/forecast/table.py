@@ -80,10 +80,16 @@ class Table:
             raise DataError(f"{self.path}: the header has more than one column named {dup[0]!r}; rename them")
 
 
-def read_table(path: str, encoding: str = "utf-8") -> Table:
+# what a file that is not valid in its encoding asks of the user who chooses the encoding
+PASS_ENCODING = "is it a CSV text file? If so, pass its encoding, e.g. --encoding latin-1"
+
+
+def read_table(path: str, encoding: str = "utf-8", remedy: str = PASS_ENCODING) -> Table:
     """Read a CSV file with a header row. Delimiter comma, semicolon or tab (from the
-    header line); quoted fields, CRLF, blank lines and a UTF-8 byte-order mark are fine."""
-    text = _decode(path, _read_bytes(path), encoding)
+    header line); quoted fields, CRLF, blank lines and a UTF-8 byte-order mark are fine.
+    ``remedy``: what to do when the bytes are not valid ``encoding`` (a trained model
+    reads its data in the encoding it was trained with)."""
+    text = _decode(path, _read_bytes(path), encoding, remedy)
     header, rows, lines = _parse(path, text)
     return Table(path, header, rows, lines)
 
@@ -103,12 +109,11 @@ def _read_bytes(path: str) -> bytes:
     return raw
 
 
-def _decode(path: str, raw: bytes, encoding: str) -> str:
+def _decode(path: str, raw: bytes, encoding: str, remedy: str = PASS_ENCODING) -> str:
     try:
         text = raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: byte {e.start} is not valid {encoding} (0x{raw[e.start]:02x}); "
-                        f"is it a CSV text file? If so, pass its encoding, e.g. latin-1") from None
+        raise DataError(f"{path}: byte {e.start} is not valid {encoding} (0x{raw[e.start]:02x}); {remedy}") from None
     except UnicodeError as e:                   # a codec that cannot start decoding (plain UnicodeError)
         raise DataError(f"{path}: cannot be read as {encoding} ({e})") from None
     except (LookupError, ValueError):           # ValueError: a NUL in the name

@@ -48,9 +48,13 @@ def split(n_rows: int, val_fraction: float = 0.1, test_fraction: float = 0.2, *,
     return Split((0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows))
 
 
+# what a part too short for one window asks of the user who chooses history and horizon
+SHORTEN = "shorten the history or the horizon, or give more data"
+
+
 def windows(n_rows: int, history: int, horizon: int, start: int = 0, stop: int | None = None, *,
-            valid: np.ndarray | None = None, name: str = "data",
-            source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+            valid: np.ndarray | None = None, name: str = "data", source: str | None = None,
+            remedy: str = SHORTEN) -> tuple[np.ndarray, np.ndarray]:
     """Every window that lies entirely inside rows [start, stop), one per start row.
 
     A window is ``history`` encoder rows followed by ``horizon`` decoder rows, so no
@@ -59,7 +63,8 @@ def windows(n_rows: int, history: int, horizon: int, start: int = 0, stop: int |
     are left out. Returns (enc_idx (N, history), dec_idx (N, horizon)), int64 row
     indices: ``X[enc_idx]`` gathers every encoder input at once. The forecast origin
     of a window is ``enc_idx[:, -1]``. Raises ``DataError`` when no window fits, worded
-    with the part's ``name`` and the ``source`` file.
+    with the part's ``name`` and the ``source`` file, and ``remedy`` when the part is too
+    short (a trained model cannot shorten its history or horizon).
     """
     stop = n_rows if stop is None else stop
     if history < 1 or horizon < 1:
@@ -69,7 +74,7 @@ def windows(n_rows: int, history: int, horizon: int, start: int = 0, stop: int |
     need = history + horizon
     if stop - start < need:
         raise DataError(f"history {history} + horizon {horizon} = {need} rows, but the {name} part has "
-                        f"only {stop - start}; shorten the history or the horizon, or give more data", source)
+                        f"only {stop - start}; {remedy}", source)
     s = np.arange(start, stop - need + 1, dtype=np.int64)            # (N,) window start rows
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)

@@ -99,7 +99,7 @@ def save_cached(path: str, tokens: Tokens, meta: dict) -> bool:
             "lengths": np.asarray(tokens.lengths, np.int32),
             "words": blob,
             "meta": np.array(json.dumps(meta)),
-        })
+        }, follow_symlinks=False)   # a link in the cache directory must not send a write outside it
         return True
     except OSError:
         return False

@@ -6,6 +6,7 @@ the network, its parameters and the task, ready to become a Trainer (start.Setup
 With several processes (dist.py) each reads its share (shard.py)."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -108,10 +109,13 @@ def prepare_training(files, val_files, settings: RunSettings, ck, use_cache: boo
     FILE... were checked (corpus.check_inputs) by the command. With a communicator of
     several processes (dist.py) each reads its share (shard.py)."""
     cfg, data, model = settings
+    sources = training_sources(files)
+    if ck is not None:
+        _note_other_files(ck.task, sources, bool(val_files), prog)
     if comm is not None and comm.size > 1:
         data, vocab, splitter, train_enc, val_share, val_enc = shard.prepare_shares(files, val_files, data, ck,
                                                                                     prog, comm)
-        return _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm, val_share)
+        return _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm, val_share, sources)
     t0 = time.perf_counter()
     stored = ck.task.splitter if ck is not None else None
     if corpus.is_single_corpus_file(files):
@@ -142,7 +146,50 @@ def prepare_training(files, val_files, settings: RunSettings, ck, use_cache: boo
     prog.note(f"data ready in {time.perf_counter() - t0:.1f}s: {train_enc.n_sentences:,} training sentences "
               f"({train_enc.n_predicted:,} predicted tokens), "
               f"{val_enc.n_sentences if val_enc else 0:,} validation sentences")
-    return _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog)
+    return _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, sources=sources)
+
+
+def training_sources(files) -> list:
+    """What a checkpoint records of its training files: real path and size ('-': standard input)."""
+    out = []
+    for p in files:
+        if p == "-":
+            out.append({"path": "-", "bytes": None})
+            continue
+        try:
+            size = os.path.getsize(p)
+        except OSError:
+            size = None
+        out.append({"path": os.path.realpath(p), "bytes": size})
+    return out
+
+
+def _same_file(a: dict, b: dict) -> bool:
+    """One training file in both runs: the same size, at the same place or under the same
+    name (a project folder that moved)."""
+    return a["bytes"] == b["bytes"] and (a["path"] == b["path"]
+                                         or os.path.basename(a["path"]) == os.path.basename(b["path"]))
+
+
+def _note_other_files(stored: LMData, sources: list, val_given: bool, prog):
+    """Resuming on other training files than the checkpoint's (or the same ones changed)
+    is allowed, and said: one note. Checkpoints that predate the record: no note."""
+    before = stored.sources
+    if before is None or (len(before) == len(sources) and all(map(_same_file, before, sources))):
+        return
+
+    def shown(recs):
+        names = [("standard input" if r["path"] == "-" else _short(r["path"]))
+                 + (f" ({r['bytes']:,} bytes)" if r["bytes"] is not None else "") for r in recs[:3]]
+        return ", ".join(names) + (f" and {len(recs) - 3} more" if len(recs) > 3 else "")
+    val = ("; validation stays on the sentences stored in the checkpoint (--val changes that)"
+           if not val_given and stored.val is not None and stored.val.n_sentences else "")
+    prog.note(f"note: the checkpoint was trained on {shown(before)}; this run trains on {shown(sources)}{val}")
+
+
+def _short(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def _corpus_file(path: str, data: LMSettings, ck, prog):
@@ -156,7 +203,8 @@ def _corpus_file(path: str, data: LMSettings, ck, prog):
     return enc, vocab, stored.get("splitter", {}), data.of_corpus(stored, len(vocab))
 
 
-def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_share=None) -> Setup:
+def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm=None, val_share=None,
+           sources=None) -> Setup:
     """The network, its parameters (new or the checkpoint's) and the task."""
     sharded = comm is not None and comm.size > 1
     counts = None
@@ -176,7 +224,7 @@ def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm
               f"parameters={n_params:,} {cfg.dtype}; "
               f"{cfg.optimizer} lr={cfg.lr:g} schedule={cfg.lr_schedule} batch={cfg.batch_size} "
               f"bptt-truncate={cfg.bptt_truncate} clip={cfg.clip:g}")
-    lm_data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {}, data)
+    lm_data = LMData(vocab, val_enc, splitter if isinstance(splitter, dict) else {}, data, sources)
     if sharded:
         task = ShardedLanguageModel(net, lm_data, train_enc, val_share, cfg, comm)
         note = task.idle_note()

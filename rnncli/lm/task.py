@@ -27,9 +27,14 @@ class LMData:
     val: Encoded | None = None
     splitter: dict = field(default_factory=dict)   # kind, params_json
     settings: LMSettings = field(default_factory=LMSettings)
+    # the training files of the run that wrote it: [{"path": real path or "-", "bytes": size
+    # or None}], for the note when a resumed run trains on others; None: not recorded
+    sources: list | None = None
 
     def to_section(self):
         meta = {"kind": "lm", "splitter": self.splitter, "settings": self.settings.to_dict()}
+        if self.sources is not None:
+            meta["sources"] = self.sources
         arrays = {"vocab": np.array(self.vocab.words, dtype=str)}
         if self.val is not None:
             arrays["val_ids"] = self.val.ids
@@ -69,7 +74,10 @@ class LMData:
                     or (len(ids) and (ids.min() < 0 or ids.max() >= len(words)))):
                 raise CheckpointError(f"{path}: validation sentence offsets do not match the stored ids")
             val = Encoded.from_offsets(ids, off)
-        return cls(Vocab(words), val, splitter, settings)
+        sources = meta.get("sources")
+        if sources is not None and not _sources_ok(sources):
+            raise corrupt(path, "the training files' record is not a list of paths and sizes")
+        return cls(Vocab(words), val, splitter, settings, sources)
 
     def validate(self, path: str, net):
         if len(self.vocab) != net.C or list(self.vocab.words[:N_SPECIALS]) != list(SPECIALS):
@@ -95,6 +103,13 @@ def _settings(path: str, meta: dict, legacy_config: dict | None) -> LMSettings:
     if trouble:
         raise corrupt(path, f"{where}: {trouble}")
     return settings
+
+
+def _sources_ok(sources) -> bool:
+    return isinstance(sources, list) and all(
+        isinstance(s, dict) and isinstance(s.get("path"), str)
+        and (s.get("bytes") is None or (isinstance(s["bytes"], int) and not isinstance(s["bytes"], bool)))
+        for s in sources)
 
 
 def _splitter_problem(splitter: dict) -> str | None:

@@ -271,7 +271,7 @@ def test_second_writer_on_the_same_output_is_refused(capsys, tmp_path, corpus):
     lock = fileio.WriteLock(str(tmp_path / "m.npz")).acquire()
     try:
         r = rnn(capsys, "train", corpus, "-o", tmp_path / "m.npz", *TINY)
-        assert_user_error(r, "m.npz", "another `rnn train`", f"process {os.getpid()}")
+        assert_user_error(r, "m.npz", "another rnn command", f"process {os.getpid()}")
         assert not (tmp_path / "m.npz").exists()
     finally:
         lock.release()
