@@ -25,13 +25,14 @@ def fail(msg):
 
 def library_message(e: BaseException) -> str | None:
     """The line a library error shows the user (bad input, a bad checkpoint, a series
-    or plot that cannot be made, memory), or None: an error of rnncli itself."""
+    or plot that cannot be made, a file that cannot be written, memory), or None: an
+    error of rnncli itself."""
     if isinstance(e, MemoryError):
         return OUT_OF_MEMORY
     from ..checkpoint import CheckpointError
-    from ..errors import DataError
+    from ..errors import DataError, WriteError
     from ..plotting import PlotError
-    if isinstance(e, (DataError, CheckpointError, PlotError)):
+    if isinstance(e, (DataError, CheckpointError, PlotError, WriteError)):
         return str(e)
     return None
 

@@ -64,7 +64,8 @@ def lock_output(path):
         fail(f"{path}: another `rnn train` ({who}) is writing this checkpoint; wait for it to finish "
              f"or choose another -o (lock file {e.lock_path})")
     except OSError as e:
-        fail(f"{path}: cannot create the lock file {lock.path} ({e.strerror or e})")
+        kept = f"{path} is unchanged" if os.path.lexists(path) else "no file was left behind"
+        fail(f"{path}: cannot create the lock file {lock.path} ({e.strerror or e}); nothing was written, {kept}")
     click.get_current_context().call_on_close(lock.release)
     return lock
 
