@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from .. import memory
 from ..config import START_ID, Config, RunSettings, check_resume, check_rnn_cell_only, split_by
 from ..errors import DataError
 from ..nn.classsoftmax import default_classes, frequency_classes
@@ -17,7 +18,8 @@ from ..nn.network import Network
 from ..start import Setup, starting_point
 from . import corpus, corpusfile, settings as lm_settings, shard
 from .settings import LMSettings, model_options, resolved_softmax
-from .task import LanguageModel, LMData, ShardedLanguageModel
+from .evaluate import EVAL_BATCH, EVAL_TOKENS
+from .task import MAX_PIECE, LanguageModel, LMData, ShardedLanguageModel
 from .vocab import build_vocab, encode, remap_encoded, split_validation
 
 # Class softmax: classes hold equal shares of the unigram mass (power 1) rather than of
@@ -160,6 +162,7 @@ def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm
         if comm is not None and comm.size > 1:       # every process bins the same counts
             counts = comm.allreduce_(counts.astype(np.float64))
         net = network_for(model, len(vocab), counts)
+    check_memory(net, cfg, train_enc, val_enc, resumed=ck is not None, processes=comm.size if comm else 1)
     params, state, opt_state = starting_point(net, cfg, ck, prog.note)
     n_params = sum(v.size for v in params.values())
     a = net.args
@@ -175,3 +178,25 @@ def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm
     else:
         task = LanguageModel(net, lm_data, train_enc, cfg)
     return Setup(cfg, net, params, task, state, opt_state)
+
+
+def largest_batch(lens: np.ndarray, sentences: int, cap: int | None = None) -> int:
+    """Predicted tokens in the largest batch of ``sentences`` sentences of these lengths
+    (ids, START and END included), each cut to ``cap`` predicted tokens."""
+    t = np.asarray(lens, np.int64) - 1
+    if cap is not None:
+        t = np.minimum(t, cap)
+    if len(t) > sentences:
+        t = np.partition(t, len(t) - sentences)[len(t) - sentences:]
+    return int(t.sum())
+
+
+def check_memory(net, cfg, train_enc, val_enc, resumed: bool, processes: int = 1):
+    """Refuse a run this machine cannot hold before its parameters are allocated
+    (memory.py): the parameters and their copies, and the work arrays of the largest
+    training batch (a process's slice of it) and validation batch."""
+    rows = largest_batch(train_enc.lens, -(-cfg.batch_size // processes), MAX_PIECE)
+    eval_rows = min(EVAL_TOKENS, largest_batch(val_enc.lens, EVAL_BATCH)) if val_enc is not None else 0
+    work = memory.lm_work(net.args, net.gates, rows, eval_rows, cfg.dropout, memory.ITEMSIZE[cfg.dtype])
+    model = () if resumed else ("--hidden-dim", "--layers", "--vocab-size")
+    memory.check(memory.training_need(net.shapes(), cfg, work), model, ("--batch-size",))
