@@ -110,11 +110,12 @@ class SeriesArrays:
     known: np.ndarray       # (T, Fk) known-future inputs (calendar) or (T, 0)
     valid: np.ndarray       # (T,) rows usable as encoder input (no NaN in Z)
 
-    def windows(self, part: str, history: int, horizon: int):
-        """(enc_idx, dec_idx) of every window inside the part ("training", "validation", "test")."""
+    def windows(self, part: str, history: int, horizon: int, trained: bool = False):
+        """(enc_idx, dec_idx) of every window inside the part ("training", "validation",
+        "test"); ``trained``: of a trained model (windows.windows)."""
         start, stop = self.split.parts()[part]
         return windows(len(self.Z), history, horizon, start, stop, valid=self.valid, name=part,
-                       source=self.series.path)
+                       source=self.series.path, trained=trained)
 
 
 def series_arrays(s: Series, settings: ForecastConfig, scaler: Scaler | None = None) -> tuple[SeriesArrays, Scaler]:
