@@ -15,6 +15,7 @@ forecasting with an encoder-decoder. One line a module or package, from the math
                  validation and help
   checkpoint.py  the one self-describing .npz format for every task
   fileio.py      atomic .npz writes, write locks, .npz headers checked before loading
+  memory.py      what a run will hold, estimated before allocating, against what the machine has
   errors.py      errors that carry one line for the user
   plotting.py    training-history pictures (matplotlib, optional) and sparklines
   lm/            the language-model task (see lm/__init__.py)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .config import RANGES, Config, known_fields
 from .errors import CheckpointError, corrupt
-from .fileio import NpzError, atomic_write_npz, npz_headers
+from .fileio import NpzError, atomic_write_npz, npz_headers, write_failed
 from .forecast.task import ForecastData
 from .lm.task import LMData
 from .nn.network import Network
@@ -121,8 +121,7 @@ def save(path: str, ck: Checkpoint):
     try:
         atomic_write_npz(path, arrays)
     except OSError as e:
-        raise CheckpointError(f"{path}: could not write the checkpoint ({e.strerror or e}); "
-                              "the previous checkpoint, if any, is unchanged") from None
+        raise CheckpointError(write_failed(path, "the checkpoint", e)) from None
 
 
 def _string(path, z, key) -> str:

@@ -13,5 +13,10 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used, worded as one line naming the file."""
 
 
+class WriteError(Exception):
+    """A file that could not be written (a full disk, a quota), worded as one line that
+    names it and says what is still intact."""
+
+
 def corrupt(path: str, what: str) -> CheckpointError:
     return CheckpointError(f"{path}: corrupt checkpoint ({what})")

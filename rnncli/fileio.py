@@ -127,6 +127,13 @@ def atomic_write(path: str, write, follow_symlinks: bool = True):
             raise
 
 
+def write_failed(path: str, what: str, e: OSError) -> str:
+    """The line for ``what`` (e.g. "the checkpoint") that an atomic write could not put at
+    ``path``: why, and what is there now: the previous file, intact, or nothing."""
+    kept = f"the previous {path} is unchanged" if os.path.lexists(path) else f"no {path} was left behind"
+    return f"{path}: could not write {what} ({e.strerror or e}); {kept}"
+
+
 def atomic_write_npz(path: str, arrays: dict):
     """``arrays`` as an .npz at ``path``, written atomically (atomic_write)."""
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -188,8 +195,14 @@ class WriteLock:
             if not same:
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                # a full disk has room for the name but not the pid: leave no empty lock behind
+                self.fd = fd
+                self.release()
+                raise
             self.fd = fd
             return self
         raise OSError(errno.EAGAIN, f"could not take the lock {self.path}")

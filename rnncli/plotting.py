@@ -26,11 +26,11 @@ def figure(n_panels: int, width: float = 9.0, height: float = 3.0):
 
 
 def save(fig, path: str):
-    from .fileio import atomic_write
+    from .fileio import atomic_write, write_failed
     try:
         atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     except OSError as e:
-        raise PlotError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise PlotError(write_failed(path, "the plot", e)) from None
 
 
 def _series(history: list, key: str):

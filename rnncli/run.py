@@ -17,6 +17,7 @@ import os
 import time
 
 from . import checkpoint
+from .errors import WriteError
 
 # what writing a checkpoint is priced at before one has been written (bytes/s)
 WRITE_SPEED = 50e6
@@ -96,7 +97,7 @@ class BestWeights:
     ``write``."""
 
     def __init__(self, output: str, keep: bool, write: bool = True):
-        self.path = checkpoint.best_path(output)
+        self.output, self.path = output, checkpoint.best_path(output)
         self.keep, self.write = keep, write
         self.params = None
 
@@ -124,27 +125,69 @@ class BestWeights:
 
     def save_epoch(self, save, improved: bool):
         """The end of an epoch's files: the best file first when validation improved, then
-        the checkpoint; ``save(path=None)`` writes one (the checkpoint by default)."""
-        best_written = improved and self.write
-        if best_written:
-            save(self.path)
+        the checkpoint; ``save(path=None)`` writes one (the checkpoint by default). The
+        checkpoint is written even when the best file could not be (it is what resuming
+        needs); the error then says which of the two holds this epoch."""
+        best_error = None
+        if improved and self.write:
+            try:
+                save(self.path)
+            except checkpoint.CheckpointError as e:
+                best_error = e
         try:
             save()
         except checkpoint.CheckpointError as e:
-            if not best_written:
+            if best_error is not None:
+                kept = (f"the previous {self.path} is unchanged" if os.path.lexists(self.path)
+                        else f"no {self.path} was left behind")
+                raise checkpoint.CheckpointError(f"{e}; {self.path} could not be written either, {kept}") from None
+            if not (improved and self.write):
                 raise
             # e.g. a full disk with room for one checkpoint: say that the best one moved on
             raise checkpoint.CheckpointError(f"{e}; {self.path} was written before and holds this epoch's "
                                              f"weights (the best so far)") from None
+        if best_error is not None:
+            raise checkpoint.CheckpointError(f"{best_error}; {self.output} was written and holds this epoch's "
+                                             f"weights (the best so far)") from None
 
 
 class JsonLog:
-    """--log: each epoch's record appended as one JSON line (``path`` None: no log)."""
+    """--log: each epoch's record appended as one JSON line (``path`` None: no log). A
+    line that cannot be appended whole (a full disk) is taken back: the log keeps whole
+    lines only, and a log this run created is removed rather than left empty."""
 
     def __init__(self, path: str | None):
         self.path = path
 
     def write(self, record: dict):
-        if self.path:
+        """Append ``record``; raises WriteError (naming the file and what it holds) when
+        the line cannot be written."""
+        if not self.path:
+            return
+        line = json.dumps(record) + "\n"
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size = None
+        try:
             with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(line)
+        except OSError as e:
+            kept = self._take_back(size)
+            raise WriteError(f"{self.path}: could not append epoch {record.get('epoch')}'s record to the --log "
+                             f"file ({e.strerror or e}); {kept}") from None
+
+    def _take_back(self, size: int | None) -> str:
+        """Cut the log back to ``size`` bytes (None: it did not exist: remove it); what
+        is there now."""
+        try:
+            if size is None:
+                if os.path.lexists(self.path):
+                    os.unlink(self.path)
+                return "no log file was left behind"
+            if not os.path.isfile(self.path):
+                return "nothing was appended"
+            os.truncate(self.path, size)
+            return "it holds the records of the epochs before"
+        except OSError:
+            return "its last line may be cut short"

@@ -19,6 +19,7 @@ import numpy as np
 from . import checkpoint, dist
 from .config import Config
 from .dist import SingleProcess
+from .errors import WriteError
 from .fileio import signals_deferred
 from .nn.workspace import Workspace
 from .optim import Optimizer, Schedule, WeightAverage, clip_
@@ -299,7 +300,10 @@ class Trainer:
         # the log line also says what writing the checkpoint(s) cost, which the record
         # stored inside them cannot know
         record = dict(record, checkpoint_seconds=round(time.perf_counter() - t_save, 3))
-        self.log.write(record)
+        try:
+            self.log.write(record)
+        except WriteError as e:
+            raise WriteError(f"{e}; the checkpoint {self.output} was written (epoch {record['epoch']})") from None
         if self.hooks.epoch_end:
             self.hooks.epoch_end(record)
         return stop

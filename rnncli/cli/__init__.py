@@ -59,4 +59,35 @@ def main(argv=None):
             sys.exit(e.exit_code)
         except BrokenPipeError:
             sys.exit(0)
+        except OSError as e:
+            if not _printing(e):
+                raise
+            _drop_stdout()
+            click.echo(f"rnn: error: standard output: could not write ({e.strerror or e}); the output is cut short",
+                       err=True)
+            sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _printing(e: OSError) -> bool:
+    """Whether ``e`` came from printing a command's output (click.echo to standard output),
+    e.g. on a full disk that output was redirected to."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame if tb is not None else None
+    return (frame is not None and frame.f_code.co_name == "echo" and "click" in frame.f_code.co_filename
+            and not frame.f_locals.get("err"))
+
+
+def _drop_stdout():
+    """Standard output goes to /dev/null from here: the text the failed write left in its
+    buffer would fail again when Python flushes it at exit, in a second message."""
+    import os
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):    # not a real file (tests capture it)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)

@@ -12,7 +12,31 @@ import sys
 
 import click
 
-OUT_OF_MEMORY = "out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim"
+# the options that make each command need less memory, as an out-of-memory message
+# suggests them; a resumed run keeps its model's sizes (RESUMED_KEEPS)
+SMALLER = {"train": ("--batch-size", "--vocab-size", "--hidden-dim", "--layers"),
+           "forecast train": ("--batch-size", "--hidden-dim", "--layers", "--history", "--horizon"),
+           "generate": ("-n",)}
+RESUMED_KEEPS = ("--vocab-size", "--hidden-dim", "--layers", "--history", "--horizon")
+
+
+def out_of_memory() -> str:
+    """The line for a MemoryError: the options of the running command that would make
+    it need less, or, where it has none, that the input is too large."""
+    ctx = click.get_current_context(silent=True)
+    opts = ()
+    if ctx is not None:
+        names, c = [], ctx
+        while c is not None and c.parent is not None:    # the command's path, the group `rnn` left out
+            names.insert(0, c.command.name)
+            c = c.parent
+        opts = SMALLER.get(" ".join(names), ())
+        if ctx.params.get("resume"):
+            opts = tuple(o for o in opts if o not in RESUMED_KEEPS)
+    if not opts:
+        return "out of memory: the model or the data is too large for this machine's memory"
+    from ..memory import listed
+    return f"out of memory; try a smaller {listed(opts)}"
 
 
 class UserError(click.ClickException):
@@ -25,13 +49,14 @@ def fail(msg):
 
 def library_message(e: BaseException) -> str | None:
     """The line a library error shows the user (bad input, a bad checkpoint, a series
-    or plot that cannot be made, memory), or None: an error of rnncli itself."""
+    or plot that cannot be made, a file that cannot be written, memory), or None: an
+    error of rnncli itself."""
     if isinstance(e, MemoryError):
-        return OUT_OF_MEMORY
+        return out_of_memory()
     from ..checkpoint import CheckpointError
-    from ..errors import DataError
+    from ..errors import DataError, WriteError
     from ..plotting import PlotError
-    if isinstance(e, (DataError, CheckpointError, PlotError)):
+    if isinstance(e, (DataError, CheckpointError, PlotError, WriteError)):
         return str(e)
     return None
 

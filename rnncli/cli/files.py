@@ -196,8 +196,9 @@ def _lock(o: Output):
         who = f"process {e.pid}" if e.pid else "another process"
         fail(f"{o.path}: another rnn command ({who}) is writing this file; wait for it to finish "
              f"or choose another {o.option} (lock file {e.lock_path})")
-    except OSError as e:
-        fail(f"{o.path}: cannot create the lock file {lock.path} ({e.strerror or e})")
+    except OSError as e:      # e.g. a full disk: WriteLock leaves no empty lock file behind
+        kept = f"{o.path} is unchanged" if os.path.lexists(o.path) else "no file was left behind"
+        fail(f"{o.path}: cannot create the lock file {lock.path} ({e.strerror or e}); nothing was written, {kept}")
     click.get_current_context().call_on_close(lock.release)
     return lock
 

@@ -209,8 +209,10 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
         unknown = [t for t, w, i in zip(typed, words, prefix_ids) if i == 0 and w != UNKNOWN_TOKEN]
         if unknown:
             click.echo(f"warning: not in the model's vocabulary, read as UNKNOWN_TOKEN: {', '.join(unknown)}", err=True)
+    net = ck.network()
+    _check_sampling_memory(net, count, max_length)
     rng = np.random.default_rng(seed)
-    out = sample(ck.network(), ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids, ws=ws)
+    out = sample(net, ck.params, count, rng, min_length, max_length, temperature, top_k, prefix_ids, ws=ws)
     vocab_words = ck.task.vocab.words
 
     def shown(ids):
@@ -224,6 +226,17 @@ def generate(model_path, count, min_length, max_length, temperature, top_k, seed
     else:
         for ids, _, _ in out:
             click.echo(detokenize(shown(ids)))
+
+
+def _check_sampling_memory(net, count, max_length):
+    """-n sentences are sampled at once: refuse a count that cannot fit before sampling."""
+    from .. import memory
+    per = memory.sampling_bytes(net.C, net.H, net.L, net.gates, max_length)
+    free, bound = memory.available()
+    if free is not None and count * per > free:
+        fail(f"-n {count} needs about {memory.size(count * per)} of memory to sample the sentences together, "
+             f"{memory.size(free)} {bound}; give -n {max(1, free // per)} or less (run generate again, with "
+             f"another --seed, for more)")
 
 
 # ------------------------------------------------------------------ eval

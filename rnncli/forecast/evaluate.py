@@ -11,6 +11,7 @@ from ..errors import DataError
 from ..nn.workspace import Workspace
 from . import baselines, metrics
 from .time import calendar_features, display_time, future_time
+from .windows import rows_for
 from .task import SeriesArrays, predict_windows
 
 BASELINES = ("persistence", "seasonal naive", "linear AR")
@@ -47,8 +48,8 @@ def evaluate(ck, arr: SeriesArrays, part: str = "test", ws=None) -> Evaluation:
     data = ck.task
     fc = data.settings
     start, stop = arr.split.parts()[part]
-    enc, dec = arr.windows(part, fc.history, fc.horizon,
-                           remedy="the model was trained with that history and horizon: give more rows")
+    check_part(arr, part, fc)
+    enc, dec = arr.windows(part, fc.history, fc.horizon, trained=True)
     Y = data.n_targets
     raw = arr.series.values[:, :Y]                                   # data units, NaN where missing
     truth = raw[dec]
@@ -70,6 +71,25 @@ def evaluate(ck, arr: SeriesArrays, part: str = "test", ws=None) -> Evaluation:
         skipped["linear AR"] = "not fitted (no training window had all its targets)"
     scores = {k: metrics.scores(p, truth, mask, data.mase_scale) for k, p in preds.items()}
     return Evaluation(part, (start, stop), enc, dec, truth, mask, preds, scores, skipped)
+
+
+def check_part(arr: SeriesArrays, part: str, fc):
+    """The ``part`` of the series must hold one window of the model, whose history and
+    horizon were fixed in training: else say how many rows the file needs."""
+    start, stop = arr.split.parts()[part]
+    need = fc.history + fc.horizon
+    if stop - start >= need:
+        return
+    flag, frac = ("--test-fraction", fc.test_fraction) if part == "test" else ("--val-fraction", fc.val_fraction)
+    window = (f"a window of this model is its history {fc.history} + horizon {fc.horizon} = {need} rows, "
+              f"fixed when it was trained")
+    if frac == 0:
+        raise DataError(f"the model was trained with no {part} part ({flag} 0): there is nothing to score; "
+                        f"score the other part with --part", arr.series.path)
+    where = "the last" if part == "test" else "before the test part:"
+    raise DataError(f"{window}; the {part} part ({where} {frac:.0%} of the rows, as split in training) of these "
+                    f"{len(arr.Z):,} rows has only {stop - start}; give at least "
+                    f"{rows_for(part, need, fc.val_fraction, fc.test_fraction):,} rows", arr.series.path)
 
 
 def origin_row(arr: SeriesArrays, at: str | None) -> int:
@@ -100,8 +120,9 @@ def forecast_after(ck, arr: SeriesArrays, origin: int, ws=None):
     fc = data.settings
     H, K, Y = fc.history, fc.horizon, data.n_targets
     if origin + 1 < H:
-        raise DataError(f"the forecast origin (row {origin + 1}) has only {origin + 1} rows of history; "
-                        f"the model needs {H}")
+        raise DataError(f"the forecast origin (row {origin + 1}) has only {origin + 1} rows of history; the model "
+                        f"reads {H} rows before it forecasts its {K} steps (both fixed when it was trained): give "
+                        f"at least {H} rows up to the origin")
     enc = np.arange(origin - H + 1, origin + 1)[None]               # (1, H)
     if not arr.valid[enc[0]].all():
         raise DataError(f"the {H} rows up to the forecast origin have missing values that --missing "

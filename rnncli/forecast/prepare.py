@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from .. import memory
 from ..config import Config, RunSettings, check_resume, check_rnn_cell_only, split_by
 from ..errors import DataError
 from ..nn.seq2seq import Seq2Seq
@@ -19,7 +20,7 @@ from .features import FILL_METHODS
 from .series import from_table, from_table_like
 from .settings import ForecastConfig, model_options
 from .table import Table, read_table
-from .task import ForecastData, ForecastTask, series_arrays
+from .task import VAL_BATCH, ForecastData, ForecastTask, series_arrays
 
 # column names taken as the time index when --time is not given (case-insensitive)
 TIME_NAMES = ("time", "date", "datetime", "timestamp", "date_time", "ds")
@@ -151,6 +152,7 @@ def prepare_training(path: str, settings: RunSettings, ck, prog) -> Setup:
               f"{', calendar' if fc.calendar else ''}); windows: {len(train[0]):,} training, "
               f"{len(val[0]) if val else 0:,} validation (history {H}, horizon {K}); "
               f"ready in {time.perf_counter() - t0:.1f}s")
+    check_memory(net, cfg, len(train[0]), len(val[0]) if val else 0, H, K, resumed=ck is not None)
     params, state, opt_state = starting_point(net, cfg, ck, prog.note)
     n_params = sum(v.size for v in params.values())
     prog.note(f"model: {model['cell']} x{model['layers']} H={model['hidden_dim']} encoder-decoder, "
@@ -158,6 +160,20 @@ def prepare_training(path: str, settings: RunSettings, ck, prog) -> Setup:
               f"{cfg.optimizer} lr={cfg.lr:g} "
               f"batch={cfg.batch_size} windows clip={cfg.clip:g}")
     return Setup(cfg, net, params, ForecastTask(net, data, arr, train, val, cfg), state, opt_state)
+
+
+def check_memory(net, cfg, n_train: int, n_val: int, history: int, horizon: int, resumed: bool):
+    """Refuse a run this machine cannot hold before its parameters are allocated
+    (memory.py): the parameters and their copies, and the work arrays of a training
+    batch and of a validation batch (free running, VAL_BATCH windows)."""
+    itemsize = memory.ITEMSIZE[cfg.dtype]
+    work = memory.seq2seq_work(net.args, net.gates, min(cfg.batch_size, n_train), history, horizon, itemsize)
+    # free running keeps the encoder's states and a copy of its top layer's
+    units = net.L * memory.stack_units(net.gates, backward=False) + 1
+    val = min(VAL_BATCH, n_val) * history * net.H * units * itemsize
+    model = () if resumed else ("--hidden-dim", "--layers")
+    batch = ("--batch-size",) if resumed else ("--batch-size", "--history")
+    memory.check(memory.training_need(net.shapes(), cfg, work + val), model, batch)
 
 
 def load_for_checkpoint(path: str, ck, sort: bool | None = None):

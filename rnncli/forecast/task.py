@@ -18,7 +18,7 @@ from .baselines import LinearAR
 from .features import Scaler, fill_missing
 from .series import Series
 from .time import calendar_features
-from .windows import SHORTEN, Split, split, windows
+from .windows import Split, split, windows
 from .settings import ForecastConfig
 
 VAL_BATCH = 1024      # windows per free-running validation batch
@@ -110,12 +110,12 @@ class SeriesArrays:
     known: np.ndarray       # (T, Fk) known-future inputs (calendar) or (T, 0)
     valid: np.ndarray       # (T,) rows usable as encoder input (no NaN in Z)
 
-    def windows(self, part: str, history: int, horizon: int, remedy: str = SHORTEN):
-        """(enc_idx, dec_idx) of every window inside the part ("training", "validation", "test");
-        ``remedy``: what windows() says to do when the part is too short."""
+    def windows(self, part: str, history: int, horizon: int, trained: bool = False):
+        """(enc_idx, dec_idx) of every window inside the part ("training", "validation",
+        "test"); ``trained``: of a trained model (windows.windows)."""
         start, stop = self.split.parts()[part]
         return windows(len(self.Z), history, horizon, start, stop, valid=self.valid, name=part,
-                       source=self.series.path, remedy=remedy)
+                       source=self.series.path, trained=trained)
 
 
 def series_arrays(s: Series, settings: ForecastConfig, scaler: Scaler | None = None) -> tuple[SeriesArrays, Scaler]:

@@ -48,13 +48,24 @@ def split(n_rows: int, val_fraction: float = 0.1, test_fraction: float = 0.2, *,
     return Split((0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows))
 
 
-# what a part too short for one window asks of the user who chooses history and horizon
-SHORTEN = "shorten the history or the horizon, or give more data"
+def rows_for(part: str, rows: int, val_fraction: float, test_fraction: float) -> int:
+    """The fewest rows a series needs for its ``part`` ("validation", "test") to hold
+    ``rows`` rows when ``split`` with these fractions (each nonzero)."""
+    frac = test_fraction if part == "test" else val_fraction
+    n = max(rows, int(np.ceil((rows - 0.5) / frac)) - 2)
+    while True:
+        try:
+            a, b = split(n, val_fraction, test_fraction).parts()[part]
+        except DataError:                                # no training rows yet
+            a, b = 0, 0
+        if b - a >= rows:
+            return n
+        n += 1
 
 
 def windows(n_rows: int, history: int, horizon: int, start: int = 0, stop: int | None = None, *,
-            valid: np.ndarray | None = None, name: str = "data", source: str | None = None,
-            remedy: str = SHORTEN) -> tuple[np.ndarray, np.ndarray]:
+            valid: np.ndarray | None = None, name: str = "data",
+            source: str | None = None, trained: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Every window that lies entirely inside rows [start, stop), one per start row.
 
     A window is ``history`` encoder rows followed by ``horizon`` decoder rows, so no
@@ -63,8 +74,8 @@ def windows(n_rows: int, history: int, horizon: int, start: int = 0, stop: int |
     are left out. Returns (enc_idx (N, history), dec_idx (N, horizon)), int64 row
     indices: ``X[enc_idx]`` gathers every encoder input at once. The forecast origin
     of a window is ``enc_idx[:, -1]``. Raises ``DataError`` when no window fits, worded
-    with the part's ``name`` and the ``source`` file, and ``remedy`` when the part is too
-    short (a trained model cannot shorten its history or horizon).
+    with the part's ``name`` and the ``source`` file; ``trained``: the history and
+    horizon are a trained model's, which the message must not suggest changing.
     """
     stop = n_rows if stop is None else stop
     if history < 1 or horizon < 1:
@@ -73,16 +84,19 @@ def windows(n_rows: int, history: int, horizon: int, start: int = 0, stop: int |
         raise DataError(f"rows [{start}, {stop}) are not inside a series of {n_rows} rows", source)
     need = history + horizon
     if stop - start < need:
+        fix = ("the model's history and horizon are fixed when it is trained: give more data" if trained
+               else "shorten the history or the horizon, or give more data")
         raise DataError(f"history {history} + horizon {horizon} = {need} rows, but the {name} part has "
-                        f"only {stop - start}; {remedy}", source)
+                        f"only {stop - start}; {fix}", source)
     s = np.arange(start, stop - need + 1, dtype=np.int64)            # (N,) window start rows
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         bad = np.concatenate([[0], np.cumsum(~valid)])               # invalid rows before each row
         s = s[bad[s + history] == bad[s]]
         if s.size == 0:
-            raise DataError(f"no window of the {name} part has a history without missing values; "
-                            f"fill them (ffill or interpolate) or shorten the history", source)
+            fix = ("fill the gaps in the file (the model's history and --missing are fixed when it is trained)"
+                   if trained else "fill them (ffill or interpolate) or shorten the history")
+            raise DataError(f"no window of the {name} part has a history without missing values; {fix}", source)
     enc = s[:, None] + np.arange(history)                             # (N, history)
     dec = s[:, None] + history + np.arange(horizon)                   # (N, horizon)
     return enc, dec

@@ -88,7 +88,9 @@ def entry_problem(words: list, ids, lengths, meta: str) -> str | None:
     return None
 
 
-def save_cached(path: str, tokens: Tokens, meta: dict) -> bool:
+def save_cached(path: str, tokens: Tokens, meta: dict) -> str | None:
+    """Write the entry atomically: None, or why it could not be (a full disk leaves no
+    file behind; the cache is optional, so the caller notes it and goes on)."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         blob = np.frombuffer("\n".join(tokens.words).encode("utf-8"), np.uint8)
@@ -100,6 +102,6 @@ def save_cached(path: str, tokens: Tokens, meta: dict) -> bool:
             "words": blob,
             "meta": np.array(json.dumps(meta)),
         }, follow_symlinks=False)   # a link in the cache directory must not send a write outside it
-        return True
-    except OSError:
-        return False
+        return None
+    except OSError as e:
+        return e.strerror or str(e)

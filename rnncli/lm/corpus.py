@@ -78,8 +78,10 @@ def read_tokens(paths, settings, stored_splitter: dict | None, use_cache: bool, 
         if inp.detected:
             prog.note(f"note: {inp.name} starts with a {inp.detected.upper()} byte-order mark; read as {inp.detected}")
     meta = {"kind": splitter.kind, "params_json": splitter.params_json} if splitter else {"kind": "lines"}
-    if use_cache and not tcache.save_cached(path, tokens, meta):
-        prog.note(f"note: could not write the tokenization cache in {os.path.dirname(path)}")
+    why = tcache.save_cached(path, tokens, meta) if use_cache else None
+    if why:
+        prog.note(f"note: could not write the tokenization cache {path} ({why}); going on without it, "
+                  f"nothing was left there")
     return tokens, meta, False
 
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..batching import Encoded
 from ..config import N_SPECIALS, SPECIALS
-from ..errors import DataError
-from ..fileio import ArrayChunks, atomic_write_npz_streamed, npz_member
+from ..errors import DataError, WriteError
+from ..fileio import ArrayChunks, atomic_write_npz_streamed, npz_member, write_failed
 from .vocab import Vocab
 
 CORPUS_FORMAT = "rnncli-corpus"
@@ -38,12 +38,15 @@ def save_corpus(path: str, enc: Encoded, vocab: Vocab, settings: dict):
     n = int(enc.starts[-1] + enc.lens[-1]) if enc.n_sentences else 0
     if enc.n_sentences and (enc.starts[0] != 0 or n != len(ids)):
         raise ValueError("save_corpus needs a compact encoding")
-    atomic_write_npz_streamed(path, {
-        "format": np.array(CORPUS_FORMAT), "version": np.array(CORPUS_VERSION),
-        "ids": ArrayChunks(np.int32, (len(ids),), (ids[a:a + step] for a in range(0, len(ids), step))),
-        "offsets": enc.offsets(), "vocab": np.array(vocab.words, dtype=str),
-        "settings": np.array(json.dumps(settings, sort_keys=True)),
-    })
+    try:
+        atomic_write_npz_streamed(path, {
+            "format": np.array(CORPUS_FORMAT), "version": np.array(CORPUS_VERSION),
+            "ids": ArrayChunks(np.int32, (len(ids),), (ids[a:a + step] for a in range(0, len(ids), step))),
+            "offsets": enc.offsets(), "vocab": np.array(vocab.words, dtype=str),
+            "settings": np.array(json.dumps(settings, sort_keys=True)),
+        })
+    except OSError as e:
+        raise WriteError(write_failed(path, "the tokenized corpus", e)) from None
 
 
 def load_corpus(path: str):

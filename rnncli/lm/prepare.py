@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from .. import memory
 from ..config import START_ID, Config, RunSettings, check_resume, check_rnn_cell_only, split_by
 from ..dist import SingleProcess, settle
 from ..errors import DataError
@@ -19,7 +20,8 @@ from ..nn.network import Network
 from ..start import Setup, starting_point
 from . import corpus, corpusfile, settings as lm_settings, shard
 from .settings import LMSettings, model_options, resolved_softmax
-from .task import LanguageModel, LMData, ShardedLanguageModel
+from .evaluate import EVAL_BATCH, EVAL_TOKENS
+from .task import MAX_PIECE, LanguageModel, LMData, ShardedLanguageModel
 from .vocab import build_vocab, encode, remap_encoded, split_validation
 
 # Under several processes (dist.settle): building the model on one of them ran out of memory.
@@ -215,7 +217,8 @@ def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm
     # a process that fails here (--classes, memory) must not leave the others waiting in
     # the task's collectives: every process learns of it (dist.settle)
     net, params, state, opt_state = settle(comm if sharded else SingleProcess(), _model, model, len(vocab),
-                                           counts, cfg, ck, prog.note, oom=MODEL_OUT_OF_MEMORY)
+                                           counts, cfg, ck, prog.note, (train_enc, val_enc, comm.size if comm else 1),
+                                           oom=MODEL_OUT_OF_MEMORY)
     n_params = sum(v.size for v in params.values())
     a = net.args
     cell = a["cell"] + (f"({a['activation']})" if a["cell"] == "rnn" else "")
@@ -235,7 +238,33 @@ def _setup(cfg, data, model, vocab, splitter, train_enc, val_enc, ck, prog, comm
     return Setup(cfg, net, params, task, state, opt_state)
 
 
-def _model(model: dict, vocab_size: int, counts, cfg, ck, note):
-    """(network, parameters, state, optimizer state): the checkpoint's, or new ones."""
+def _model(model: dict, vocab_size: int, counts, cfg, ck, note, data):
+    """(network, parameters, state, optimizer state): the checkpoint's, or new ones; a run
+    this machine cannot hold is refused before the parameters are allocated (``data``:
+    the training and validation ids and the number of processes, for check_memory)."""
     net = ck.network() if ck is not None else network_for(model, vocab_size, counts)   # ck's: its class map
+    train_enc, val_enc, processes = data
+    check_memory(net, cfg, train_enc, val_enc, resumed=ck is not None, processes=processes)
     return (net, *starting_point(net, cfg, ck, note))
+
+
+def largest_batch(lens: np.ndarray, sentences: int, cap: int | None = None) -> int:
+    """Predicted tokens in the largest batch of ``sentences`` sentences of these lengths
+    (ids, START and END included), each cut to ``cap`` predicted tokens."""
+    t = np.asarray(lens, np.int64) - 1
+    if cap is not None:
+        t = np.minimum(t, cap)
+    if len(t) > sentences:
+        t = np.partition(t, len(t) - sentences)[len(t) - sentences:]
+    return int(t.sum())
+
+
+def check_memory(net, cfg, train_enc, val_enc, resumed: bool, processes: int = 1):
+    """Refuse a run this machine cannot hold before its parameters are allocated
+    (memory.py): the parameters and their copies, and the work arrays of the largest
+    training batch (a process's slice of it) and validation batch."""
+    rows = largest_batch(train_enc.lens, -(-cfg.batch_size // processes), MAX_PIECE)
+    eval_rows = min(EVAL_TOKENS, largest_batch(val_enc.lens, EVAL_BATCH)) if val_enc is not None else 0
+    work = memory.lm_work(net.args, net.gates, rows, eval_rows, cfg.dropout, memory.ITEMSIZE[cfg.dtype])
+    model = () if resumed else ("--hidden-dim", "--layers", "--vocab-size")
+    memory.check(memory.training_need(net.shapes(), cfg, work), model, ("--batch-size",))

@@ -77,6 +77,7 @@ class Input:
         self._replay: list | None = []   # standard input: blocks a later pass is served again
         self._stdin_live = None          # standard input's decoding generator, between passes
         self.size = None             # bytes on disk (the compressed size for .gz)
+        self._stat = None            # the file as check() found it: a read must end on the same file
         self.stream = path == "-"    # read once (standard input, a pipe): no digest, no cache
 
     # -------------------------------------------------------------- checks
@@ -97,7 +98,8 @@ class Input:
             raise DataError(f"{self.path}: is a directory; give the text files inside it")
         try:
             if os.path.isfile(self.path):
-                self.size = os.path.getsize(self.path)
+                self._stat = os.stat(self.path)
+                self.size = self._stat.st_size
             else:
                 self.stream = True   # a named pipe or <(zcat ...): it can be read only once
         except OSError as e:
@@ -128,29 +130,63 @@ class Input:
                 try:
                     b = f.read(BLOCK)
                 except OSError as e:
+                    self._check_unchanged(f)
                     raise DataError(f"{self.path}: cannot read at byte {pos} ({e.strerror})") from None
                 if not b:
+                    self._check_unchanged(f, pos)
                     return
                 pos += len(b)
                 yield b, pos
 
     def _gunzip(self, f):
+        """(decompressed bytes, compressed bytes read) in blocks of BLOCK. Damage is
+        reported with the text delivered before it, what zcat recovers: each read1 is
+        one decompression step, so a failing step loses nothing already decompressed."""
         gz = gzip.GzipFile(fileobj=f, mode="rb")
-        out = 0
+        out, buf = 0, bytearray()        # text delivered; the part of it not yet yielded
         while True:
             try:
-                b = gz.read(BLOCK)
-            except gzip.BadGzipFile as e:
-                raise DataError(f"{self.path}: not a valid gzip file ({_clip(str(e), 80)})") from None
-            except (EOFError, zlib.error) as e:
-                raise DataError(f"{self.path}: damaged gzip data after {out} bytes of text "
+                b = gz.read1(BLOCK - len(buf))
+            except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                self._check_unchanged(f)
+                if out == 0 and isinstance(e, gzip.BadGzipFile):
+                    raise DataError(f"{self.path}: not a valid gzip file ({_clip(str(e), 80)})") from None
+                raise DataError(f"{self.path}: damaged gzip data after {out:,} bytes of text "
                                 f"({_clip(str(e), 80)})") from None
             except OSError as e:
                 raise DataError(f"{self.path}: cannot read ({e.strerror or _clip(str(e), 80)})") from None
-            if not b:
-                return
             out += len(b)
-            yield b, out if self.stream else f.tell()   # progress in compressed bytes of a file
+            buf += b
+            if buf and (not b or len(buf) >= BLOCK):
+                yield bytes(buf), out if self.stream else f.tell()   # progress in compressed bytes of a file
+                buf.clear()
+            if not b:
+                self._check_unchanged(f, f.tell())
+                return
+
+    def _check_unchanged(self, f, end: int | None = None):
+        """A file that changed while it was read (cut short, grown, rewritten, replaced)
+        would be trained on as whatever part was read: refused. ``end``: the bytes read
+        when the read reached its end, which must be the size check() found."""
+        was = self._stat
+        if was is None or self.stream:
+            return
+        try:
+            now = os.fstat(f.fileno())
+        except (OSError, ValueError):
+            return
+        if (now.st_dev, now.st_ino) != (was.st_dev, was.st_ino):
+            what = "it was replaced by another file"
+        elif now.st_size != was.st_size:
+            what = f"{was.st_size:,} bytes when it was opened, {now.st_size:,} now"
+        elif end is not None and end != was.st_size:
+            what = f"{end:,} of its {was.st_size:,} bytes could be read"
+        elif now.st_mtime_ns != was.st_mtime_ns:
+            what = "it was modified"
+        else:
+            return
+        raise DataError(f"{self.path}: changed while it was being read ({what}); run the command again once "
+                        f"the file is complete")
 
     # -------------------------------------------------------------- decoding
 

@@ -9,6 +9,7 @@ installed NLTK's expressions differ from the ones rewritten here, NLTK's tokeniz
 is used sentence by sentence instead."""
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import re
@@ -297,21 +298,30 @@ class IdSink:
             if self.n * self.dtype.itemsize > self.spill_bytes:
                 self._spill()
         elif len(a):
-            self.file.write(memoryview(a).cast("B"))
+            self._write(a)
 
     def _spill(self):
+        self.where = self.spill_dir
         try:
             self.file = tempfile.TemporaryFile(dir=self.spill_dir, prefix="rnncli-ids-")
         except OSError:
+            self.where = None
             self.file = tempfile.TemporaryFile(prefix="rnncli-ids-")
-        try:
-            for p in self.parts:
-                if len(p):
-                    self.file.write(memoryview(p).cast("B"))
-        except OSError as e:
-            raise DataError(f"cannot write temporary token ids in {os.path.dirname(self.file.name) or '.'} "
-                            f"({e.strerror}); set TMPDIR or --cache-dir to a disk with room") from None
+        for p in self.parts:
+            if len(p):
+                self._write(p)
         self.parts = []
+
+    def _write(self, a: np.ndarray):
+        try:
+            self.file.write(memoryview(a).cast("B"))
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e: OSError):
+        """The temporary file (unlinked: nothing is left behind) met a full disk."""
+        raise DataError(f"cannot write temporary token ids in {self.where or tempfile.gettempdir()} "
+                        f"({e.strerror}); set TMPDIR or --cache-dir to a disk with room") from None
 
     def array(self) -> np.ndarray:
         if self.file is None:
@@ -319,8 +329,7 @@ class IdSink:
         try:
             self.file.flush()
         except OSError as e:
-            raise DataError(f"cannot write temporary token ids ({e.strerror}); set TMPDIR to a disk "
-                            "with room") from None
+            self._failed(e)
         if self.n == 0:
             return np.zeros(0, self.dtype)
         arr = np.memmap(self.file, dtype=self.dtype, mode="r", shape=(self.n,))
@@ -336,16 +345,34 @@ def as_array(n: int, dtype, spill_dir: str | None = None) -> np.ndarray:
     dtype = np.dtype(dtype)
     if n * dtype.itemsize <= SPILL_BYTES or n == 0:
         return np.empty(n, dtype)
+    where = spill_dir
     try:
         f = tempfile.TemporaryFile(dir=spill_dir, prefix="rnncli-ids-")
     except OSError:
+        where = None
         f = tempfile.TemporaryFile(prefix="rnncli-ids-")
     with f:
         try:
-            f.truncate(n * dtype.itemsize)
+            _reserve(f, n * dtype.itemsize)
         except OSError as e:
-            raise DataError(f"cannot make a temporary file for token ids ({e.strerror})") from None
+            raise DataError(f"cannot make a temporary file for token ids in {where or tempfile.gettempdir()} "
+                            f"({e.strerror}); set TMPDIR or --cache-dir to a disk with room") from None
         return np.memmap(f, dtype=dtype, mode="r+", shape=(n,))
+
+
+def _reserve(f, nbytes: int):
+    """Give ``f`` ``nbytes`` of disk now: a sparse file mapped into memory on a full disk
+    would kill the process (SIGBUS) at the first page it cannot store, instead of
+    failing here with ENOSPC."""
+    try:
+        os.posix_fallocate(f.fileno(), 0, nbytes)
+        return
+    except AttributeError:                               # not POSIX
+        pass
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+    f.truncate(nbytes)
 
 
 # ------------------------------------------------------------------ the pipeline

@@ -182,6 +182,6 @@ def test_an_error_on_rank_0_alone_stops_every_process_without_lock_or_mpich_text
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
     assert [ln for ln in out.splitlines() if ln.strip()] == [
-        "rnn: error: rank 0: out of memory; try a smaller --batch-size, --vocab-size or --hidden-dim; "
+        "rnn: error: rank 0: out of memory; try a smaller --batch-size, --vocab-size, --hidden-dim or --layers; "
         "stopping every process"], out
     assert not leftovers(tmp_path)

@@ -248,9 +248,9 @@ def test_a_cache_entry_link_is_replaced_not_followed(tmp_path):
     os.symlink(outside, entry)
     from rnncli.lm import cache
     from rnncli.lm.tokenizer import Tokens
-    ok = cache.save_cached(str(entry), Tokens(["a", "b"], np.array([0, 1], np.int32), np.array([2], np.int32)),
-                           {"kind": "lines"})
-    assert ok and outside.read_bytes() == b"precious" and not os.path.islink(entry)
+    problem = cache.save_cached(str(entry), Tokens(["a", "b"], np.array([0, 1], np.int32), np.array([2], np.int32)),
+                                {"kind": "lines"})
+    assert problem is None and outside.read_bytes() == b"precious" and not os.path.islink(entry)
 
 
 # ------------------------------------------------------------------ one lock for every writer
@@ -377,7 +377,7 @@ def test_forecast_eval_on_too_short_data_asks_for_more_rows(capsys, fc_model):
     lines = (d / "s.csv").read_text().splitlines()
     (d / "short.csv").write_text("\n".join(lines[:12]) + "\n")
     r = rnn(capsys, "forecast", "eval", "short.csv", "-m", "f.npz", "-q")
-    msg = assert_user_error(r, "short.csv", "more rows")
+    msg = assert_user_error(r, "short.csv", "fixed when it was trained", "give at least")
     assert "shorten" not in msg
 
 
