@@ -487,3 +487,25 @@ def mpiexec(n, *args, timeout=120, cwd=None):
     """``mpiexec -n N python ARGS``, its output captured as text."""
     return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *map(str, args)], capture_output=True,
                           text=True, env=mpi_env(), timeout=timeout, cwd=cwd)
+
+
+def wait_for_file(path, proc, seconds=120):
+    """Wait until ``path`` exists (a running command wrote it), failing with the command's
+    stderr if it ends first or ``seconds`` pass."""
+    import time
+    deadline = time.time() + seconds
+    while not path.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert path.exists(), proc.communicate()[1]
+
+
+def hourly_series(path, n=300, covariate=False):
+    """A CSV of n hourly rows from 2024-01-01: y = 10 + a daily sine + N(0, 0.1) noise
+    (seed 0); with ``covariate``, a column x = cos(i / 5)."""
+    t = np.arange(n)
+    y = 10 + np.sin(2 * np.pi * t / 24) + 0.1 * np.random.default_rng(0).normal(size=n)
+    with open(path, "w") as f:
+        f.write("time,y,x\n" if covariate else "time,y\n")
+        f.writelines(f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00,{y[i]:.4f}"
+                     + (f",{np.cos(i / 5):.4f}" if covariate else "") + "\n" for i in range(n))
+    return path

@@ -17,7 +17,7 @@ from rnncli.optim import Schedule
 from rnncli.registry import OPTIMIZERS
 from rnncli.train import Diverged, Hooks, Interrupted, Trainer
 
-from .helpers import REPO, class_trainer, make_trainer, small_cfg, toy_corpus, write_text
+from .helpers import REPO, class_trainer, make_trainer, small_cfg, toy_corpus, wait_for_file, write_text
 
 
 @pytest.mark.parametrize("opt", OPTIMIZERS)
@@ -169,10 +169,7 @@ def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
                           "--hidden-dim", "16", "--batch-size", "2"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, RNNCLI_CACHE_DIR=str(tmp_path / "cache")))
-    deadline = time.time() + 120
-    while not (tmp_path / "m.npz").exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.2)
-    assert (tmp_path / "m.npz").exists(), p.communicate()[1]
+    wait_for_file(tmp_path / "m.npz", p)
     first = checkpoint.load(str(tmp_path / "m.npz")).state
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)

@@ -13,7 +13,7 @@ import pytest
 from rnncli import checkpoint, fileio
 from rnncli.lm import cache as tcache
 
-from ..helpers import TINY, assert_user_error, rnn, rnn_proc, with_json, write_text
+from ..helpers import TINY, assert_user_error, rnn, rnn_proc, wait_for_file, with_json, write_text
 
 
 def test_no_files(capsys, tmp_path):
@@ -215,13 +215,6 @@ def test_huge_learning_rate_prints_one_line_without_numpy_warnings(tmp_path, cor
     assert_user_error(r, "diverged", "no checkpoint was written")
 
 
-def _wait_for(path, proc, seconds=120):
-    deadline = time.time() + seconds
-    while not path.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    assert path.exists(), proc.communicate()[1]
-
-
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     corpus = tmp_path / "c.txt"
     write_text(corpus, n=3000)
@@ -229,7 +222,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
                           "--hidden-dim", "16", "--batch-size", "2"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, RNNCLI_CACHE_DIR=str(tmp_path / "cache")))
-    _wait_for(tmp_path / "m.npz", p)
+    wait_for_file(tmp_path / "m.npz", p)
     first = checkpoint.load(str(tmp_path / "m.npz")).state
     time.sleep(0.5)
     p.send_signal(signal.SIGTERM)
@@ -288,7 +281,7 @@ def test_second_writer_is_refused_across_processes(tmp_path, corpus):
                           "--hidden-dim", "8", "-q"], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, RNNCLI_CACHE_DIR=str(tmp_path / "cache")))
     try:
-        _wait_for(tmp_path / "m.npz.lock", p)
+        wait_for_file(tmp_path / "m.npz.lock", p)
         r = rnn_proc("train", corpus, "-o", "m.npz", *TINY, cwd=tmp_path)
         assert_user_error(r, "m.npz", f"process {p.pid}")
     finally:

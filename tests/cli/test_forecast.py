@@ -14,7 +14,7 @@ import pytest
 from rnncli import checkpoint
 from rnncli.forecast import prepare
 
-from ..helpers import TINY, assert_user_error, rnn, series_csv, write_corpus
+from ..helpers import TINY, assert_user_error, rnn, series_csv, wait_for_file, write_corpus
 
 FAST = ["--hidden-dim", "4", "--history", "6", "--horizon", "3", "--batch-size", "16", "-q"]
 
@@ -105,10 +105,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
                           "-o", "m.npz", "--epochs", "1000", "--hidden-dim", "8", "--history", "24",
                           "--horizon", "6", "--batch-size", "8"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "m.npz").exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.2)
-    assert (tmp_path / "m.npz").exists(), p.communicate()[1]
+    wait_for_file(tmp_path / "m.npz", p)
     first = checkpoint.load(str(tmp_path / "m.npz")).state
     time.sleep(0.5)
     p.send_signal(signal.SIGINT)

@@ -16,12 +16,11 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import pytest
 
 from rnncli import checkpoint
 
-from ..helpers import TINY, assert_user_error, json_lines, rnn, write_corpus
+from ..helpers import TINY, assert_user_error, hourly_series, json_lines, rnn, write_corpus
 
 LINUX_FDS = os.path.isdir("/proc/self/fd")
 
@@ -320,13 +319,6 @@ def test_a_mapped_temporary_file_takes_its_room_first(disk):
                                         f"(No space left on device)"), p
 
 
-def _series(path, n=300):
-    t = np.arange(n)
-    y = 10 + np.sin(2 * np.pi * t / 24) + 0.1 * np.random.default_rng(0).normal(size=n)
-    with open(path, "w") as f:
-        f.write("time,y\n")
-        f.writelines(f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00,{y[i]:.4f}\n" for i in range(n))
-    return path
 
 
 FORECAST = ["--target", "y", "--history", "6", "--horizon", "3", "--hidden-dim", "4", "--epochs", "1", "-q"]
@@ -335,14 +327,14 @@ FORECAST = ["--target", "y", "--history", "6", "--horizon", "3", "--hidden-dim",
 def test_forecast_train_onto_a_full_disk_leaves_no_empty_lock(capsys, disk, tmp_path):
     disk.fill()
     out = disk.path / "f.npz"
-    r = rnn(capsys, "forecast", "train", _series(tmp_path / "s.csv"), "-o", out, *FORECAST)
+    r = rnn(capsys, "forecast", "train", hourly_series(tmp_path / "s.csv"), "-o", out, *FORECAST)
     assert_user_error(r, str(out), "lock file", "no space left on device", "no file was left behind")
     assert disk.listing() == []
 
 
 def test_plots_onto_a_full_disk(capsys, disk, corpus, tmp_path):
     pytest.importorskip("matplotlib")
-    data = _series(tmp_path / "s.csv")
+    data = hourly_series(tmp_path / "s.csv")
     assert rnn(capsys, "train", corpus, "-o", tmp_path / "m.npz", *TINY).code == 0
     assert rnn(capsys, "forecast", "train", data, "-o", tmp_path / "f.npz", *FORECAST).code == 0
     disk.fill(locks=1)

@@ -3,7 +3,6 @@ run's actual arrays; a run or a sample that cannot fit refused at once with the 
 (the machine's available memory is set in-process, never the real one's); and an
 out-of-memory message that names only options of the command that met it."""
 import click
-import numpy as np
 import pytest
 
 from rnncli import memory
@@ -13,7 +12,7 @@ from rnncli.cli.errors import SMALLER, out_of_memory
 from rnncli.nn.network import Network
 from rnncli.nn.seq2seq import Seq2Seq
 
-from ..helpers import TINY, assert_user_error, rnn, write_corpus
+from ..helpers import TINY, assert_user_error, hourly_series, rnn, write_corpus
 
 CORPUS_TEXT = "\n\n".join(f"The cat{i % 11} sat on the mat{i % 7}. A dog{i % 5} ran to house{i % 13}.\n"
                            f"The bird{i % 3} saw word{i % 37} and the log." for i in range(200))
@@ -24,13 +23,6 @@ def corpus(tmp_path):
     return write_corpus(tmp_path / "corpus.txt", CORPUS_TEXT)
 
 
-def series(path, n=400):
-    t = np.arange(n)
-    y = 10 + np.sin(2 * np.pi * t / 24) + 0.1 * np.random.default_rng(0).normal(size=n)
-    with open(path, "w") as f:
-        f.write("time,y,x\n")
-        f.writelines(f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00,{y[i]:.4f},{np.cos(i / 5):.4f}\n" for i in range(n))
-    return path
 
 
 @pytest.fixture
@@ -79,7 +71,8 @@ def test_the_estimate_of_a_language_model_run_is_within_a_factor_of_its_arrays(c
 def test_the_estimate_of_a_forecasting_run_is_within_a_factor_of_its_arrays(tmp_path, captured, given):
     from rnncli.forecast import prepare
     settings = prepare.configure(dict(given, targets=["y"], history=24, horizon=6, epochs=1, hidden_dim=16))
-    setup = prepare.prepare_training(str(series(tmp_path / "s.csv")), settings, None, Progress(True))
+    data = str(hourly_series(tmp_path / "s.csv", 400, covariate=True))
+    setup = prepare.prepare_training(data, settings, None, Progress(True))
     trainer = setup.trainer(str(tmp_path / "f.npz"))
     trainer.run()
     held, est = held_by(trainer), estimated(captured["need"])
@@ -120,7 +113,8 @@ def test_many_layers_are_refused_before_allocating(capsys, machine, no_init, cor
 
 
 def test_a_huge_forecaster_is_refused_before_allocating(capsys, machine, no_init, tmp_path):
-    r = rnn(capsys, "forecast", "train", series(tmp_path / "s.csv"), "--target", "y", "--history", "8",
+    data = hourly_series(tmp_path / "s.csv", 400, covariate=True)
+    r = rnn(capsys, "forecast", "train", data, "--target", "y", "--history", "8",
             "--horizon", "4", "--hidden-dim", "200000", "-o", tmp_path / "f.npz", "-q")
     msg = assert_user_error(r, "needs about", "GB available", "--hidden-dim", "--layers")
     assert "--vocab-size" not in msg

@@ -2,24 +2,16 @@
 `predict` gets a CSV too short for one of its windows, the message says how many rows
 the file needs, never to shorten the history or the horizon (the advice that fits
 `rnn forecast train`, which still gives it)."""
-import numpy as np
 import pytest
 
 from rnncli.errors import DataError
 from rnncli.forecast.windows import rows_for, split, windows
 
-from ..helpers import assert_user_error, rnn
+from ..helpers import assert_user_error, hourly_series, rnn
 
 H, K = 8, 4
 
 
-def series(path, n):
-    t = np.arange(n)
-    y = 10 + np.sin(2 * np.pi * t / 24) + 0.1 * np.random.default_rng(0).normal(size=n)
-    with open(path, "w") as f:
-        f.write("time,y\n")
-        f.writelines(f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00,{y[i]:.4f}\n" for i in range(n))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +20,7 @@ def model(tmp_path_factory):
     out = d / "f.npz"
     from ..helpers import main
     try:
-        main(["forecast", "train", str(series(d / "s.csv", 400)), "--target", "y", "--history", str(H),
+        main(["forecast", "train", str(hourly_series(d / "s.csv", 400)), "--target", "y", "--history", str(H),
               "--horizon", str(K), "--hidden-dim", "4", "--epochs", "1", "-o", str(out), "-q"])
     except SystemExit as e:
         assert not e.code
@@ -38,22 +30,23 @@ def model(tmp_path_factory):
 @pytest.mark.parametrize("part", ["test", "validation"])
 def test_eval_on_a_short_file_says_how_many_rows_it_needs(capsys, tmp_path, model, part):
     need = rows_for(part, H + K, 0.1, 0.2)                 # the checkpoint's fractions: the defaults
-    r = rnn(capsys, "forecast", "eval", series(tmp_path / "short.csv", 40), "-m", model, "--part", part, "-q")
+    r = rnn(capsys, "forecast", "eval", hourly_series(tmp_path / "short.csv", 40), "-m", model, "--part", part, "-q")
     msg = assert_user_error(r, "short.csv", f"history {H} + horizon {K} = {H + K} rows", "fixed when it was trained",
                             f"give at least {need} rows")
     assert "shorten" not in msg
-    r = rnn(capsys, "forecast", "eval", series(tmp_path / "enough.csv", need), "-m", model, "--part", part, "-q")
+    r = rnn(capsys, "forecast", "eval", hourly_series(tmp_path / "enough.csv", need), "-m", model, "--part", part, "-q")
     assert r.code == 0, r                      # the figure given is enough
-    r = rnn(capsys, "forecast", "eval", series(tmp_path / "less.csv", need - 1), "-m", model, "--part", part, "-q")
+    less = hourly_series(tmp_path / "less.csv", need - 1)
+    r = rnn(capsys, "forecast", "eval", less, "-m", model, "--part", part, "-q")
     assert r.code == 1, r                      # and no more than enough
 
 
 def test_predict_on_a_short_file_says_how_many_rows_it_needs(capsys, tmp_path, model):
-    r = rnn(capsys, "forecast", "predict", series(tmp_path / "short.csv", 5), "-m", model, "-q")
+    r = rnn(capsys, "forecast", "predict", hourly_series(tmp_path / "short.csv", 5), "-m", model, "-q")
     msg = assert_user_error(r, f"reads {H} rows", f"its {K} steps", "fixed when it was trained",
                             f"give at least {H} rows")
     assert "shorten" not in msg
-    r = rnn(capsys, "forecast", "predict", series(tmp_path / "enough.csv", H), "-m", model, "-q")
+    r = rnn(capsys, "forecast", "predict", hourly_series(tmp_path / "enough.csv", H), "-m", model, "-q")
     assert r.code == 0, r
 
 
