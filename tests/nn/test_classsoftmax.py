@@ -12,7 +12,7 @@ from rnncli.nn.network import Network
 from rnncli.nn.workspace import Workspace
 
 from .. import reference as ref
-from ..helpers import class_maps, class_net, random_batch, random_params, tutorial_names, zipf_counts
+from ..helpers import class_maps, class_net, numeric, random_batch, random_params, tutorial_names, zipf_counts
 
 
 def fast(net, p, enc, truncate, scale=1.0):
@@ -91,15 +91,7 @@ def test_gradient_check_finite_differences(truncate, bias):
     assert nll == pytest.approx(truncated_objective(t, cmap, sents, -1, s_fixed), rel=1e-12)
     h = 1e-6
     for k in t:
-        num = np.zeros(t[k].shape)
-        for idx in np.ndindex(t[k].shape):
-            old = t[k][idx]
-            t[k][idx] = old + h
-            lp = truncated_objective(t, cmap, sents, truncate, s_fixed)
-            t[k][idx] = old - h
-            lm = truncated_objective(t, cmap, sents, truncate, s_fixed)
-            t[k][idx] = old
-            num[idx] = (lp - lm) / (2 * h)
+        num = numeric(lambda: truncated_objective(t, cmap, sents, truncate, s_fixed), t[k], h)
         err = np.abs(num - g[k]).max() / max(1e-8, np.abs(num).max())
         assert err < 1e-6, (k, err)
 

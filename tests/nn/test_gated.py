@@ -8,6 +8,7 @@ from rnncli.nn.gated import GRU, LSTM
 from rnncli.nn.workspace import Workspace
 
 from .. import reference_gated as ref
+from ..helpers import numeric
 
 CELLS = {"gru": GRU, "lstm": LSTM}
 REF = {"gru": (ref.gru_forward, ref.gru_grads, ref.gru_step),
@@ -137,15 +138,7 @@ def test_gradient_check_finite_differences(kind, truncate):
     h = 1e-6
     targets = {"W": (p["W"], g["W"]), "b": (p["b"], g["b"]), "A": (A, dA)}
     for name, (x, grad) in targets.items():
-        num = np.zeros(x.shape)
-        for idx in np.ndindex(x.shape):
-            old = x[idx]
-            x[idx] = old + h
-            lp = truncated_objective(kind, p, A, R, rows, truncate, fixed)
-            x[idx] = old - h
-            lm = truncated_objective(kind, p, A, R, rows, truncate, fixed)
-            x[idx] = old
-            num[idx] = (lp - lm) / (2 * h)
+        num = numeric(lambda: truncated_objective(kind, p, A, R, rows, truncate, fixed), x, h)
         err = np.abs(num - grad).max() / max(1e-8, np.abs(num).max())
         assert err < 1e-6, (name, err)
 

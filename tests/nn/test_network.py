@@ -10,7 +10,7 @@ from rnncli.nn.workspace import Workspace
 from .. import reference as ref
 from .. import reference_gated as refg
 from .. import tutorial as model
-from ..helpers import random_batch, random_params
+from ..helpers import numeric, random_batch, random_params
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
 
@@ -253,15 +253,7 @@ def test_gradient_check_finite_differences(truncate, bias):
     assert nll == pytest.approx(truncated_objective(p, sents, -1, s_fixed), rel=1e-12)
     h = 1e-6
     for k in p:
-        num = np.zeros(p[k].shape)
-        for idx in np.ndindex(p[k].shape):
-            old = p[k][idx]
-            p[k][idx] = old + h
-            lp = truncated_objective(p, sents, truncate, s_fixed)
-            p[k][idx] = old - h
-            lm = truncated_objective(p, sents, truncate, s_fixed)
-            p[k][idx] = old
-            num[idx] = (lp - lm) / (2 * h)
+        num = numeric(lambda: truncated_objective(p, sents, truncate, s_fixed), p[k], h)
         err = np.abs(num - g[k]).max() / max(1e-8, np.abs(num).max())
         assert err < 1e-6, (k, err)
 

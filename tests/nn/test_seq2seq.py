@@ -7,6 +7,7 @@ from rnncli.nn.seq2seq import Seq2Seq
 from rnncli.nn.workspace import Workspace
 
 from .. import reference_seq2seq as ref
+from ..helpers import numeric
 
 # cell, activation, layers, loss, known-future inputs, attention
 CASES = [("rnn", "tanh", 1, "mse", 2, False), ("rnn", "relu", 2, "mse", 0, True), ("gru", "tanh", 1, "mse", 2, True),
@@ -68,15 +69,7 @@ def test_gradients_equal_finite_differences_of_the_reference(cell, act, layers, 
     net.loss_and_grads(p, x, teacher_inputs(y0, y, known), y, mask, grads, ws, scale=scale)
     h = 1e-6
     for name, v in p.items():
-        num = np.zeros(v.shape)
-        for idx in np.ndindex(v.shape):
-            old = v[idx]
-            v[idx] = old + h
-            lp = ref_loss(net, p, x, y0, y, known, mask)
-            v[idx] = old - h
-            lm = ref_loss(net, p, x, y0, y, known, mask)
-            v[idx] = old
-            num[idx] = scale * (lp - lm) / (2 * h)
+        num = scale * numeric(lambda: ref_loss(net, p, x, y0, y, known, mask), v, h)
         err = np.abs(num - grads[name]).max() / max(1e-8, np.abs(num).max())
         assert err < 1e-6, (name, err)
 
