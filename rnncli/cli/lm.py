@@ -17,7 +17,7 @@ from .errors import catching, fail, reported_once
 from .files import Paths, load_checkpoint, resumed_output, training_paths
 from .options import FloatRange, cell_options, input_options, optimizer_options, run_options, tokenizer_options
 from .threads import one_blas_thread, workspace
-from .training import command_line, run_training
+from .training import STOP_REASONS, command_line, run_training
 
 # Built from the defaults so help text and behaviour cannot drift apart.
 D = Config()
@@ -131,8 +131,7 @@ def _train(comm, files, val_files, output, resume, log_path, quiet, no_cache, ca
         prog.note(f"nothing to do: {resume} has trained {trainer.state['epoch']} epochs already (--epochs "
                   f"{cfg.epochs}); {output} was not written")
         return
-    why = {"epochs": "all epochs done", "time": "--max-time reached", "schedule": "the schedule ended training",
-           "patience": "early stopping"}[result.stopped]
+    why = STOP_REASONS[result.stopped]
     bv = result.best_val
     best = f"; best validation loss {bv:.4f} (perplexity {_ppl(bv):.1f}) in {best_path(output)}" if bv else ""
     prog.note(f"done ({why}): {output}{best}")
