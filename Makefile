@@ -13,7 +13,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q
 
 # The demo trades the tutorial's model for what shows most in 90 s on a busy 2-core
-# machine: a GRU over a 3,000-word vocabulary (README: "What the demo shows").
+# machine: a GRU over a 3,000-word vocabulary (docs/demo.md).
 demo: $(VENV)/.installed
 	@mkdir -p demo
 	$(BIN)/rnn train data/corpus.txt -o demo/model.npz --max-time $(DEMO_SECONDS) --cell gru --vocab-size 3000 \

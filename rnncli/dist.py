@@ -216,7 +216,7 @@ class MPIComm:
         rows the processes used only (its other rows are zero everywhere), and
         rows[name] becomes that union. Passing the whole (C, G*H) matrix through the
         Allreduce, and through dense clearing, norm and update afterwards, cost as much as
-        the half step a second process saves (README, MPI)."""
+        the half step a second process saves (docs/mpi.md)."""
         if not rows:
             self.allreduce_(flat)
             return

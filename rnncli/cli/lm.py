@@ -462,7 +462,7 @@ def tokenize(files, encoding, csv_column, no_cache, cache_dir, sentences, words,
       settings  JSON string  lowercase, sentences, words, unk_token, vocab_size, sentence
                              splitter, sources
       format    "rnncli-corpus", version 1
-    Members are stored uncompressed: rnncli memory-maps ids (see the README).
+    Members are stored uncompressed: rnncli memory-maps ids (see docs/commands.md).
     """
     from ..lm import corpus
     prog = Progress(quiet)

@@ -46,7 +46,7 @@ class ForecastConfig:
 MODEL = {"hidden_dim": 64, "cell": "gru", "activation": "tanh", "layers": 1, "loss": "mse", "attention": False}
 
 # `rnn forecast train`'s recipe: the Config fields whose defaults differ from the
-# language model's (see the README's forecasting section for how they were chosen).
+# language model's (docs/forecasting.md says how they were chosen).
 TRAINING = {"bptt_truncate": -1, "batch_size": 64, "lr": 0.002, "patience": 4, "average": 0.995}
 
 # What a resumed run must keep, in the order it is checked (config.check_resume): model

@@ -1,4 +1,4 @@
-"""Tokenized-corpus files written by `rnn tokenize` (format in the README). Every member
+"""Tokenized-corpus files written by `rnn tokenize` (format in docs/commands.md). Every member
 is stored uncompressed, so ``load_corpus`` memory-maps the ids (fileio.npz_member)
 and a corpus larger than memory is read only as far as it is used."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ def is_corpus_file(path: str) -> bool:
 
 
 def save_corpus(path: str, enc: Encoded, vocab: Vocab, settings: dict):
-    """Documented format (README): ids int32 flat with START/END around each sentence,
+    """Documented format (docs/commands.md): ids int32 flat with START/END around each sentence,
     offsets int64 (S+1) so sentence i is ids[offsets[i]:offsets[i+1]], vocab str array
     (id -> word), settings JSON, format/version. The ids are written a chunk at a time
     and must be compact (sentence i right after sentence i-1)."""

@@ -29,7 +29,7 @@ MODEL_OUT_OF_MEMORY = ("out of memory for the model's parameters and optimizer s
                        "--hidden-dim, --layers or --vocab-size")
 
 # Class softmax: classes hold equal shares of the unigram mass (power 1) rather than of
-# its square root (0.5); README "Class softmax" has the measurements behind the choice.
+# its square root (0.5); docs/class-softmax.md has the measurements behind the choice.
 CLASS_POWER = 1.0
 
 

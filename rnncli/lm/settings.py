@@ -48,7 +48,7 @@ SOFTMAXES = ("auto", "full", "class")
 # above. On 1M-token corpora with vocabularies of 100-2,000 (tinyshakespeare at 500 and
 # 2,000 words, random-RNN sources at 100 and 1,000) the full softmax reached a 0.6-6%
 # lower test perplexity, in runs that stopped early well inside 5 minutes; at 8,000 words
-# the two validate alike and the class softmax trains 6x faster (README "Class softmax").
+# the two validate alike and the class softmax trains 6x faster (docs/class-softmax.md).
 FULL_SOFTMAX_UP_TO = 2000
 
 # The options that define the network, with their defaults; they become the Network's
